@@ -1,0 +1,46 @@
+/*
+ * A tiny test harness: TEST() registers a case under a path-style name,
+ * the runner runs every case (or those whose name starts with argv[1]) and
+ * ends with "N passed, N failed".
+ *
+ * SPDX-License-Identifier: MIT OR Apache-2.0
+ */
+#ifndef QEMUCORO_HARNESS_H
+#define QEMUCORO_HARNESS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef void TestFn(void);
+
+void harness_register(const char *name, TestFn *fn);
+void harness_fail(const char *file, int line, const char *expr);
+
+#define TEST(fn, name)                                              \
+    static void fn(void);                                           \
+    static void __attribute__((constructor)) fn##_register(void)    \
+    {                                                               \
+        harness_register(name, fn);                                 \
+    }                                                               \
+    static void fn(void)
+
+/* Marks the running test failed unless cond holds. */
+#define CHECK(cond)                                                 \
+    do {                                                            \
+        if (!(cond)) {                                              \
+            harness_fail(__FILE__, __LINE__, #cond);                \
+        }                                                           \
+    } while (0)
+
+/*
+ * Runs fn(opaque) in a forked child and checks that the child dies of
+ * SIGABRT after writing exactly `message` plus a newline on stderr.
+ */
+bool child_aborts_with(void (*fn)(void *), void *opaque, const char *message);
+
+/* The kernel's id of the calling thread (pthread_self() is declared const,
+ * so compilers may cache it across a coroutine switch). */
+long harness_gettid(void);
+
+#endif

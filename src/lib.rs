@@ -1,0 +1,20 @@
+//! qemucoro: QEMU's coroutine API as a Rust library with a C ABI.
+//!
+//! C programs written against QEMU's `qemu/coroutine.h` compile against the
+//! generated `include/coroutine.h` (through `include/qemu/coroutine.h`) and
+//! link this crate's static or shared library. Stacks are switched by
+//! corosensei; everything else (the pool, the TLS discipline, the checks that
+//! turn misuse into a clear abort) is here.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod abort;
+pub mod aio;
+pub mod capi;
+pub mod coroutine;
+pub mod current;
+pub mod pool;
+pub mod stack;
+pub mod switch;
+pub mod wakeup;
