@@ -19,6 +19,11 @@ static struct {
     TestFn *fn;
 } tests[MAX_TESTS];
 static int n_tests;
+static struct {
+    const char *name;
+    TestFn *fn;
+} children[MAX_TESTS];
+static int n_children;
 static bool failed;
 
 void harness_register(const char *name, TestFn *fn)
@@ -43,6 +48,17 @@ void harness_fail(const char *file, int line, const char *expr)
     failed = true;
 }
 
+void harness_register_child(const char *name, TestFn *fn)
+{
+    if (n_children == MAX_TESTS) {
+        fprintf(stderr, "harness: more than %d children\n", MAX_TESTS);
+        abort();
+    }
+    children[n_children].name = name;
+    children[n_children].fn = fn;
+    n_children++;
+}
+
 static int by_name(const void *a, const void *b)
 {
     const char *const *x = a;
@@ -55,7 +71,24 @@ long harness_gettid(void)
     return syscall(SYS_gettid);
 }
 
-bool child_aborts_with(void (*fn)(void *), void *opaque, const char *message)
+/* Whether `out` (one line with its newline) is `message`, or starts with
+ * it when message ends in '*'. */
+static bool message_matches(const char *out, size_t len, const char *message)
+{
+    size_t mlen = strlen(message);
+
+    if (len == 0 || out[len - 1] != '\n') {
+        return false;
+    }
+    if (mlen && message[mlen - 1] == '*') {
+        return len - 1 >= mlen - 1 && strncmp(out, message, mlen - 1) == 0;
+    }
+    return len - 1 == mlen && strncmp(out, message, mlen) == 0;
+}
+
+/* Runs `child` in a fork with stderr captured; checks SIGABRT + message. */
+static bool fork_aborts_with(void (*child)(void *), void *opaque,
+                             const char *message)
 {
     int fds[2];
     char out[4096];
@@ -72,8 +105,8 @@ bool child_aborts_with(void (*fn)(void *), void *opaque, const char *message)
     if (pid == 0) {
         dup2(fds[1], STDERR_FILENO);
         close(fds[0]);
-        fn(opaque);
-        _exit(0);               /* fn was supposed to abort */
+        child(opaque);
+        _exit(0);               /* child was supposed to abort */
     }
     close(fds[1]);
     while ((n = read(fds[0], out + len, sizeof(out) - 1 - len)) > 0) {
@@ -86,18 +119,79 @@ bool child_aborts_with(void (*fn)(void *), void *opaque, const char *message)
         fprintf(stderr, "    child did not die of SIGABRT (status %#x)\n", status);
         return false;
     }
-    if (len == 0 || out[len - 1] != '\n' ||
-        strncmp(out, message, len - 1) != 0 || strlen(message) != len - 1) {
+    if (!message_matches(out, len, message)) {
         fprintf(stderr, "    child said \"%s\", expected \"%s\\n\"\n", out, message);
         return false;
     }
     return true;
 }
 
+bool child_aborts_with(void (*fn)(void *), void *opaque, const char *message)
+{
+    return fork_aborts_with(fn, opaque, message);
+}
+
+typedef struct {
+    const char *child;
+    const char *env;
+} ExecChild;
+
+static void exec_child(void *opaque)
+{
+    ExecChild *e = opaque;
+    char *argv[] = { "run", "--child", (char *)e->child, NULL };
+
+    putenv((char *)e->env);
+    execv("/proc/self/exe", argv);
+    _exit(127);
+}
+
+bool exec_child_aborts_with(const char *child, const char *env,
+                            const char *message)
+{
+    ExecChild e = { child, env };
+    return fork_aborts_with(exec_child, &e, message);
+}
+
+bool exec_child_succeeds(const char *child, const char *env)
+{
+    ExecChild e = { child, env };
+    int status;
+    pid_t pid;
+
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        exec_child(&e);
+    }
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "    child %s failed (status %#x)\n", child, status);
+        return false;
+    }
+    return true;
+}
+
+static int run_child(const char *name)
+{
+    for (int i = 0; i < n_children; i++) {
+        if (strcmp(children[i].name, name) == 0) {
+            children[i].fn();
+            return 0;
+        }
+    }
+    fprintf(stderr, "harness: no child named %s\n", name);
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     const char *filter = argc > 1 ? argv[1] : "";
     int passed = 0, nfailed = 0;
+
+    if (argc == 3 && strcmp(argv[1], "--child") == 0) {
+        return run_child(argv[2]);
+    }
 
     qsort(tests, n_tests, sizeof(tests[0]), by_name);
     for (int i = 0; i < n_tests; i++) {

@@ -39,6 +39,29 @@ void harness_fail(const char *file, int line, const char *expr);
  */
 bool child_aborts_with(void (*fn)(void *), void *opaque, const char *message);
 
+/*
+ * Like child_aborts_with, but the child is this program run afresh with the
+ * environment variable assignment `env` ("NAME=value") and running only
+ * the CHILD() function `child`; a `message` ending in '*' matches any line
+ * that starts with the text before it.
+ */
+bool exec_child_aborts_with(const char *child, const char *env,
+                            const char *message);
+
+/* Runs the CHILD() function `child` as exec_child_aborts_with does and
+ * checks that it exits with status 0. */
+bool exec_child_succeeds(const char *child, const char *env);
+
+void harness_register_child(const char *name, TestFn *fn);
+
+#define CHILD(fn, name)                                             \
+    static void fn(void);                                           \
+    static void __attribute__((constructor)) fn##_register(void)    \
+    {                                                               \
+        harness_register_child(name, fn);                           \
+    }                                                               \
+    static void fn(void)
+
 /* The kernel's id of the calling thread (pthread_self() is declared const,
  * so compilers may cache it across a coroutine switch). */
 long harness_gettid(void);

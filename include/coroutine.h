@@ -100,6 +100,11 @@ Coroutine *qemucoro_legacy_create(CoroutineEntry *entry);
  */
 void qemucoro_legacy_enter(Coroutine *co, void *opaque);
 
+/**
+ * As `..._nested`, with the resume also one call deep, as `enter` is.
+ */
+double qemucoro_bench_floor_corosensei_nested2(uint64_t iters);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

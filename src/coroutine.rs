@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use crate::abort::die;
 use crate::current;
 use crate::pool;
-use crate::stack::{Stack, DEFAULT_STACK_SIZE};
+use crate::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
 use crate::switch::{Fiber, Suspender};
 use crate::wakeup::CoList;
 
@@ -60,6 +60,8 @@ pub struct Coroutine {
     pub(crate) scheduled_next: AtomicPtr<Coroutine>,
     fiber: Cell<*mut Fiber>,
     suspender: Cell<*const Suspender>,
+    /// A slab stack's overflow canary; None for guarded stacks.
+    canary: Cell<Option<Canary>>,
 }
 
 impl Coroutine {
@@ -77,15 +79,20 @@ impl Coroutine {
             scheduled_next: AtomicPtr::new(ptr::null_mut()),
             fiber: Cell::new(ptr::null_mut()),
             suspender: Cell::new(ptr::null()),
+            canary: Cell::new(None),
         }
     }
 
     /// A new coroutine with its own stack, parked before its first entry.
     pub(crate) fn new_boxed(stack_size: usize) -> *mut Coroutine {
         let co = Box::into_raw(Box::new(Coroutine::leader()));
-        let fiber = Fiber::new(Stack::new(stack_size), trampoline, co.cast());
+        let stack = Stack::new(stack_size);
+        let canary = stack.arm_canary();
+        let fiber = Fiber::new(stack, trampoline, co.cast());
         // SAFETY: `co` was just allocated above and is not shared yet.
-        unsafe { (*co).fiber.set(Box::into_raw(Box::new(fiber))) };
+        let c = unsafe { &*co };
+        c.fiber.set(Box::into_raw(Box::new(fiber)));
+        c.canary.set(canary);
         co
     }
 
@@ -111,6 +118,27 @@ impl Coroutine {
         unsafe { self.fiber.get().as_ref() }.map(Fiber::stack_bounds)
     }
 
+    /// Aborts if the coroutine ran past the bottom of an unguarded stack.
+    #[inline(always)]
+    fn check_canary(&self) {
+        if let Some(canary) = self.canary.get() {
+            if !canary.intact() {
+                self.overflowed();
+            }
+        }
+    }
+
+    #[cold]
+    fn overflowed(&self) -> ! {
+        let size = self.stack_bounds().map_or(0, |(_, size)| size);
+        let entry = self.entry.get().map_or(ptr::null(), |f| f as *const c_void);
+        die(format_args!(
+            "qemucoro: coroutine stack overflow: entry function {entry:p} ran past the \
+             bottom of its {size}-byte stack (an unguarded stack; caught by its canary)"
+        ))
+    }
+
+    #[inline(always)]
     fn resume(&self, action: u32) -> u32 {
         let fiber = self.fiber.get();
         if fiber.is_null() {
@@ -135,18 +163,22 @@ pub fn create(entry: CoroutineEntry, opaque: *mut c_void) -> *mut Coroutine {
 }
 
 /// `qemu_aio_coroutine_enter`: runs `co`, then every coroutine it woke,
-/// depth first, until all have yielded or terminated.
+/// depth first, until all have yielded or terminated. A null `ctx` means
+/// the calling thread's own context.
+#[inline(always)]
 pub fn enter(ctx: *mut c_void, co: &Coroutine) {
     let pending = CoList::new();
     pending.push_back(co);
     while let Some(to) = pending.pop_front() {
-        let from = current::replace(to);
+        let (from, thread_ctx) = current::enter_switch(to);
         check_enterable(to);
         to.caller.set(from);
         // Release: a waker that reads ctx also sees what we stored before.
+        let ctx = if ctx.is_null() { thread_ctx } else { ctx };
         to.ctx.store(ctx, Ordering::Release);
         // The coroutine sets `current` back to `from` before it switches back.
         let action = to.resume(ACTION_ENTER);
+        to.check_canary();
         pending.prepend(&to.wakeup);
         if action == ACTION_TERMINATE {
             terminated(to);
@@ -205,17 +237,15 @@ pub fn wake(co: &Coroutine) {
 }
 
 /// `qemu_coroutine_yield`: back to whoever entered the running coroutine.
+#[inline(always)]
 pub fn yield_now() {
-    // SAFETY: `current::get` returns the running coroutine or the leader,
-    // both live for as long as they run.
-    let me = unsafe { &*current::get() };
-    let to = me.caller.get();
-    if to.is_null() {
+    // SAFETY: yield_switch returns null or the running coroutine, which is
+    // live while it runs.
+    let Some(me) = (unsafe { current::yield_switch().as_ref() }) else {
         die(format_args!("Co-routine is yielding to no one"));
-    }
+    };
     me.caller.set(ptr::null());
-    current::set(to);
-    // SAFETY: `me` has a caller, so it is a real coroutine that has started
+    // SAFETY: `me` had a caller, so it is a real coroutine that has started
     // and recorded its suspender, which lives on its own stack.
     let s = unsafe { &*me.suspender.get() };
     s.suspend(ACTION_YIELD);

@@ -72,6 +72,35 @@ pub fn replace(co: *const Coroutine) -> *const Coroutine {
     })
 }
 
+/// The enter path's one TLS access: makes `to` the running coroutine and
+/// returns the coroutine it replaces (the leader if none ran yet) and the
+/// thread's AioContext.
+#[inline(never)]
+pub fn enter_switch(to: *const Coroutine) -> (*const Coroutine, *mut c_void) {
+    STATE.with(|s| {
+        let old = s.current.replace(to);
+        let from = if old.is_null() { &s.leader } else { old };
+        (from, s.aio_context.get())
+    })
+}
+
+/// The yield path's one TLS access: if the running coroutine has a caller,
+/// makes the caller the running one and returns the coroutine that is
+/// leaving; otherwise changes nothing and returns null.
+#[inline(never)]
+pub fn yield_switch() -> *const Coroutine {
+    STATE.with(|s| {
+        // SAFETY: `current` is null or the running coroutine, live while it runs.
+        let Some(me) = (unsafe { s.current.get().as_ref() }) else { return std::ptr::null() };
+        let caller = me.caller.get();
+        if caller.is_null() {
+            return std::ptr::null();
+        }
+        s.current.set(caller);
+        me
+    })
+}
+
 /// The calling thread's AioContext, or null if it runs none.
 #[inline(never)]
 pub fn aio_context() -> *mut c_void {

@@ -14,6 +14,8 @@ pub mod aio;
 pub mod capi;
 pub mod coroutine;
 pub mod current;
+#[cfg(feature = "bench-floor")]
+pub mod floor;
 pub mod pool;
 pub mod stack;
 pub mod switch;

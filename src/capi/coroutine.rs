@@ -1,6 +1,7 @@
 //! C exports of the coroutine core (QEMU's `qemu/coroutine-core.h`).
 
 use std::ffi::{c_uint, c_void};
+use std::ptr;
 
 use super::deref;
 use crate::coroutine::{self, Coroutine, CoroutineEntryFn};
@@ -27,7 +28,7 @@ pub extern "C" fn qemu_coroutine_create(
 #[no_mangle]
 pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
     let co = deref("qemu_coroutine_enter", "co", co);
-    coroutine::enter(current::aio_context(), co);
+    coroutine::enter(ptr::null_mut(), co);
 }
 
 /// Enters `co` unless it is already entered (running or nested below us).
@@ -35,7 +36,7 @@ pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
 pub extern "C" fn qemu_coroutine_enter_if_inactive(co: *mut Coroutine) {
     let co = deref("qemu_coroutine_enter_if_inactive", "co", co);
     if !co.is_entered() {
-        coroutine::enter(current::aio_context(), co);
+        coroutine::enter(ptr::null_mut(), co);
     }
 }
 

@@ -9,7 +9,6 @@ use std::ptr;
 
 use super::deref;
 use crate::coroutine::{self, Coroutine, CoroutineEntryFn};
-use crate::current;
 
 /// Legacy `qemu_coroutine_create(entry)`: the opaque comes with the first
 /// enter instead.
@@ -27,5 +26,5 @@ pub extern "C" fn qemucoro_legacy_enter(co: *mut Coroutine, opaque: *mut c_void)
     if !co.is_entered() {
         co.entry_arg.set(opaque);
     }
-    coroutine::enter(current::aio_context(), co);
+    coroutine::enter(ptr::null_mut(), co);
 }
