@@ -37,7 +37,7 @@ static __attribute__((noinline)) void dummy(unsigned long *i)
 
 static double bench_function_call(void)
 {
-    unsigned long i = 100000000, n = i;
+    unsigned long i = 50000000, n = i;
     double t0 = now_ns();
     while (i > 0) {
         dummy(&i);
@@ -73,7 +73,7 @@ static void coroutine_fn yield_loop(void *opaque)
 /* enter + yield, one round trip */
 static double bench_yield(void)
 {
-    unsigned long i = 50000000, n = i;
+    unsigned long i = 20000000, n = i;
     Coroutine *co = qemu_coroutine_create(yield_loop, &i);
     double t0 = now_ns();
     while (i > 0) {
@@ -93,7 +93,7 @@ static __attribute__((noinline)) void coroutine_fn yield_once(void *opaque)
 /* create + enter + yield + enter (return) */
 static double bench_cost(void)
 {
-    const unsigned long n = 10000000;
+    const unsigned long n = 5000000;
     double t0 = now_ns();
     for (unsigned long i = 0; i < n; i++) {
         Coroutine *co = qemu_coroutine_create(yield_once, NULL);
@@ -204,10 +204,10 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
 #ifndef BENCH_QEMU
-    printf("floor/corosensei %.2f\n", qemucoro_bench_floor_corosensei(50000000));
-    printf("floor/context %.2f\n", qemucoro_bench_floor_context(50000000));
-    printf("floor/corosensei-nested %.2f\n", qemucoro_bench_floor_corosensei_nested(50000000));
-    printf("floor/corosensei-nested2 %.2f\n", qemucoro_bench_floor_corosensei_nested2(50000000));
+    printf("floor/corosensei %.2f\n", qemucoro_bench_floor_corosensei(20000000));
+    printf("floor/context %.2f\n", qemucoro_bench_floor_context(20000000));
+    printf("floor/corosensei-nested %.2f\n", qemucoro_bench_floor_corosensei_nested(20000000));
+    printf("floor/corosensei-nested2 %.2f\n", qemucoro_bench_floor_corosensei_nested2(20000000));
 #endif
     return 0;
 }
