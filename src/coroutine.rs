@@ -167,23 +167,48 @@ pub fn create(entry: CoroutineEntry, opaque: *mut c_void) -> *mut Coroutine {
 /// the calling thread's own context.
 #[inline(always)]
 pub fn enter(ctx: *mut c_void, co: &Coroutine) {
+    let action = switch_in(ctx, co);
+    if co.wakeup.is_empty() {
+        if action == ACTION_TERMINATE {
+            terminated(co);
+        }
+        return;
+    }
+    run_woken(ctx, co, action);
+}
+
+/// The rest of an enter whose coroutine woke others: QEMU's order, the
+/// most recently woken first, each one's own wake-ups before its elders'.
+#[inline(never)]
+fn run_woken(ctx: *mut c_void, first: &Coroutine, action: u32) {
     let pending = CoList::new();
-    pending.push_back(co);
+    pending.prepend(&first.wakeup);
+    if action == ACTION_TERMINATE {
+        terminated(first);
+    }
     while let Some(to) = pending.pop_front() {
-        let (from, thread_ctx) = current::enter_switch(to);
-        check_enterable(to);
-        to.caller.set(from);
-        // Release: a waker that reads ctx also sees what we stored before.
-        let ctx = if ctx.is_null() { thread_ctx } else { ctx };
-        to.ctx.store(ctx, Ordering::Release);
-        // The coroutine sets `current` back to `from` before it switches back.
-        let action = to.resume(ACTION_ENTER);
-        to.check_canary();
+        let action = switch_in(ctx, to);
         pending.prepend(&to.wakeup);
         if action == ACTION_TERMINATE {
             terminated(to);
         }
     }
+}
+
+/// Enters `to` from the running coroutine (or leader) and returns how it
+/// came back: ACTION_YIELD or ACTION_TERMINATE.
+#[inline(always)]
+fn switch_in(ctx: *mut c_void, to: &Coroutine) -> u32 {
+    let (from, thread_ctx) = current::enter_switch(to);
+    check_enterable(to);
+    to.caller.set(from);
+    let ctx = if ctx.is_null() { thread_ctx } else { ctx };
+    // Release: a waker that reads ctx also sees what we stored before.
+    to.ctx.store(ctx, Ordering::Release);
+    // The coroutine sets `current` back to `from` before it switches back.
+    let action = to.resume(ACTION_ENTER);
+    to.check_canary();
+    action
 }
 
 fn check_enterable(to: &Coroutine) {
