@@ -28,9 +28,76 @@ typedef void coroutine_fn CoroutineEntry(void *opaque);
  */
 typedef struct Coroutine Coroutine;
 
+/**
+ * Head and tail of a singly linked list; empty when `head` is null.
+ */
+typedef struct {
+  const Coroutine *head;
+  const Coroutine *tail;
+} CoList;
+
+/**
+ * A mutex for coroutines: a coroutine that finds it held sleeps until the
+ * holder hands it over, in the order the waiters arrived. Embed it by value
+ * and initialise it with `qemu_co_mutex_init` (all-zero is unlocked).
+ */
+typedef struct {
+  /**
+   * Lockers: the holder plus coroutines waiting or about to; 0 when free.
+   */
+  unsigned int locked;
+  /**
+   * Spinlock over `handoff` and `waiters`.
+   */
+  unsigned int wait_lock;
+  /**
+   * 1 when an unlock passed the mutex to a locker not queued yet.
+   */
+  unsigned int handoff;
+  /**
+   * The AioContext the holder runs in, so that lockers elsewhere know
+   * spinning may pay off.
+   */
+  void *ctx;
+  /**
+   * The coroutine holding the mutex; NULL while free or being handed over.
+   */
+  Coroutine *holder;
+  /**
+   * Coroutines sleeping in `qemu_co_mutex_lock`, oldest first.
+   */
+  CoList waiters;
+} CoMutex;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Initialises `mutex` as unlocked. Call it before any other operation on
+ * the mutex.
+ */
+void qemu_co_mutex_init(CoMutex *mutex);
+
+/**
+ * Takes `mutex`. If another coroutine holds it, the caller yields and
+ * sleeps until the mutex is handed to it; waiters get it in the order they
+ * arrived, whichever thread they run on.
+ */
+void qemu_co_mutex_lock(CoMutex *mutex);
+
+/**
+ * Releases `mutex`. If coroutines wait for it, the oldest now owns it and
+ * runs after the caller next yields or terminates (or, on another thread,
+ * from that thread's event loop). Aborts if the mutex is not locked, if
+ * the calling coroutine does not hold it, and outside coroutine context.
+ */
+void qemu_co_mutex_unlock(CoMutex *mutex);
+
+/**
+ * Aborts unless the calling coroutine holds `mutex`.
+ */
+void qemu_co_mutex_assert_locked(CoMutex *mutex);
 
 /**
  * Creates a coroutine that will run `entry(opaque)` when first entered.

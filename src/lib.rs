@@ -11,10 +11,13 @@
 
 pub mod abort;
 pub mod aio;
+pub mod atomic_view;
 pub mod capi;
+pub mod co_mutex;
 pub mod coroutine;
 pub mod current;
 pub mod pool;
+pub mod spin;
 pub mod stack;
 pub mod switch;
 pub mod wakeup;

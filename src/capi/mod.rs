@@ -7,6 +7,7 @@
 // documented on the C side.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+mod co_mutex;
 mod coroutine;
 mod legacy;
 
@@ -24,6 +25,17 @@ pub(crate) fn deref<'a, T>(func: &str, what: &str, ptr: *const T) -> &'a T {
         Some(r) => r,
         None => null_arg(func, what),
     }
+}
+
+/// Initialises the object C embeds at `ptr`, whatever its bytes were.
+pub(crate) fn init<T>(func: &str, what: &str, ptr: *mut T, value: T) {
+    if ptr.is_null() {
+        null_arg(func, what);
+    }
+    // SAFETY: C passes memory it owns for an object of this type, aligned
+    // as the header's definition requires; it holds nothing to drop (the
+    // lock types are plain data), so overwriting it is what init means.
+    unsafe { ptr.write(value) }
 }
 
 /// Turns C's `CoroutineEntry *` into a callable Rust fn pointer.
