@@ -69,6 +69,35 @@ typedef struct {
   CoList waiters;
 } CoMutex;
 
+/**
+ * A queue of coroutines waiting to be woken, oldest first. Embed it by
+ * value and initialise it with `qemu_co_queue_init` (all-zero is empty).
+ */
+typedef struct {
+  CoList entries;
+} CoQueue;
+
+/**
+ * A lock of any kind: the lock object and the functions that lock and
+ * unlock it. Build one with `QEMU_MAKE_LOCKABLE(&lock)`.
+ */
+typedef struct {
+  void *object;
+  void (*lock)(void *object);
+  void (*unlock)(void *object);
+} QemuLockable;
+
+/**
+ * Flags for `qemu_co_queue_wait_flags`.
+ */
+typedef unsigned int CoQueueWaitFlags;
+
+/**
+ * Wait at the front of the queue instead of the back: for re-queueing a
+ * request whose condition still does not hold after it was woken.
+ */
+#define CO_QUEUE_WAIT_FRONT 1
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -98,6 +127,58 @@ void qemu_co_mutex_unlock(CoMutex *mutex);
  * Aborts unless the calling coroutine holds `mutex`.
  */
 void qemu_co_mutex_assert_locked(CoMutex *mutex);
+
+/**
+ * Initialises `queue` as empty. Call it before any other operation on the
+ * queue.
+ */
+void qemu_co_queue_init(CoQueue *queue);
+
+/**
+ * Queues the running coroutine on `queue` and yields; `lock` (may be
+ * NULL) is released while it waits and taken again before this returns.
+ * With `CO_QUEUE_WAIT_FRONT` in `flags` the coroutine waits at the front.
+ *
+ * Use the macros `qemu_co_queue_wait(queue, lock)` and
+ * `qemu_co_queue_wait_flags(queue, lock, flags)`, which accept a
+ * `CoMutex *`, `QemuMutex *`, `QemuLockable *` or NULL. Aborts outside
+ * coroutine context.
+ */
+void qemu_co_queue_wait_impl(CoQueue *queue, QemuLockable *lock, CoQueueWaitFlags flags);
+
+/**
+ * Wakes the coroutine that has waited longest; it runs after the caller
+ * next yields or terminates. Returns false if the queue was empty. For
+ * coroutine context; outside it use `qemu_co_enter_next`.
+ */
+bool qemu_co_queue_next(CoQueue *queue);
+
+/**
+ * Wakes every waiting coroutine, oldest first; they run after the caller
+ * next yields or terminates. For coroutine context; outside it use
+ * `qemu_co_enter_all`.
+ */
+void qemu_co_queue_restart_all(CoQueue *queue);
+
+/**
+ * Wakes the coroutine that has waited longest, releasing `lock` (may be
+ * NULL) during the wake-up. Outside coroutine context the woken coroutine
+ * runs before this returns; inside, this is `qemu_co_queue_next`. Returns
+ * false if the queue was empty. Use the macro
+ * `qemu_co_enter_next(queue, lock)`.
+ */
+bool qemu_co_enter_next_impl(CoQueue *queue, QemuLockable *lock);
+
+/**
+ * Wakes every waiting coroutine, oldest first, one at a time as
+ * `qemu_co_enter_next` does. Use the macro `qemu_co_enter_all(queue, lock)`.
+ */
+void qemu_co_enter_all_impl(CoQueue *queue, QemuLockable *lock);
+
+/**
+ * Whether no coroutine waits on `queue`.
+ */
+bool qemu_co_queue_empty(CoQueue *queue);
 
 /**
  * Creates a coroutine that will run `entry(opaque)` when first entered.

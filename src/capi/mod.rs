@@ -8,6 +8,7 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 mod co_mutex;
+mod co_queue;
 mod coroutine;
 mod legacy;
 
@@ -25,6 +26,12 @@ pub(crate) fn deref<'a, T>(func: &str, what: &str, ptr: *const T) -> &'a T {
         Some(r) => r,
         None => null_arg(func, what),
     }
+}
+
+/// Borrows a C pointer that may be NULL (an optional argument).
+pub(crate) fn deref_opt<'a, T>(ptr: *const T) -> Option<&'a T> {
+    // SAFETY: as in `deref`; NULL becomes None.
+    unsafe { ptr.as_ref() }
 }
 
 /// Initialises the object C embeds at `ptr`, whatever its bytes were.
