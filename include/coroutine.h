@@ -24,6 +24,12 @@ typedef void coroutine_fn CoroutineEntry(void *opaque);
 
 
 /**
+ * A coroutine waiting for a `CoRwlock`; it lives on that coroutine's stack
+ * while it sleeps.
+ */
+typedef struct CoRwTicket CoRwTicket;
+
+/**
  * A coroutine, or a thread's leader (which has no fiber).
  */
 typedef struct Coroutine Coroutine;
@@ -91,6 +97,27 @@ typedef struct {
  * Flags for `qemu_co_queue_wait_flags`.
  */
 typedef unsigned int CoQueueWaitFlags;
+
+/**
+ * A reader-writer lock for coroutines: many readers or one writer, in
+ * arrival order once anyone waits. Embed it by value and initialise it
+ * with `qemu_co_rwlock_init` (all-zero is unlocked).
+ */
+typedef struct {
+  /**
+   * Spinlock over the fields below.
+   */
+  unsigned int wait_lock;
+  /**
+   * Readers holding the lock, or -1 while a writer holds it.
+   */
+  int owners;
+  /**
+   * Waiting coroutines, oldest first.
+   */
+  const CoRwTicket *tickets_head;
+  const CoRwTicket *tickets_tail;
+} CoRwlock;
 
 /**
  * Wait at the front of the queue instead of the back: for re-queueing a
@@ -179,6 +206,48 @@ void qemu_co_enter_all_impl(CoQueue *queue, QemuLockable *lock);
  * Whether no coroutine waits on `queue`.
  */
 bool qemu_co_queue_empty(CoQueue *queue);
+
+/**
+ * Initialises `lock` as unlocked. Call it before any other operation on
+ * the lock.
+ */
+void qemu_co_rwlock_init(CoRwlock *lock);
+
+/**
+ * Takes `lock` for reading, alongside other readers. The caller yields
+ * and waits while a writer holds the lock, and also while any coroutine is
+ * queued for it, so that a waiting writer is not starved by new readers.
+ */
+void qemu_co_rwlock_rdlock(CoRwlock *lock);
+
+/**
+ * Takes `lock` for writing. The caller yields and waits, in arrival
+ * order, while any reader or writer holds it.
+ */
+void qemu_co_rwlock_wrlock(CoRwlock *lock);
+
+/**
+ * Turns the caller's read lock into a write lock, more cheaply than
+ * unlock + wrlock. Unless the caller is the only reader and nobody is
+ * queued, it gives up its read lock, queues behind earlier waiters and
+ * yields: another writer may run before this returns. Aborts if the lock
+ * is not held for reading.
+ */
+void qemu_co_rwlock_upgrade(CoRwlock *lock);
+
+/**
+ * Turns the caller's write lock into a read lock, admitting queued
+ * readers next to it. Never yields (unlike unlock + rdlock). Aborts if the
+ * lock is not held for writing.
+ */
+void qemu_co_rwlock_downgrade(CoRwlock *lock);
+
+/**
+ * Releases the caller's read or write lock and wakes the next waiter(s),
+ * which run after the caller next yields or terminates. Aborts if the
+ * lock is not held, and outside coroutine context.
+ */
+void qemu_co_rwlock_unlock(CoRwlock *lock);
 
 /**
  * Creates a coroutine that will run `entry(opaque)` when first entered.

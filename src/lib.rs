@@ -15,6 +15,7 @@ pub mod atomic_view;
 pub mod capi;
 pub mod co_mutex;
 pub mod co_queue;
+pub mod co_rwlock;
 pub mod coroutine;
 pub mod current;
 pub mod lockable;

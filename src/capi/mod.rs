@@ -9,6 +9,7 @@
 
 mod co_mutex;
 mod co_queue;
+mod co_rwlock;
 mod coroutine;
 mod legacy;
 
