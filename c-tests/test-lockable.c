@@ -11,6 +11,7 @@
 #include "harness.h"
 
 _Static_assert(sizeof(QemuLockable) == 3 * sizeof(void *), "QemuLockable size");
+_Static_assert(_Alignof(QemuLockable) == _Alignof(void *), "QemuLockable alignment");
 
 static QemuMutex qmutex;
 static CoMutex comutex;

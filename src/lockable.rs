@@ -20,6 +20,9 @@ pub struct QemuLockable {
     pub unlock: Option<unsafe extern "C" fn(object: *mut c_void)>,
 }
 
+const _: () = assert!(size_of::<QemuLockable>() == 3 * size_of::<usize>());
+const _: () = assert!(align_of::<QemuLockable>() == align_of::<usize>());
+
 impl QemuLockable {
     /// Takes the lock.
     pub fn lock(&self) {
