@@ -16,7 +16,7 @@ RELEASE = target/release
 LIB_A = $(RELEASE)/libqemucoro.a
 LIB_SO = $(RELEASE)/libqemucoro.so
 HEADER = include/coroutine.h
-HEADERS = $(HEADER) include/qemu/coroutine.h include/qemu/coroutine-core.h
+HEADERS = $(HEADER) $(wildcard include/qemu/*.h)
 # What Rust's std needs from the system when linking the static library;
 # `make check-link-line` keeps this equal to rustc's own list.
 NATIVE_LIBS = -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc

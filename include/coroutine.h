@@ -24,13 +24,230 @@ typedef void coroutine_fn CoroutineEntry(void *opaque);
 
 
 /**
+ * A coroutine waiting for a `CoRwlock`; it lives on that coroutine's stack
+ * while it sleeps.
+ */
+typedef struct CoRwTicket CoRwTicket;
+
+/**
  * A coroutine, or a thread's leader (which has no fiber).
  */
 typedef struct Coroutine Coroutine;
 
+/**
+ * Head and tail of a singly linked list; empty when `head` is null.
+ */
+typedef struct {
+  const Coroutine *head;
+  const Coroutine *tail;
+} CoList;
+
+/**
+ * A mutex for coroutines: a coroutine that finds it held sleeps until the
+ * holder hands it over, in the order the waiters arrived. Embed it by value
+ * and initialise it with `qemu_co_mutex_init` (all-zero is unlocked).
+ */
+typedef struct {
+  /**
+   * Lockers: the holder plus coroutines waiting or about to; 0 when free.
+   */
+  unsigned int locked;
+  /**
+   * Spinlock over `handoff` and `waiters`.
+   */
+  unsigned int wait_lock;
+  /**
+   * 1 when an unlock passed the mutex to a locker not queued yet.
+   */
+  unsigned int handoff;
+  /**
+   * The AioContext the holder runs in, so that lockers elsewhere know
+   * spinning may pay off.
+   */
+  void *ctx;
+  /**
+   * The coroutine holding the mutex; NULL while free or being handed over.
+   */
+  Coroutine *holder;
+  /**
+   * Coroutines sleeping in `qemu_co_mutex_lock`, oldest first.
+   */
+  CoList waiters;
+} CoMutex;
+
+/**
+ * A queue of coroutines waiting to be woken, oldest first. Embed it by
+ * value and initialise it with `qemu_co_queue_init` (all-zero is empty).
+ */
+typedef struct {
+  CoList entries;
+} CoQueue;
+
+/**
+ * A lock of any kind: the lock object and the functions that lock and
+ * unlock it. Build one with `QEMU_MAKE_LOCKABLE(&lock)`.
+ */
+typedef struct {
+  void *object;
+  void (*lock)(void *object);
+  void (*unlock)(void *object);
+} QemuLockable;
+
+/**
+ * Flags for `qemu_co_queue_wait_flags`.
+ */
+typedef unsigned int CoQueueWaitFlags;
+
+/**
+ * A reader-writer lock for coroutines: many readers or one writer, in
+ * arrival order once anyone waits. Embed it by value and initialise it
+ * with `qemu_co_rwlock_init` (all-zero is unlocked).
+ */
+typedef struct {
+  /**
+   * Spinlock over the fields below.
+   */
+  unsigned int wait_lock;
+  /**
+   * Readers holding the lock, or -1 while a writer holds it.
+   */
+  int owners;
+  /**
+   * Waiting coroutines, oldest first.
+   */
+  const CoRwTicket *tickets_head;
+  const CoRwTicket *tickets_tail;
+} CoRwlock;
+
+/**
+ * Wait at the front of the queue instead of the back: for re-queueing a
+ * request whose condition still does not hold after it was woken.
+ */
+#define CO_QUEUE_WAIT_FRONT 1
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Initialises `mutex` as unlocked. Call it before any other operation on
+ * the mutex.
+ */
+void qemu_co_mutex_init(CoMutex *mutex);
+
+/**
+ * Takes `mutex`. If another coroutine holds it, the caller yields and
+ * sleeps until the mutex is handed to it; waiters get it in the order they
+ * arrived, whichever thread they run on.
+ */
+void qemu_co_mutex_lock(CoMutex *mutex);
+
+/**
+ * Releases `mutex`. If coroutines wait for it, the oldest now owns it and
+ * runs after the caller next yields or terminates (or, on another thread,
+ * from that thread's event loop). Aborts if the mutex is not locked, if
+ * the calling coroutine does not hold it, and outside coroutine context.
+ */
+void qemu_co_mutex_unlock(CoMutex *mutex);
+
+/**
+ * Aborts unless the calling coroutine holds `mutex`.
+ */
+void qemu_co_mutex_assert_locked(CoMutex *mutex);
+
+/**
+ * Initialises `queue` as empty. Call it before any other operation on the
+ * queue.
+ */
+void qemu_co_queue_init(CoQueue *queue);
+
+/**
+ * Queues the running coroutine on `queue` and yields; `lock` (may be
+ * NULL) is released while it waits and taken again before this returns.
+ * With `CO_QUEUE_WAIT_FRONT` in `flags` the coroutine waits at the front.
+ *
+ * Use the macros `qemu_co_queue_wait(queue, lock)` and
+ * `qemu_co_queue_wait_flags(queue, lock, flags)`, which accept a
+ * `CoMutex *`, `QemuMutex *`, `QemuLockable *` or NULL. Aborts outside
+ * coroutine context.
+ */
+void qemu_co_queue_wait_impl(CoQueue *queue, QemuLockable *lock, CoQueueWaitFlags flags);
+
+/**
+ * Wakes the coroutine that has waited longest; it runs after the caller
+ * next yields or terminates. Returns false if the queue was empty. For
+ * coroutine context; outside it use `qemu_co_enter_next`.
+ */
+bool qemu_co_queue_next(CoQueue *queue);
+
+/**
+ * Wakes every waiting coroutine, oldest first; they run after the caller
+ * next yields or terminates. For coroutine context; outside it use
+ * `qemu_co_enter_all`.
+ */
+void qemu_co_queue_restart_all(CoQueue *queue);
+
+/**
+ * Wakes the coroutine that has waited longest, releasing `lock` (may be
+ * NULL) during the wake-up. Outside coroutine context the woken coroutine
+ * runs before this returns; inside, this is `qemu_co_queue_next`. Returns
+ * false if the queue was empty. Use the macro
+ * `qemu_co_enter_next(queue, lock)`.
+ */
+bool qemu_co_enter_next_impl(CoQueue *queue, QemuLockable *lock);
+
+/**
+ * Wakes every waiting coroutine, oldest first, one at a time as
+ * `qemu_co_enter_next` does. Use the macro `qemu_co_enter_all(queue, lock)`.
+ */
+void qemu_co_enter_all_impl(CoQueue *queue, QemuLockable *lock);
+
+/**
+ * Whether no coroutine waits on `queue`.
+ */
+bool qemu_co_queue_empty(CoQueue *queue);
+
+/**
+ * Initialises `lock` as unlocked. Call it before any other operation on
+ * the lock.
+ */
+void qemu_co_rwlock_init(CoRwlock *lock);
+
+/**
+ * Takes `lock` for reading, alongside other readers. The caller yields
+ * and waits while a writer holds the lock, and also while any coroutine is
+ * queued for it, so that a waiting writer is not starved by new readers.
+ */
+void qemu_co_rwlock_rdlock(CoRwlock *lock);
+
+/**
+ * Takes `lock` for writing. The caller yields and waits, in arrival
+ * order, while any reader or writer holds it.
+ */
+void qemu_co_rwlock_wrlock(CoRwlock *lock);
+
+/**
+ * Turns the caller's read lock into a write lock, more cheaply than
+ * unlock + wrlock. Unless the caller is the only reader and nobody is
+ * queued, it gives up its read lock, queues behind earlier waiters and
+ * yields: another writer may run before this returns. Aborts if the lock
+ * is not held for reading.
+ */
+void qemu_co_rwlock_upgrade(CoRwlock *lock);
+
+/**
+ * Turns the caller's write lock into a read lock, admitting queued
+ * readers next to it. Never yields (unlike unlock + rdlock). Aborts if the
+ * lock is not held for writing.
+ */
+void qemu_co_rwlock_downgrade(CoRwlock *lock);
+
+/**
+ * Releases the caller's read or write lock and wakes the next waiter(s),
+ * which run after the caller next yields or terminates. Aborts if the
+ * lock is not held, and outside coroutine context.
+ */
+void qemu_co_rwlock_unlock(CoRwlock *lock);
 
 /**
  * Creates a coroutine that will run `entry(opaque)` when first entered.

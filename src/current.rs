@@ -112,3 +112,14 @@ pub fn aio_context() -> *mut c_void {
 pub fn set_aio_context(ctx: *mut c_void) {
     STATE.with(|s| s.aio_context.set(ctx));
 }
+
+/// The running coroutine (or the leader) as a reference, for the lock code.
+/// It points at the coroutine itself, not at a TLS slot, so it stays valid
+/// across a switch; use it only until that coroutine terminates, after
+/// which the pool may recycle or free it.
+pub fn running() -> &'static Coroutine {
+    // SAFETY: `get` returns the running coroutine, live until it terminates
+    // (callers keep the reference no longer, as documented above), or the
+    // thread's leader, live as long as the thread.
+    unsafe { &*get() }
+}

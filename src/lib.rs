@@ -11,12 +11,18 @@
 
 pub mod abort;
 pub mod aio;
+pub mod atomic_view;
 pub mod capi;
+pub mod co_mutex;
+pub mod co_queue;
+pub mod co_rwlock;
 pub mod coroutine;
 pub mod current;
 #[cfg(feature = "bench-floor")]
 pub mod floor;
+pub mod lockable;
 pub mod pool;
+pub mod spin;
 pub mod stack;
 pub mod switch;
 pub mod wakeup;
