@@ -128,6 +128,32 @@ static double bench_nesting(void)
     return (now_ns() - t0) / ((double)cycles * depth);
 }
 
+typedef struct {
+    CoMutex lock;
+    unsigned long n;
+    double ns;
+} MutexLoop;
+
+static void coroutine_fn lock_unlock_loop(void *opaque)
+{
+    MutexLoop *m = opaque;
+    double t0 = now_ns();
+    for (unsigned long i = 0; i < m->n; i++) {
+        qemu_co_mutex_lock(&m->lock);
+        qemu_co_mutex_unlock(&m->lock);
+    }
+    m->ns = (now_ns() - t0) / m->n;
+}
+
+/* CoMutex lock + unlock with nobody else around */
+static double bench_co_mutex_uncontended(void)
+{
+    MutexLoop m = { .n = 20000000 };
+    qemu_co_mutex_init(&m.lock);
+    qemu_coroutine_enter(qemu_coroutine_create(lock_unlock_loop, &m));
+    return m.ns;
+}
+
 static long resident_bytes(void)
 {
     long pages = 0, rss = 0;
@@ -191,6 +217,7 @@ static const struct {
     { "perf/yield", bench_yield },
     { "perf/cost", bench_cost },
     { "perf/nesting", bench_nesting },
+    { "lock/co-mutex-uncontended", bench_co_mutex_uncontended },
 };
 
 int main(int argc, char **argv)
