@@ -25,6 +25,7 @@ RUST_SRC = Cargo.toml Cargo.lock build.rs cbindgen.toml $(shell find src -name '
 
 C_TEST_SRC = $(wildcard c-tests/test-*.c) c-tests/harness.c
 C_TEST_BIN = build/c-tests/run
+OVERFLOW_BIN = build/c-tests/overflow
 
 .PHONY: all check check-rust check-header check-link-line check-c check-install \
         install uninstall clean
@@ -62,8 +63,17 @@ $(C_TEST_BIN): $(C_TEST_SRC) c-tests/harness.h $(LIB_A) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -pthread -o $@ $(C_TEST_SRC) $(LIB_A) $(NATIVE_LIBS)
 
-check-c: $(C_TEST_BIN)
+check-c: $(C_TEST_BIN) $(OVERFLOW_BIN)
 	$(C_TEST_BIN)
+	$(OVERFLOW_BIN)
+
+# Stack overflow reports get their own runner: its parent process never
+# touches coroutines, so each forked case starts like a fresh program.
+# -rdynamic lets dladdr name the test's entry functions.
+$(OVERFLOW_BIN): c-tests/overflow.c c-tests/harness.c c-tests/harness.h $(LIB_A) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -pthread -rdynamic -o $@ \
+	    c-tests/overflow.c c-tests/harness.c $(LIB_A) $(NATIVE_LIBS)
 
 # Installs into a scratch prefix and builds a program the way a C user
 # would: pkg-config's line (which picks the shared library), and the static

@@ -28,6 +28,22 @@ typedef void coroutine_fn CoroutineEntry(void *opaque);
  */
 typedef struct Coroutine Coroutine;
 
+/**
+ * Counts of coroutines that have a stack.
+ */
+typedef struct {
+  /**
+   * Created and not yet terminated.
+   */
+  size_t live;
+  /**
+   * Terminated, waiting in a pool for the next create.
+   */
+  size_t pooled;
+} QemucoroStats;
+
+
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -99,6 +115,33 @@ Coroutine *qemucoro_legacy_create(CoroutineEntry *entry);
  * the entry function receives if this is the first enter.
  */
 void qemucoro_legacy_enter(Coroutine *co, void *opaque);
+
+/**
+ * Fills `*stats` with the number of live coroutines (created, not yet
+ * terminated) and pooled ones (terminated, kept for reuse). Not in QEMU.
+ *
+ * Walks every coroutine that has a stack, under a lock: meant for
+ * diagnostics, not for hot paths. Aborts if `stats` is NULL.
+ */
+void qemucoro_get_stats(QemucoroStats *stats);
+
+/**
+ * The usable size in bytes of `co`'s stack (0 for a thread's leader, from
+ * `qemu_coroutine_self()` outside a coroutine). Not in QEMU.
+ */
+size_t qemucoro_stack_size(Coroutine *co);
+
+/**
+ * How many bytes of `co`'s stack have been used at the deepest point so
+ * far, to page granularity (0 for a thread's leader). Not in QEMU.
+ *
+ * Measured by asking the kernel which stack pages are resident, so it is
+ * always available and costs nothing until asked. A pooled stack keeps its
+ * mark across reuse: the figure is the deepest any coroutine that ran on
+ * this stack reached. Compare with `qemucoro_stack_size()` to choose stack
+ * sizes. Aborts if `co` is NULL.
+ */
+size_t qemucoro_stack_high_water(Coroutine *co);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -48,8 +48,16 @@ pub fn get() -> *const Coroutine {
         }
         let leader: *const Coroutine = &s.leader;
         s.current.set(leader);
+        crate::overflow::thread_init();
         leader
     })
+}
+
+/// The running coroutine, or null if this thread never touched coroutine
+/// state; initialises nothing, so a signal handler may call it.
+#[inline(never)]
+pub fn peek() -> *const Coroutine {
+    STATE.with(|s| s.current.get())
 }
 
 /// Makes `co` the running coroutine.
@@ -65,6 +73,7 @@ pub fn replace(co: *const Coroutine) -> *const Coroutine {
     STATE.with(|s| {
         let old = s.current.replace(co);
         if old.is_null() {
+            crate::overflow::thread_init();
             &s.leader
         } else {
             old

@@ -9,6 +9,7 @@
 
 mod coroutine;
 mod legacy;
+mod stats;
 
 use crate::abort::null_arg;
 use crate::coroutine::{CoroutineEntry, CoroutineEntryFn};
