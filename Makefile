@@ -37,7 +37,7 @@ $(LIB_A) $(LIB_SO) $(HEADER) &: $(RUST_SRC)
 	$(CARGO) build --release --locked
 	@touch $(LIB_A) $(LIB_SO) $(HEADER)
 
-check: check-rust check-header check-link-line check-c check-install check-gdb
+check: check-rust check-header check-link-line check-c check-install check-gdb check-stress
 
 check-rust:
 	$(CARGO) test --locked
@@ -128,7 +128,7 @@ SAN_CFLAGS = -O1 -g -fno-omit-frame-pointer
 ASAN_LIB = target/asan/release/libqemucoro.a
 TSAN_LIB = target/tsan/release/libqemucoro.a
 
-.PHONY: check-asan check-tsan check-valgrind check-gdb
+.PHONY: check-asan check-tsan check-valgrind check-gdb check-stress stress
 
 $(ASAN_LIB): $(RUST_SRC)
 	$(CARGO) build --release --locked --features asan --target-dir target/asan
@@ -148,6 +148,11 @@ build/asan/overflow: c-tests/overflow.c c-tests/harness.c c-tests/harness.h $(AS
 	$(CC) $(SAN_CFLAGS) $(WARNFLAGS) -fsanitize=address -Iinclude -pthread -rdynamic -o $@ \
 	    c-tests/overflow.c c-tests/harness.c $(ASAN_LIB) $(NATIVE_LIBS)
 
+build/asan/stress: c-tests/stress.c $(ASAN_LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) $(WARNFLAGS) -fsanitize=address -Iinclude -pthread -o $@ \
+	    $< $(ASAN_LIB) $(NATIVE_LIBS)
+
 build/asan/use-after-free: c-tests/asan-use-after-free.c $(ASAN_LIB) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) $(WARNFLAGS) -fsanitize=address -Iinclude -pthread -o $@ \
@@ -157,12 +162,13 @@ build/asan/use-after-free: c-tests/asan-use-after-free.c $(ASAN_LIB) $(HEADERS)
 # cannot tell which stack it is on), the overflow tests (handle_segv=0: the
 # default-SIGSEGV case wants no ASan handler before ours), then proof that
 # ASan still sees a real bug on a coroutine stack.
-check-asan: build/asan/run build/asan/overflow build/asan/use-after-free
+check-asan: build/asan/run build/asan/overflow build/asan/stress build/asan/use-after-free
 	ASAN_OPTIONS=detect_leaks=1 build/asan/run 2>build/asan/run.log || \
 	    { cat build/asan/run.log; exit 1; }
 	@if grep -E 'ASan|AddressSanitizer' build/asan/run.log; then \
 	    echo "asan: reports above"; exit 1; fi
 	ASAN_OPTIONS=handle_segv=0 build/asan/overflow
+	build/asan/stress --ops 20000
 	@if build/asan/use-after-free 2>build/asan/uaf.log; then \
 	    echo "ASan missed a use-after-free inside a coroutine"; exit 1; fi
 	@grep -q 'heap-use-after-free' build/asan/uaf.log && \
@@ -185,12 +191,13 @@ check-tsan: build/tsan/run
 # or in any forked child (each writes its own log).
 VALGRIND = valgrind --error-exitcode=1 --errors-for-leak-kinds=definite \
     --leak-check=full --show-leak-kinds=definite
-check-valgrind: $(C_TEST_BIN) $(OVERFLOW_BIN)
+check-valgrind: $(C_TEST_BIN) $(OVERFLOW_BIN) $(STRESS_BIN)
 	rm -rf build/valgrind && mkdir -p build/valgrind
 	$(VALGRIND) --log-file=build/valgrind/run.%p.log $(C_TEST_BIN)
 	for t in reported nested c-thread; do \
 	    $(VALGRIND) --log-file=build/valgrind/overflow.%p.log $(OVERFLOW_BIN) /overflow/$$t || exit 1; \
 	done
+	$(VALGRIND) --log-file=build/valgrind/stress.%p.log $(STRESS_BIN) --ops 5000
 	@if grep -L 'ERROR SUMMARY: 0 errors' build/valgrind/*.log | grep .; then \
 	    echo "valgrind: errors above (see the logs named)"; exit 1; fi
 	@echo "valgrind: $$(ls build/valgrind | wc -l) processes, 0 errors, no definite leaks"
@@ -202,3 +209,18 @@ build/gdb-target: c-tests/gdb-target.c $(LIB_A) $(HEADERS)
 
 check-gdb: build/gdb-target
 	gdb/check.sh build/gdb-target build/gdb
+
+# Seeded randomised stress test (c-tests/stress.c). `make check` runs one
+# bounded round with a fresh seed; `make stress SECONDS=N` runs rounds for N
+# seconds; a failure prints its seed, and `make stress SEED=n` replays it.
+STRESS_BIN = build/c-tests/stress
+SECONDS ?= 60
+$(STRESS_BIN): c-tests/stress.c $(LIB_A) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -pthread -o $@ $< $(LIB_A) $(NATIVE_LIBS)
+
+check-stress: $(STRESS_BIN)
+	$(STRESS_BIN) --ops 50000
+
+stress: $(STRESS_BIN)
+	$(STRESS_BIN) $(if $(SEED),--seed $(SEED),--seconds $(SECONDS))
