@@ -65,6 +65,24 @@ TEST(overflow_names_inner_coroutine, "/overflow/nested")
                             OVERFLOW_MESSAGE("overflow_recurse")));
 }
 
+static void coroutine_fn overflow_unnamed(void *opaque)
+{
+    (void)opaque;
+    recurse(0);
+}
+
+/* Check that an entry function dladdr cannot name (static, so not a
+ * dynamic symbol) is given by address. */
+TEST(overflow_names_address, "/overflow/address-without-symbol")
+{
+    char expected[128];
+
+    snprintf(expected, sizeof(expected),
+             "Co-routine stack overflow: entry function at %p, "
+             "stack size 1048576 bytes", (void *)overflow_unnamed);
+    CHECK(child_aborts_with(run_coroutine, overflow_unnamed, expected));
+}
+
 static void *overflow_thread(void *opaque)
 {
     run_coroutine(opaque);
