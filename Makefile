@@ -2,6 +2,9 @@
 #   make            release libraries + include/coroutine.h
 #   make check      Rust unit tests, header drift, link line, C tests
 #   make install    PREFIX=/usr/local (libraries, headers, pkg-config file)
+#   make check-asan / check-tsan / check-valgrind   C tests under sanitizers
+#   make check-gdb  gdb/qemucoro.py on a live process and a core (in check)
+#   make stress SECONDS=N | SEED=n   long randomised runs / replay a seed
 
 CARGO ?= cargo
 CC ?= cc
@@ -37,7 +40,8 @@ $(LIB_A) $(LIB_SO) $(HEADER) &: $(RUST_SRC)
 	$(CARGO) build --release --locked
 	@touch $(LIB_A) $(LIB_SO) $(HEADER)
 
-check: check-rust check-header check-link-line check-c check-install check-gdb check-stress
+check: check-rust check-header check-link-line check-c check-install check-gdb \
+       check-stress
 
 check-rust:
 	$(CARGO) test --locked
@@ -188,7 +192,8 @@ check-tsan: build/tsan/run
 	@echo "tsan: thread and pool tests clean"
 
 # Every C test under memcheck: no errors, no definite leaks, in the parent
-# or in any forked child (each writes its own log).
+# or in any forked child (each writes its own log), and no "client switching
+# stacks?" warning (what an unregistered coroutine stack causes).
 VALGRIND = valgrind --error-exitcode=1 --errors-for-leak-kinds=definite \
     --leak-check=full --show-leak-kinds=definite
 check-valgrind: $(C_TEST_BIN) $(OVERFLOW_BIN) $(STRESS_BIN)
@@ -200,6 +205,8 @@ check-valgrind: $(C_TEST_BIN) $(OVERFLOW_BIN) $(STRESS_BIN)
 	$(VALGRIND) --log-file=build/valgrind/stress.%p.log $(STRESS_BIN) --ops 5000
 	@if grep -L 'ERROR SUMMARY: 0 errors' build/valgrind/*.log | grep .; then \
 	    echo "valgrind: errors above (see the logs named)"; exit 1; fi
+	@if grep -l 'client switching stacks' build/valgrind/*.log; then \
+	    echo "valgrind: a stack switch Valgrind was not told about (logs above)"; exit 1; fi
 	@echo "valgrind: $$(ls build/valgrind | wc -l) processes, 0 errors, no definite leaks"
 
 # gdb/qemucoro.py on a program stopped at a known point, live and on a core.
