@@ -244,7 +244,8 @@ impl AltStack {
 
 impl Drop for AltStack {
     fn drop(&mut self) {
-        let disable = libc::stack_t { ss_sp: ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+        let disable =
+            libc::stack_t { ss_sp: ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
         // SAFETY: all-zero is a valid stack_t to be filled in.
         let mut now: libc::stack_t = unsafe { std::mem::zeroed() };
         // SAFETY: the thread is exiting and not on its signal stack. If the

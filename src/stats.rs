@@ -64,3 +64,35 @@ pub fn high_water(co: &Coroutine) -> usize {
         None => 0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coroutine::{create, enter, yield_now};
+    use std::ffi::c_void;
+
+    /// Touches about 64 KiB of its stack, then parks.
+    unsafe extern "C" fn deep(_: *mut c_void) {
+        let buf = [0u8; 64 * 1024];
+        std::hint::black_box(&buf);
+        yield_now();
+    }
+
+    #[test]
+    fn high_water_covers_what_a_coroutine_touched() {
+        let co = create(deep, std::ptr::null_mut());
+        // SAFETY: `create` returns a live coroutine.
+        let c = unsafe { &*co };
+        enter(std::ptr::null_mut(), c);
+        assert!(high_water(c) >= 64 * 1024);
+        assert!(high_water(c) <= stack_size(c));
+        enter(std::ptr::null_mut(), c);
+    }
+
+    #[test]
+    fn a_leader_has_no_stack() {
+        // SAFETY: current::get returns this thread's leader here.
+        let leader = unsafe { &*crate::current::get() };
+        assert_eq!((stack_size(leader), high_water(leader)), (0, 0));
+    }
+}
