@@ -120,10 +120,26 @@ typedef struct {
 } CoRwlock;
 
 /**
+ * Counts of coroutines that have a stack.
+ */
+typedef struct {
+  /**
+   * Created and not yet terminated.
+   */
+  size_t live;
+  /**
+   * Terminated, waiting in a pool for the next create.
+   */
+  size_t pooled;
+} QemucoroStats;
+
+/**
  * Wait at the front of the queue instead of the back: for re-queueing a
  * request whose condition still does not hold after it was woken.
  */
 #define CO_QUEUE_WAIT_FRONT 1
+
+
 
 #ifdef __cplusplus
 extern "C" {
@@ -318,9 +334,31 @@ Coroutine *qemucoro_legacy_create(CoroutineEntry *entry);
 void qemucoro_legacy_enter(Coroutine *co, void *opaque);
 
 /**
- * As `..._nested`, with the resume also one call deep, as `enter` is.
+ * Fills `*stats` with the number of live coroutines (created, not yet
+ * terminated) and pooled ones (terminated, kept for reuse). Not in QEMU.
+ *
+ * Walks every coroutine that has a stack, under a lock: meant for
+ * diagnostics, not for hot paths. Aborts if `stats` is NULL.
  */
-double qemucoro_bench_floor_corosensei_nested2(uint64_t iters);
+void qemucoro_get_stats(QemucoroStats *stats);
+
+/**
+ * The usable size in bytes of `co`'s stack (0 for a thread's leader, from
+ * `qemu_coroutine_self()` outside a coroutine). Not in QEMU.
+ */
+size_t qemucoro_stack_size(Coroutine *co);
+
+/**
+ * How many bytes of `co`'s stack have been used at the deepest point so
+ * far, to page granularity (0 for a thread's leader). Not in QEMU.
+ *
+ * Measured by asking the kernel which stack pages are resident, so it is
+ * always available and costs nothing until asked. A pooled stack keeps its
+ * mark across reuse: the figure is the deepest any coroutine that ran on
+ * this stack reached. Compare with `qemucoro_stack_size()` to choose stack
+ * sizes. Aborts if `co` is NULL.
+ */
+size_t qemucoro_stack_high_water(Coroutine *co);
 
 #ifdef __cplusplus
 }  // extern "C"

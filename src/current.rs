@@ -48,28 +48,22 @@ pub fn get() -> *const Coroutine {
         }
         let leader: *const Coroutine = &s.leader;
         s.current.set(leader);
+        crate::overflow::thread_init();
         leader
     })
+}
+
+/// The running coroutine, or null if this thread never touched coroutine
+/// state; initialises nothing, so a signal handler may call it.
+#[inline(never)]
+pub fn peek() -> *const Coroutine {
+    STATE.with(|s| s.current.get())
 }
 
 /// Makes `co` the running coroutine.
 #[inline(never)]
 pub fn set(co: *const Coroutine) {
     STATE.with(|s| s.current.set(co));
-}
-
-/// Makes `co` the running coroutine and returns the one it replaces (the
-/// leader if none ran yet): one TLS access instead of two on the enter path.
-#[inline(never)]
-pub fn replace(co: *const Coroutine) -> *const Coroutine {
-    STATE.with(|s| {
-        let old = s.current.replace(co);
-        if old.is_null() {
-            &s.leader
-        } else {
-            old
-        }
-    })
 }
 
 /// The enter path's one TLS access: makes `to` the running coroutine and
@@ -79,7 +73,12 @@ pub fn replace(co: *const Coroutine) -> *const Coroutine {
 pub fn enter_switch(to: *const Coroutine) -> (*const Coroutine, *mut c_void) {
     STATE.with(|s| {
         let old = s.current.replace(to);
-        let from = if old.is_null() { &s.leader } else { old };
+        let from = if old.is_null() {
+            crate::overflow::thread_init();
+            &s.leader
+        } else {
+            old
+        };
         (from, s.aio_context.get())
     })
 }

@@ -21,8 +21,12 @@ pub mod current;
 #[cfg(feature = "bench-floor")]
 pub mod floor;
 pub mod lockable;
+pub mod overflow;
 pub mod pool;
+pub mod registry;
+pub mod sanitizer;
 pub mod spin;
 pub mod stack;
+pub mod stats;
 pub mod switch;
 pub mod wakeup;

@@ -99,8 +99,7 @@ pub fn get() -> Option<*mut Coroutine> {
 pub fn put(co: *mut Coroutine) {
     let kept = LOCAL.try_with(|l| {
         if l.len.get() == 0 {
-            // First coroutine this thread pools: arrange the hand-over at exit.
-            let _ = EXIT.try_with(|_| ());
+            arm_exit_hook();
         }
         if l.len.get() >= LOCAL_MAX {
             spill(l);
@@ -116,11 +115,19 @@ pub fn put(co: *mut Coroutine) {
     }
 }
 
+/// Makes sure this thread's free list is handed over when the thread exits;
+/// called whenever the list goes from empty to not empty.
+fn arm_exit_hook() {
+    let _ = EXIT.try_with(|_| ());
+}
+
 /// Moves one global batch into the empty local list.
 #[cold]
 fn refill(l: &Local) -> Option<()> {
     let batch = take_global()?;
-    for co in batch.0 {
+    arm_exit_hook();
+    // Batches list the most recently freed first; keep that order on top.
+    for co in batch.0.into_iter().rev() {
         // SAFETY: the batch owned these pooled coroutines; now the list does.
         unsafe { (*co).queue_next.set(l.head.get()) };
         l.head.set(co);
@@ -159,6 +166,8 @@ fn take_global() -> Option<Batch> {
     let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
     let batch = g.batches.pop()?;
     g.size -= batch.0.len();
+    // TSan builds: the lock is invisible to TSan (see sanitizer.rs).
+    crate::sanitizer::acquire(std::ptr::addr_of!(GLOBAL).cast());
     Some(batch)
 }
 
@@ -168,6 +177,7 @@ fn put_global(batch: Batch) {
         if g.size < g.max.min(hard_max()) {
             g.size += batch.0.len();
             g.batches.push(batch);
+            crate::sanitizer::release(std::ptr::addr_of!(GLOBAL).cast());
             None
         } else {
             Some(batch)

@@ -12,6 +12,7 @@ mod co_queue;
 mod co_rwlock;
 mod coroutine;
 mod legacy;
+mod stats;
 
 use crate::abort::null_arg;
 use crate::coroutine::{CoroutineEntry, CoroutineEntryFn};
