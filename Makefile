@@ -16,7 +16,7 @@ RELEASE = target/release
 LIB_A = $(RELEASE)/libqemucoro.a
 LIB_SO = $(RELEASE)/libqemucoro.so
 HEADER = include/coroutine.h
-HEADERS = $(HEADER) include/qemu/coroutine.h include/qemu/coroutine-core.h
+HEADERS = $(HEADER) $(wildcard include/qemu/*.h include/block/*.h)
 # What Rust's std needs from the system when linking the static library;
 # `make check-link-line` keeps this equal to rustc's own list.
 NATIVE_LIBS = -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
@@ -81,7 +81,7 @@ check-install:
 	build/uses-static
 	@! ldd build/uses-static | grep -q libqemucoro
 	@nm -D --defined-only $(LIB_SO) | awk '$$2 == "T" {print $$3}' | \
-	    grep -v -E '^(qemu_|qemucoro_|aio_|yield_until_fd_readable$$|timer_)' | \
+	    grep -v -E '^(qemu_|qemucoro_|aio_|yield_until_fd_readable$$|timer_|iothread_|error_(get_pretty|free)$$)' | \
 	    { if read -r extra; then echo "libqemucoro.so exports $$extra, not an API symbol"; exit 1; fi; }
 	@echo "install: programs built with pkg-config (shared) and the archive (static) ran"
 
@@ -93,13 +93,15 @@ build/qemucoro.pc: Makefile
 	    'Libs.private: $(NATIVE_LIBS)' 'Cflags: -I$${includedir}/qemucoro' > $@
 
 install: all build/qemucoro.pc
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/qemucoro/qemu
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/qemucoro/qemu \
+	    $(DESTDIR)$(INCLUDEDIR)/qemucoro/block
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libqemucoro.a
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libqemucoro.so.$(VERSION)
 	ln -sf libqemucoro.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libqemucoro.so.0
 	ln -sf libqemucoro.so.0 $(DESTDIR)$(LIBDIR)/libqemucoro.so
 	install -m 644 $(HEADER) $(DESTDIR)$(INCLUDEDIR)/qemucoro/
 	install -m 644 include/qemu/*.h $(DESTDIR)$(INCLUDEDIR)/qemucoro/qemu/
+	install -m 644 include/block/*.h $(DESTDIR)$(INCLUDEDIR)/qemucoro/block/
 	install -m 644 build/qemucoro.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 
 uninstall:

@@ -12,9 +12,11 @@
 pub mod abort;
 pub mod aio;
 pub mod capi;
+pub mod co_io;
 pub mod coroutine;
 pub mod current;
 pub mod pool;
+pub mod sleep;
 pub mod stack;
 pub mod switch;
 pub mod wakeup;

@@ -7,8 +7,15 @@
 // documented on the C side.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+mod aio;
+mod bh;
+mod co_io;
 mod coroutine;
+mod error;
+mod iothread;
 mod legacy;
+mod sleep;
+mod timer;
 
 use crate::abort::null_arg;
 use crate::coroutine::{CoroutineEntry, CoroutineEntryFn};
