@@ -2,6 +2,7 @@
 #   make            release libraries + include/coroutine.h
 #   make check      Rust unit tests, header drift, link line, C tests
 #   make install    PREFIX=/usr/local (libraries, headers, pkg-config file)
+#   make demo       the seed's say_hello, as a coroutine and as callbacks
 
 CARGO ?= cargo
 CC ?= cc
@@ -27,7 +28,7 @@ C_TEST_SRC = $(wildcard c-tests/test-*.c) c-tests/harness.c
 C_TEST_BIN = build/c-tests/run
 
 .PHONY: all check check-rust check-header check-link-line check-c check-install \
-        install uninstall clean
+        check-demo demo install uninstall clean
 
 all: $(LIB_A) $(LIB_SO) $(HEADER)
 
@@ -36,7 +37,7 @@ $(LIB_A) $(LIB_SO) $(HEADER) &: $(RUST_SRC)
 	$(CARGO) build --release --locked
 	@touch $(LIB_A) $(LIB_SO) $(HEADER)
 
-check: check-rust check-header check-link-line check-c check-install
+check: check-rust check-header check-link-line check-c check-demo check-install
 
 check-rust:
 	$(CARGO) test --locked
@@ -64,6 +65,25 @@ $(C_TEST_BIN): $(C_TEST_SRC) c-tests/harness.h $(LIB_A) $(HEADERS)
 
 check-c: $(C_TEST_BIN)
 	$(C_TEST_BIN)
+
+# The seed's say_hello over socketpairs, driven by our event loop: three
+# scripted clients served at once, as coroutines and as callbacks.
+EXAMPLES = build/examples/hello-coroutine build/examples/hello-callbacks
+
+build/examples/%: examples/%.c examples/peer.c examples/peer.h $(LIB_A) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -pthread -o $@ $< examples/peer.c $(LIB_A) $(NATIVE_LIBS)
+
+demo: $(EXAMPLES)
+	@build/examples/hello-coroutine
+	@build/examples/hello-callbacks
+
+check-demo: $(EXAMPLES)
+	@build/examples/hello-coroutine > build/examples/hello-coroutine.out
+	@build/examples/hello-callbacks > build/examples/hello-callbacks.out
+	@diff -u examples/hello-coroutine.expected build/examples/hello-coroutine.out
+	@diff -u examples/hello-callbacks.expected build/examples/hello-callbacks.out
+	@echo "demo: both say_hello examples printed the expected transcripts"
 
 # Installs into a scratch prefix and builds a program the way a C user
 # would: pkg-config's line (which picks the shared library), and the static
