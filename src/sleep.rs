@@ -127,14 +127,18 @@ unsafe extern "C" fn timeout_entry(opaque: *mut c_void) {
 /// it at most `timeout_ns` (0: no limit, run it directly). Returns 0 if it
 /// finished in time, else `-ETIMEDOUT`, leaving it running: `clean(opaque)`
 /// then runs when it finishes.
-pub fn timeout(
+///
+/// # Safety
+/// `entry(opaque)` and `clean(opaque)` must be valid to call, from a
+/// coroutine of the current context, until `clean` has run.
+pub unsafe fn timeout(
     entry: CoroutineEntry,
     opaque: *mut c_void,
     timeout_ns: u64,
     clean: Option<CoroutineEntry>,
 ) -> i32 {
     if timeout_ns == 0 {
-        // SAFETY: the caller promised entry(opaque) is valid to call.
+        // SAFETY: per this function's contract.
         unsafe { entry(opaque) };
         return 0;
     }

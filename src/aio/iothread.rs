@@ -40,6 +40,9 @@ pub fn new() -> Box<IOThread> {
             while !stop.load(Ordering::Acquire) {
                 ctx.poll(true);
             }
+            // Work queued before the stop request may have arrived in the
+            // same iteration as the stop, behind it: run it too.
+            while ctx.poll(false) {}
             current::set_aio_context(std::ptr::null_mut());
         })
         .unwrap_or_else(|err| die(format_args!("iothread_new: cannot start a thread: {err}")));
@@ -60,7 +63,7 @@ unsafe extern "C" fn stop(opaque: *mut c_void) {
 
 /// `iothread_join`: stops the loop (from inside it, so work queued before
 /// runs first), joins the thread and drops the context's reference.
-pub fn join(it: Box<IOThread>) {
+pub fn join(it: IOThread) {
     // SAFETY: the thread keeps the context alive until we unref it below.
     let ctx = unsafe { &*it.ctx };
     bh::schedule_oneshot(ctx, stop, Arc::as_ptr(&it.stopping).cast_mut().cast());

@@ -78,3 +78,45 @@ impl<T: Linked> Iterator for Drain<T> {
         Some(item)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Item {
+        id: u32,
+        next: AtomicPtr<Item>,
+    }
+
+    impl Linked for Item {
+        fn link(&self) -> &AtomicPtr<Item> {
+            &self.next
+        }
+    }
+
+    fn item(id: u32) -> Item {
+        Item { id, next: AtomicPtr::new(ptr::null_mut()) }
+    }
+
+    #[test]
+    fn only_the_first_push_reports_an_empty_list() {
+        let (a, b) = (item(1), item(2));
+        let list = PushList::new();
+        assert!(list.push(&a));
+        assert!(!list.push(&b));
+        assert_eq!(list.take_all().count(), 2);
+        assert!(list.is_empty());
+    }
+
+    #[test]
+    fn take_all_hands_out_items_oldest_first() {
+        let items: Vec<Item> = (0..5).map(item).collect();
+        let list = PushList::new();
+        for it in &items {
+            list.push(it);
+        }
+        // SAFETY: the items outlive the drain.
+        let ids: Vec<u32> = list.take_all().map(|p| unsafe { (*p).id }).collect();
+        assert_eq!(ids, [0, 1, 2, 3, 4]);
+    }
+}

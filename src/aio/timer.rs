@@ -148,6 +148,12 @@ impl QEMUTimer {
     }
 }
 
+impl Default for TimerList {
+    fn default() -> Self {
+        TimerList::new()
+    }
+}
+
 impl TimerList {
     pub const fn new() -> TimerList {
         TimerList { head: Mutex::new(Head(ptr::null())) }
@@ -184,7 +190,7 @@ impl TimerList {
         t.expire.store(expire_ns, Ordering::Release);
         let mut link: *const AtomicPtr<QEMUTimer> = ptr::null();
         let mut cur = head.0;
-        // SAFETY (loop): armed timers are live while linked.
+        // SAFETY: armed timers are live while linked (see Head).
         while let Some(c) = unsafe { cur.as_ref() } {
             if c.expire.load(Ordering::Relaxed) > expire_ns {
                 break;
@@ -217,14 +223,15 @@ impl TimerList {
     /// Runs the timers that expired by now, each disarmed before its
     /// callback (which may re-arm it); returns whether any ran.
     pub fn run(&self, clock: QEMUClockType) -> bool {
-        let now = clock.now_ns();
+        // Read the clock only if some timer is armed: most lists are empty.
+        let mut now = None;
         let mut progress = false;
         loop {
             let (cb, opaque) = {
                 let mut head = self.lock();
                 // SAFETY: as in unlink.
                 let Some(first) = (unsafe { head.0.as_ref() }) else { break };
-                if first.expire.load(Ordering::Relaxed) > now {
+                if first.expire.load(Ordering::Relaxed) > *now.get_or_insert_with(|| clock.now_ns()) {
                     break;
                 }
                 self.unlink(&mut head, first);
@@ -235,5 +242,38 @@ impl TimerList {
             progress = true;
         }
         progress
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex as StdMutex;
+
+    static FIRED: StdMutex<Vec<usize>> = StdMutex::new(Vec::new());
+
+    unsafe extern "C" fn record(opaque: *mut c_void) {
+        FIRED.lock().unwrap().push(opaque as usize);
+    }
+
+    #[test]
+    fn expired_timers_run_in_expiry_order_and_disarmed_ones_not_at_all() {
+        let ctx = AioContext::new().unwrap();
+        // SAFETY: just created; unref'd at the end.
+        let c = unsafe { &*ctx };
+        let clock = QEMU_CLOCK_REALTIME;
+        let t: Vec<QEMUTimer> =
+            (1..=4).map(|i| QEMUTimer::new(c, clock, SCALE_NS, record, i as *mut c_void)).collect();
+        let now = clock.now_ns();
+        t[0].arm_ns(now - 10);
+        t[1].arm_ns(now - 30);
+        t[2].arm_ns(now - 20);
+        t[3].arm_ns(now - 40);
+        t[3].disarm();
+        assert!(c.timers[0].run(clock));
+        assert_eq!(*FIRED.lock().unwrap(), [2, 3, 1]);
+        assert!(!t.iter().any(QEMUTimer::pending));
+        // SAFETY: our reference, given up once, timers all disarmed.
+        unsafe { c.unref() };
     }
 }

@@ -28,5 +28,5 @@ pub extern "C" fn iothread_join(iothread: *mut IOThread) {
     deref("iothread_join", "iothread", iothread);
     // SAFETY: non-NULL iothreads come from iothread_new's Box and are
     // joined once.
-    iothread::join(unsafe { Box::from_raw(iothread) });
+    iothread::join(*unsafe { Box::from_raw(iothread) });
 }

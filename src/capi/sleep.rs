@@ -60,5 +60,7 @@ pub extern "C" fn qemu_co_timeout(
 ) -> c_int {
     let entry = super::entry_fn("qemu_co_timeout", entry);
     let clean = c_callback!(clean, CoroutineEntry);
-    sleep::timeout(entry, opaque, timeout_ns, clean)
+    // SAFETY: the C caller promises entry(opaque) and clean(opaque) are
+    // valid to call (qemu_co_timeout's contract).
+    unsafe { sleep::timeout(entry, opaque, timeout_ns, clean) }
 }
