@@ -280,6 +280,22 @@ TEST(fd_handler_removed, "/aio/fd-handler/removed")
     aio_context_unref(ctx);
 }
 
+static void watch_dev_null(void *opaque)
+{
+    int fd = dup2(open("/dev/null", O_RDONLY), 100);
+
+    aio_set_fd_handler(qemu_get_aio_context(), fd, peek_only, NULL, NULL, NULL, opaque);
+}
+
+/* Check that an fd epoll cannot watch aborts with a message naming it. */
+TEST(fd_handler_unwatchable_aborts, "/aio/fd-handler/unwatchable-aborts")
+{
+    int calls = 0;
+
+    CHECK(child_aborts_with(watch_dev_null, &calls,
+          "aio_set_fd_handler: cannot watch fd 100: Operation not permitted (os error 1)"));
+}
+
 /* Check that a write handler runs while its fd is writable. */
 TEST(fd_handler_write, "/aio/fd-handler/write")
 {

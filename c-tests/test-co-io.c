@@ -217,3 +217,16 @@ TEST(send_error_after_data_returns_count, "/co-io/error-after-data-returns-count
     free(tx.buf);
     close(sv[0]);
 }
+
+static void wait_outside_coroutine(void *opaque)
+{
+    (void)opaque;
+    yield_until_fd_readable(0);
+}
+
+/* Check that yield_until_fd_readable outside a coroutine aborts. */
+TEST(yield_until_readable_outside_aborts, "/co-io/yield-until-fd-readable-outside-aborts")
+{
+    CHECK(child_aborts_with(wait_outside_coroutine, NULL,
+          "yield_until_fd_readable: not in a coroutine"));
+}

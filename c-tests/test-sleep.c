@@ -187,3 +187,29 @@ TEST(timeout_expires, "/sleep/timeout-expires")
     run_until_done(&t.cleaned);
     CHECK(t.finished);
 }
+
+static void sleep_outside_coroutine(void *opaque)
+{
+    (void)opaque;
+    qemu_co_sleep_ns(QEMU_CLOCK_REALTIME, 1);
+}
+
+/* Check that sleeping outside a coroutine aborts with a clear message. */
+TEST(sleep_outside_coroutine_aborts, "/sleep/outside-coroutine-aborts")
+{
+    CHECK(child_aborts_with(sleep_outside_coroutine, NULL,
+          "qemu_co_sleep_ns_wakeable: not in a coroutine"));
+}
+
+static void get_bad_clock(void *opaque)
+{
+    (void)opaque;
+    qemu_clock_get_ns(QEMU_CLOCK_MAX);
+}
+
+/* Check that an invalid clock aborts with a message naming it. */
+TEST(invalid_clock_aborts, "/sleep/invalid-clock-aborts")
+{
+    CHECK(child_aborts_with(get_bad_clock, NULL,
+          "qemu_clock_get_ns: invalid QEMUClockType 4"));
+}

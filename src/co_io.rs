@@ -87,8 +87,34 @@ fn transfer(fd: RawFd, iov: &mut [libc::iovec], send: bool) -> io::Result<usize>
     }
 }
 
-/// The part of `iov` from byte `offset`, at most `bytes` long.
-fn window(iov: &[libc::iovec], mut offset: usize, mut bytes: usize) -> Vec<libc::iovec> {
+/// The part of `iov` from byte `offset`, at most `bytes` long. One buffer
+/// (qemu_co_send/qemu_co_recv) needs no allocation.
+fn window(iov: &[libc::iovec], offset: usize, bytes: usize) -> Window {
+    match iov {
+        [v] if offset < v.iov_len => Window::One([libc::iovec {
+            // Stays inside the caller's buffer: offset < iov_len.
+            iov_base: v.iov_base.cast::<u8>().wrapping_add(offset).cast::<c_void>(),
+            iov_len: (v.iov_len - offset).min(bytes),
+        }]),
+        _ => Window::Many(window_vec(iov, offset, bytes)),
+    }
+}
+
+enum Window {
+    One([libc::iovec; 1]),
+    Many(Vec<libc::iovec>),
+}
+
+impl Window {
+    fn as_mut_slice(&mut self) -> &mut [libc::iovec] {
+        match self {
+            Window::One(one) => one,
+            Window::Many(many) => many,
+        }
+    }
+}
+
+fn window_vec(iov: &[libc::iovec], mut offset: usize, mut bytes: usize) -> Vec<libc::iovec> {
     let mut out = Vec::new();
     for v in iov {
         if bytes == 0 {
@@ -116,11 +142,12 @@ fn window(iov: &[libc::iovec], mut offset: usize, mut bytes: usize) -> Vec<libc:
 pub fn sendv_recvv(fd: RawFd, iov: &[libc::iovec], offset: usize, bytes: usize, send: bool) -> isize {
     let mut done = 0;
     while done < bytes {
-        let mut part = window(iov, offset + done, bytes - done);
+        let mut window = window(iov, offset + done, bytes - done);
+        let part = window.as_mut_slice();
         if part.is_empty() {
             break; // the iovec holds less than `bytes`
         }
-        match transfer(fd, &mut part, send) {
+        match transfer(fd, part, send) {
             Ok(0) if !send => break,
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => coroutine::yield_now(),

@@ -85,6 +85,7 @@ unsafe extern "C" fn timer_expired(opaque: *mut c_void) {
 /// `qemu_co_sleep_ns_wakeable`: sleeps `ns` of `clock` in the current
 /// context, or less if woken through `w`.
 pub fn sleep_ns_wakeable(w: &QemuCoSleep, clock: QEMUClockType, ns: i64) {
+    running("qemu_co_sleep_ns_wakeable");
     clock.index("qemu_co_sleep_ns_wakeable");
     let ctx = aio::current_context();
     let opaque = ptr::from_ref(w).cast_mut().cast();
