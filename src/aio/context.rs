@@ -179,3 +179,50 @@ impl AioContext {
         progress
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    unsafe extern "C" fn count(opaque: *mut c_void) {
+        // SAFETY: the test passes a live counter.
+        unsafe { &*opaque.cast::<AtomicUsize>() }.fetch_add(1, Ordering::Release);
+    }
+
+    struct SendBh(*mut QEMUBH);
+    // SAFETY: bottom halves are made to be scheduled from any thread.
+    unsafe impl Send for SendBh {}
+
+    #[test]
+    fn no_wake_up_is_lost_when_the_loop_is_about_to_sleep() {
+        const N: usize = 20_000;
+        let ctx = AioContext::new().unwrap();
+        let counter: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+        // SAFETY: just created; freed at the end of the test.
+        let bh = bh::new(unsafe { &*ctx }, count, ptr::from_ref(counter).cast_mut().cast());
+        let send_bh = SendBh(bh);
+        let waker = std::thread::spawn(move || {
+            let send_bh = send_bh; // the whole struct, which is Send
+            let bh = send_bh.0;
+            for i in 1..=N {
+                // SAFETY: the bottom half is deleted only after the join.
+                bh::schedule(unsafe { &*bh });
+                while counter.load(Ordering::Acquire) < i {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        // SAFETY: as above.
+        let c = unsafe { &*ctx };
+        while counter.load(Ordering::Acquire) < N {
+            c.poll(true);
+        }
+        waker.join().unwrap();
+        // SAFETY: nobody uses the bottom half or the context any more.
+        unsafe {
+            bh::delete(&*bh);
+            c.unref();
+        }
+    }
+}
