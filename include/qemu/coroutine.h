@@ -8,5 +8,6 @@
 #define QEMUCORO_QEMU_COROUTINE_H
 
 #include "qemu/coroutine-core.h"
+#include "qemu/timer.h"    /* as QEMU's coroutine.h does */
 
 #endif
