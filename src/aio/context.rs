@@ -121,7 +121,7 @@ impl AioContext {
         if blocking {
             self.notify_me.fetch_add(2, Ordering::SeqCst);
         }
-        let timeout = if blocking { self.timeout_ms() } else { 0 };
+        let timeout = if blocking { self.timeout_ns() } else { 0 };
         let mut buf = Epoll::buffer();
         let events = if timeout == 0 && self.handlers.is_empty() {
             // Nothing to wait for and no fd to look at: skip the syscall. A
@@ -147,19 +147,16 @@ impl AioContext {
         progress
     }
 
-    /// How long a blocking poll may sleep: 0 with work queued, until the
-    /// first timer (rounded up to whole ms, as QEMU does for epoll), or -1.
-    fn timeout_ms(&self) -> i32 {
+    /// How long a blocking poll may sleep in ns: 0 with work queued, until
+    /// the first timer, or -1 (no limit).
+    fn timeout_ns(&self) -> i64 {
         if !self.scheduled.is_empty() || !self.bhs.is_empty() {
             return 0;
         }
         let deadline = (0..CLOCKS)
             .filter_map(|i| self.timers[i].deadline_ns(QEMUClockType(i as i32)))
             .min();
-        match deadline {
-            None => -1,
-            Some(ns) => i32::try_from((ns + 999_999) / 1_000_000).unwrap_or(i32::MAX),
-        }
+        deadline.unwrap_or(-1)
     }
 
     /// Enters the coroutines scheduled here, oldest first.

@@ -6,6 +6,8 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The epoll `data` value that marks the wake-up eventfd; fd handlers use the
 /// fd itself, which is never negative.
@@ -16,6 +18,10 @@ pub const NOTIFIER_KEY: u64 = u64::MAX;
 pub const MAX_EVENTS: usize = 64;
 
 pub type Event = libc::epoll_event;
+
+/// Whether the kernel has epoll_pwait2 (Linux 5.11): nanosecond timeouts.
+/// Called as a raw system call so that older C libraries link too.
+static HAVE_PWAIT2: AtomicBool = AtomicBool::new(true);
 
 pub struct Epoll {
     epfd: OwnedFd,
@@ -66,15 +72,51 @@ impl Epoll {
         check(unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), op, fd, &mut ev) }).map(drop)
     }
 
-    /// Waits up to `timeout_ms` (-1: forever) and returns the ready events.
-    pub fn wait<'a>(&self, buf: &'a mut [Event; MAX_EVENTS], timeout_ms: i32) -> &'a [Event] {
-        // SAFETY: `buf` has room for MAX_EVENTS events, which is what we pass.
-        let n = unsafe {
-            libc::epoll_wait(self.epfd.as_raw_fd(), buf.as_mut_ptr(), MAX_EVENTS as i32, timeout_ms)
-        };
+    /// Waits up to `timeout_ns` (-1: forever) and returns the ready events.
+    pub fn wait<'a>(&self, buf: &'a mut [Event; MAX_EVENTS], timeout_ns: i64) -> &'a [Event] {
+        let mut n = -1;
+        if timeout_ns > 0 && HAVE_PWAIT2.load(Ordering::Relaxed) {
+            n = self.wait_ns(buf, timeout_ns);
+            if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+                HAVE_PWAIT2.store(false, Ordering::Relaxed);
+            } else {
+                return &buf[..n.max(0) as usize];
+            }
+        }
+        if n < 0 {
+            // Rounded up, as QEMU does without epoll_pwait2: never early.
+            let ms = if timeout_ns < 0 { -1 } else { (timeout_ns + 999_999) / 1_000_000 };
+            let ms = i32::try_from(ms).unwrap_or(i32::MAX);
+            // SAFETY: `buf` has room for MAX_EVENTS events, which we pass.
+            n = unsafe {
+                libc::epoll_wait(self.epfd.as_raw_fd(), buf.as_mut_ptr(), MAX_EVENTS as i32, ms)
+            };
+        }
         // EINTR (a signal) is an empty wait; nothing else can fail with a
         // valid epoll fd and buffer.
         &buf[..n.max(0) as usize]
+    }
+
+    fn wait_ns(&self, buf: &mut [Event; MAX_EVENTS], timeout_ns: i64) -> i32 {
+        let ts = libc::timespec {
+            tv_sec: timeout_ns / 1_000_000_000,
+            tv_nsec: timeout_ns % 1_000_000_000,
+        };
+        // SAFETY: epoll_pwait2(epfd, events, maxevents, timeout, sigmask,
+        // sigsetsize): `buf` has room for MAX_EVENTS events, `ts` is live,
+        // and a NULL sigmask leaves the signal mask alone.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_epoll_pwait2,
+                self.epfd.as_raw_fd(),
+                buf.as_mut_ptr(),
+                MAX_EVENTS as libc::c_int,
+                &ts as *const libc::timespec,
+                ptr::null::<libc::sigset_t>(),
+                0usize,
+            )
+        };
+        n as i32
     }
 
     /// Wakes a thread blocked in `wait` (or makes its next wait return).
