@@ -5,6 +5,7 @@
 #   make check-asan / check-tsan / check-valgrind   C tests under sanitizers
 #   make check-gdb  gdb/qemucoro.py on a live process and a core (in check)
 #   make stress SECONDS=N | SEED=n   long randomised runs / replay a seed
+#   make demo       the seed's say_hello, as a coroutine and as callbacks
 
 CARGO ?= cargo
 CC ?= cc
@@ -19,7 +20,7 @@ RELEASE = target/release
 LIB_A = $(RELEASE)/libqemucoro.a
 LIB_SO = $(RELEASE)/libqemucoro.so
 HEADER = include/coroutine.h
-HEADERS = $(HEADER) $(wildcard include/qemu/*.h)
+HEADERS = $(HEADER) $(wildcard include/qemu/*.h include/block/*.h)
 # What Rust's std needs from the system when linking the static library;
 # `make check-link-line` keeps this equal to rustc's own list.
 NATIVE_LIBS = -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
@@ -31,7 +32,7 @@ C_TEST_BIN = build/c-tests/run
 OVERFLOW_BIN = build/c-tests/overflow
 
 .PHONY: all check check-rust check-header check-link-line check-c check-install \
-        install uninstall clean
+        check-demo demo install uninstall clean
 
 all: $(LIB_A) $(LIB_SO) $(HEADER)
 
@@ -40,8 +41,8 @@ $(LIB_A) $(LIB_SO) $(HEADER) &: $(RUST_SRC)
 	$(CARGO) build --release --locked
 	@touch $(LIB_A) $(LIB_SO) $(HEADER)
 
-check: check-rust check-header check-link-line check-c check-install check-gdb \
-       check-stress
+check: check-rust check-header check-link-line check-c check-demo check-install \
+       check-gdb check-stress
 
 check-rust:
 	$(CARGO) test --locked
@@ -63,7 +64,7 @@ check-link-line:
 	    echo "NATIVE_LIBS is '$(NATIVE_LIBS)' but rustc wants '$$want'"; exit 1; fi; \
 	echo "link line: $(NATIVE_LIBS) matches rustc"
 
-$(C_TEST_BIN): $(C_TEST_SRC) c-tests/harness.h $(LIB_A) $(HEADERS)
+$(C_TEST_BIN): $(C_TEST_SRC) c-tests/harness.h c-tests/iothread.h $(LIB_A) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -pthread -o $@ $(C_TEST_SRC) $(LIB_A) $(NATIVE_LIBS)
 
@@ -78,6 +79,25 @@ $(OVERFLOW_BIN): c-tests/overflow.c c-tests/harness.c c-tests/harness.h $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -pthread -rdynamic -o $@ \
 	    c-tests/overflow.c c-tests/harness.c $(LIB_A) $(NATIVE_LIBS)
+
+# The seed's say_hello over socketpairs, driven by our event loop: three
+# scripted clients served at once, as coroutines and as callbacks.
+EXAMPLES = build/examples/hello-coroutine build/examples/hello-callbacks
+
+build/examples/%: examples/%.c examples/peer.c examples/peer.h $(LIB_A) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -pthread -o $@ $< examples/peer.c $(LIB_A) $(NATIVE_LIBS)
+
+demo: $(EXAMPLES)
+	@build/examples/hello-coroutine
+	@build/examples/hello-callbacks
+
+check-demo: $(EXAMPLES)
+	@build/examples/hello-coroutine > build/examples/hello-coroutine.out
+	@build/examples/hello-callbacks > build/examples/hello-callbacks.out
+	@diff -u examples/hello-coroutine.expected build/examples/hello-coroutine.out
+	@diff -u examples/hello-callbacks.expected build/examples/hello-callbacks.out
+	@echo "demo: both say_hello examples printed the expected transcripts"
 
 # Installs into a scratch prefix and builds a program the way a C user
 # would: pkg-config's line (which picks the shared library), and the static
@@ -95,7 +115,7 @@ check-install:
 	build/uses-static
 	@! ldd build/uses-static | grep -q libqemucoro
 	@nm -D --defined-only $(LIB_SO) | awk '$$2 == "T" {print $$3}' | \
-	    grep -v -E '^(qemu_|qemucoro_|aio_|yield_until_fd_readable$$|timer_)' | \
+	    grep -v -E '^(qemu_|qemucoro_|aio_|yield_until_fd_readable$$|timer_|iothread_|error_(get_pretty|free)$$)' | \
 	    { if read -r extra; then echo "libqemucoro.so exports $$extra, not an API symbol"; exit 1; fi; }
 	@echo "install: programs built with pkg-config (shared) and the archive (static) ran"
 
@@ -107,13 +127,15 @@ build/qemucoro.pc: Makefile
 	    'Libs.private: $(NATIVE_LIBS)' 'Cflags: -I$${includedir}/qemucoro' > $@
 
 install: all build/qemucoro.pc
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/qemucoro/qemu
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/qemucoro/qemu \
+	    $(DESTDIR)$(INCLUDEDIR)/qemucoro/block
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libqemucoro.a
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libqemucoro.so.$(VERSION)
 	ln -sf libqemucoro.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libqemucoro.so.0
 	ln -sf libqemucoro.so.0 $(DESTDIR)$(LIBDIR)/libqemucoro.so
 	install -m 644 $(HEADER) $(DESTDIR)$(INCLUDEDIR)/qemucoro/
 	install -m 644 include/qemu/*.h $(DESTDIR)$(INCLUDEDIR)/qemucoro/qemu/
+	install -m 644 include/block/*.h $(DESTDIR)$(INCLUDEDIR)/qemucoro/block/
 	install -m 644 build/qemucoro.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 
 uninstall:

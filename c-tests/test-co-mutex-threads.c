@@ -3,13 +3,11 @@
  * its own AioContext (iothread): a waiter on one thread is handed the
  * mutex by an unlocker on another and woken through aio_co_schedule.
  *
- * This needs the event loop (block/aio.h) and the iothread helpers of
- * QEMU's tests (iothread_new, iothread_get_aio_context, iothread_join);
- * until both are in the tree the file compiles to nothing.
+ * It uses the iothread helpers of QEMU's tests (iothread_new,
+ * iothread_get_aio_context, iothread_join) through c-tests/iothread.h.
  *
  * SPDX-License-Identifier: MIT OR Apache-2.0
  */
-#if __has_include("block/aio.h") && __has_include("iothread.h")
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -92,5 +90,3 @@ TEST(co_mutex_across_threads, "/co-mutex/threads/4x100000")
     CHECK(atomic_load(&overlaps) == 0);
     CHECK(atomic_load(&strays) == 0);
 }
-
-#endif

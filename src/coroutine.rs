@@ -62,7 +62,6 @@ pub struct Coroutine {
     /// Coroutines to run after this one next yields or terminates.
     pub(crate) wakeup: CoList,
     /// Link for an event loop's list of scheduled coroutines.
-    #[allow(dead_code)] // the event loop's, next to the rest of the state
     pub(crate) scheduled_next: AtomicPtr<Coroutine>,
     fiber: Cell<*mut Fiber>,
     suspender: Cell<*const Suspender>,

@@ -100,10 +100,15 @@ pub fn yield_switch() -> *const Coroutine {
     })
 }
 
-/// The calling thread's AioContext, or null if it runs none.
+/// The calling thread's AioContext, or null if it runs none. The main
+/// thread runs the main context, bound here on first use.
 #[inline(never)]
 pub fn aio_context() -> *mut c_void {
-    STATE.with(|s| s.aio_context.get())
+    let ctx = STATE.with(|s| s.aio_context.get());
+    if ctx.is_null() {
+        return crate::aio::thread_default_context();
+    }
+    ctx
 }
 
 /// Records the AioContext the calling thread runs.

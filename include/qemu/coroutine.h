@@ -8,6 +8,8 @@
 #define QEMUCORO_QEMU_COROUTINE_H
 
 #include "qemu/coroutine-core.h"
+#include "qemu/timer.h"    /* as QEMU's coroutine.h does */
+
 #include "qemu/lockable.h"
 
 /*

@@ -7,12 +7,19 @@
 // documented on the C side.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+mod aio;
+mod bh;
+mod co_io;
 mod co_mutex;
 mod co_queue;
 mod co_rwlock;
 mod coroutine;
+mod error;
+mod iothread;
 mod legacy;
+mod sleep;
 mod stats;
+mod timer;
 
 use crate::abort::null_arg;
 use crate::coroutine::{CoroutineEntry, CoroutineEntryFn};
