@@ -25,6 +25,9 @@ static struct {
 } children[MAX_TESTS];
 static int n_children;
 static bool failed;
+/* How we were started, to run ourselves again for exec'd children (not
+ * /proc/self/exe, which under Valgrind is Valgrind itself). */
+static const char *self_path = "/proc/self/exe";
 
 void harness_register(const char *name, TestFn *fn)
 {
@@ -142,7 +145,7 @@ static void exec_child(void *opaque)
     char *argv[] = { "run", "--child", (char *)e->child, NULL };
 
     putenv((char *)e->env);
-    execv("/proc/self/exe", argv);
+    execv(self_path, argv);
     _exit(127);
 }
 
@@ -184,18 +187,43 @@ static int run_child(const char *name)
     return 2;
 }
 
+static bool starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/*
+ * run [PREFIX] [--skip PREFIX]...: the tests whose names start with PREFIX
+ * (all by default), less those starting with a skipped prefix.
+ */
 int main(int argc, char **argv)
 {
-    const char *filter = argc > 1 ? argv[1] : "";
+    const char *filter = "";
+    const char *skip[16];
+    int n_skip = 0;
     int passed = 0, nfailed = 0;
 
     if (argc == 3 && strcmp(argv[1], "--child") == 0) {
         return run_child(argv[2]);
     }
+    if (strchr(argv[0], '/')) {
+        self_path = argv[0];
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--skip") == 0 && i + 1 < argc && n_skip < 16) {
+            skip[n_skip++] = argv[++i];
+        } else {
+            filter = argv[i];
+        }
+    }
 
     qsort(tests, n_tests, sizeof(tests[0]), by_name);
     for (int i = 0; i < n_tests; i++) {
-        if (strncmp(tests[i].name, filter, strlen(filter)) != 0) {
+        bool skipped = !starts_with(tests[i].name, filter);
+        for (int j = 0; j < n_skip; j++) {
+            skipped |= starts_with(tests[i].name, skip[j]);
+        }
+        if (skipped) {
             continue;
         }
         failed = false;

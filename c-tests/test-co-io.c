@@ -133,7 +133,7 @@ TEST(send_recv_mib, "/co-io/send-recv-1mib")
 TEST(recv_installs_no_handler, "/co-io/recv-installs-no-handler")
 {
     int sv[2];
-    unsigned char buf[4];
+    unsigned char *buf = calloc(1, MIB);   /* recv_mib asks for 1 MiB */
     Peer rx = { .buf = buf };
 
     nonblocking_socketpair(sv);
@@ -148,6 +148,7 @@ TEST(recv_installs_no_handler, "/co-io/recv-installs-no-handler")
     CHECK(rx.done);
     CHECK(rx.ret == 3);
     CHECK(memcmp(buf, "abc", 3) == 0);
+    free(buf);
     close(sv[1]);
 }
 
