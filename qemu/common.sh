@@ -126,11 +126,15 @@ configure_build() {
     if [ ! -f "$_b/build.ninja" ]; then
         rm -rf "$_b"; mkdir -p "$_b"
         set -- --without-default-features --enable-tools --disable-system \
-            --disable-user --disable-install-blobs --disable-docs \
-            --python="$PY"
-        # 7.2's configure finds meson on its own only if it is on PATH.
-        [ "$QV" = 7.2 ] && set -- "$@" --meson="$(dirname "$PY")/meson"
-        (cd "$_b" && "$SRC/configure" "$@" >configure.log 2>&1) || {
+            --disable-user --disable-install-blobs --disable-docs
+        # 10.x takes the python (with meson) to build its venv from; 7.2
+        # refuses --python with an external meson, so it gets PATH + --meson.
+        if [ "$QV" = 7.2 ]; then
+            set -- "$@" --meson="$(dirname "$PY")/meson"
+        else
+            set -- "$@" --python="$PY"
+        fi
+        (cd "$_b" && PATH="$(dirname "$PY"):$PATH" "$SRC/configure" "$@" >configure.log 2>&1) || {
             tail -30 "$_b/configure.log"; die "configure failed, see $_b/configure.log"; }
     fi
     _meson=$_b/pyvenv/bin/meson
