@@ -78,12 +78,17 @@ fetch_source() {
         cp "$QEMU_DL_DIR/$TARBALL" "$WORK/dl/"
         return 0
     fi
-    if ! apt-get source --help >/dev/null 2>&1 || ! grep -rqs deb-src /etc/apt/sources.list /etc/apt/sources.list.d/; then
-        add_deb_src
-    fi
     log "fetching Debian source qemu=$DEB_VERSION"
-    (cd "$WORK/dl" && apt-get source --download-only "qemu=$DEB_VERSION") || true
+    apt_source
+    if [ ! -f "$WORK/dl/$TARBALL" ] && [ ! -f /etc/apt/sources.list.d/qemucoro-deb-src.sources ]; then
+        add_deb_src
+        apt_source
+    fi
     [ -f "$WORK/dl/$TARBALL" ] || die "apt-get source did not deliver $TARBALL (is deb-src for bookworm and bookworm-backports configured?)"
+}
+
+apt_source() {
+    (cd "$WORK/dl" && apt-get source --download-only "qemu=$DEB_VERSION") || true
 }
 
 # A fresh bookworm machine has no deb-src lines; add them (bookworm-backports
