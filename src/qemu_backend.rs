@@ -102,15 +102,20 @@ thread_local! {
 
 struct LeaderCell(std::cell::UnsafeCell<QemuCoroutine>);
 
-// The accessors are never inlined: a coroutine that suspends on one thread
-// may resume on another, and a compiler that inlined them could keep a TLS
-// address computed before the switch and use it after.
-#[inline(never)]
+// TLS discipline: a coroutine that suspends on one thread may resume on
+// another, and a compiler may compute a TLS address once per function and
+// reuse it. So CURRENT/LEADER are touched only by these helpers, the helpers
+// are inlined only into the exported functions, and every exported function
+// is #[inline(never)] and touches TLS either before its switch or in a
+// function with no switch at all. No TLS address can outlive a switch; the
+// function call into the exported symbol is the fresh read. (The cold path,
+// leader(), is kept out of line.)
+#[inline(always)]
 fn current() -> *mut QemuCoroutine {
     CURRENT.with(|c| c.get())
 }
 
-#[inline(never)]
+#[inline(always)]
 fn set_current(co: *mut QemuCoroutine) {
     CURRENT.with(|c| c.set(co));
 }
@@ -213,7 +218,8 @@ pub unsafe extern "C" fn qemu_coroutine_switch(
     to: *mut QemuCoroutine,
     action: c_int,
 ) -> c_int {
-    // Set before the switch: the side we land on reads it first thing.
+    // Set before the switch (see "TLS discipline"): after it we may be on
+    // another thread, and nothing below touches TLS.
     set_current(to);
     let back = if action == COROUTINE_ENTER {
         // SAFETY: per the contract `to` is a BackendCoroutine not running
@@ -236,6 +242,7 @@ pub unsafe extern "C" fn qemu_coroutine_switch(
 
 /// QEMU: the running coroutine, or this thread's leader outside any.
 #[unsafe(no_mangle)]
+#[inline(never)]
 pub extern "C" fn qemu_coroutine_self() -> *mut QemuCoroutine {
     let co = current();
     if !co.is_null() {
@@ -248,6 +255,7 @@ pub extern "C" fn qemu_coroutine_self() -> *mut QemuCoroutine {
 
 /// QEMU: whether the caller runs inside a coroutine (not the leader).
 #[unsafe(no_mangle)]
+#[inline(never)]
 pub extern "C" fn qemu_in_coroutine() -> bool {
     let co = current();
     // SAFETY: a non-null current is a live coroutine or this thread's leader.
