@@ -8,7 +8,7 @@ OUT=${QEMUCORO_BACKEND_DIR:-$ROOT/build/qemu-backend}
 SYMS="qemu_coroutine_new qemu_coroutine_delete qemu_coroutine_switch qemu_coroutine_self qemu_in_coroutine"
 
 cd "$ROOT"
-cargo build --release --quiet --features qemu-backend --target-dir target/qemu-backend >&2
+cargo build --release --locked --quiet --features qemu-backend --target-dir target/qemu-backend >&2
 mkdir -p "$OUT"
 # ld -r pulls from the Rust staticlib only the members the five symbols need
 # (not all of std); objcopy then makes every other definition local, so the

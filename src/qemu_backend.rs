@@ -17,11 +17,8 @@ use std::ffi::{c_char, c_int, c_void};
 use std::mem::{offset_of, size_of};
 use std::ptr;
 
-use crate::stack::Stack;
+use crate::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
 use crate::switch::{Fiber, Suspender};
-
-/// QEMU's `COROUTINE_STACK_SIZE`.
-const STACK_SIZE: usize = 1 << 20;
 
 /// QEMU's `CoroutineAction` values (a C enum, so passed as `int`).
 const COROUTINE_YIELD: c_int = 1;
@@ -34,7 +31,7 @@ const COROUTINE_ENTER: c_int = 3;
 /// the QEMU tree being built by qemu/coroutine-qemucoro.c, which asserts the
 /// same table with QEMU's own headers.
 #[repr(C)]
-pub struct QemuCoroutine {
+struct QemuCoroutine {
     entry: Option<unsafe extern "C" fn(*mut c_void)>,
     entry_arg: *mut c_void,
     caller: *mut QemuCoroutine,
@@ -88,6 +85,9 @@ struct BackendCoroutine {
     /// The suspender of our fiber, valid from its first entry on (it lives at
     /// the base of the fiber's stack, which never unwinds).
     suspender: *const Suspender,
+    /// Overflow canary of a slab stack (stacks past the guarded budget have
+    /// no guard page); checked whenever the coroutine switches out.
+    canary: Option<Canary>,
     fiber: Option<Fiber>,
 }
 
@@ -169,6 +169,20 @@ unsafe fn trampoline(arg: *mut c_void, suspender: &Suspender, _first: u32) -> ! 
     }
 }
 
+/// Aborts if a slab stack (no guard page) overflowed its bottom.
+///
+/// # Safety
+/// `co` is a live BackendCoroutine.
+#[inline(always)]
+unsafe fn check_canary(co: *const BackendCoroutine) {
+    // SAFETY: per the contract.
+    if let Some(canary) = unsafe { (*co).canary } {
+        if !canary.intact() {
+            fatal("a coroutine overflowed its (unguarded, slab) stack");
+        }
+    }
+}
+
 fn fatal(msg: &str) -> ! {
     eprintln!("qemucoro: {msg}");
     std::process::abort();
@@ -176,16 +190,22 @@ fn fatal(msg: &str) -> ! {
 
 /// QEMU: allocate a coroutine with its own stack, ready to be entered.
 #[unsafe(no_mangle)]
-pub extern "C" fn qemu_coroutine_new() -> *mut QemuCoroutine {
+extern "C" fn qemu_coroutine_new() -> *mut QemuCoroutine {
     no_unwind(|| {
         let co = Box::into_raw(Box::new(BackendCoroutine {
             base: QemuCoroutine::ZERO,
             suspender: ptr::null(),
+            canary: None,
             fiber: None,
         }));
-        let fiber = Fiber::new(Stack::new(STACK_SIZE), trampoline, co.cast());
+        let stack = Stack::new(DEFAULT_STACK_SIZE);
+        let canary = stack.arm_canary();
+        let fiber = Fiber::new(stack, trampoline, co.cast());
         // SAFETY: `co` came from Box::into_raw just above and is not shared yet.
-        unsafe { (*co).fiber = Some(fiber) };
+        unsafe {
+            (*co).canary = canary;
+            (*co).fiber = Some(fiber);
+        }
         co.cast::<QemuCoroutine>()
     })
 }
@@ -196,7 +216,7 @@ pub extern "C" fn qemu_coroutine_new() -> *mut QemuCoroutine {
 /// `co` came from `qemu_coroutine_new` and is not running or suspended
 /// mid-entry; QEMU only deletes terminated coroutines from its pool.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn qemu_coroutine_delete(co: *mut QemuCoroutine) {
+unsafe extern "C" fn qemu_coroutine_delete(co: *mut QemuCoroutine) {
     no_unwind(|| {
         // SAFETY: per the contract `co` is a BackendCoroutine from
         // Box::into_raw; the Fiber's Drop discards its parked context.
@@ -213,7 +233,7 @@ pub unsafe extern "C" fn qemu_coroutine_delete(co: *mut QemuCoroutine) {
 /// is `from`'s caller and `from` came from `qemu_coroutine_new`.
 #[unsafe(no_mangle)]
 #[inline(never)]
-pub unsafe extern "C" fn qemu_coroutine_switch(
+unsafe extern "C" fn qemu_coroutine_switch(
     from: *mut QemuCoroutine,
     to: *mut QemuCoroutine,
     action: c_int,
@@ -230,10 +250,14 @@ pub unsafe extern "C" fn qemu_coroutine_switch(
             None => fatal("ENTER of a coroutine without a stack (a thread leader?)"),
         }
     } else if action == COROUTINE_YIELD || action == COROUTINE_TERMINATE {
+        let from = from.cast::<BackendCoroutine>();
         // SAFETY: `from` is a running BackendCoroutine (a leader never yields:
         // it has no caller), so its fiber has started and set its suspender,
         // and suspend returns to `to`, the one that resumed it.
-        unsafe { (*(*from.cast::<BackendCoroutine>()).suspender).suspend(action as u32) }
+        unsafe {
+            check_canary(from);
+            (*(*from).suspender).suspend(action as u32)
+        }
     } else {
         fatal("qemu_coroutine_switch with an unknown action")
     };
@@ -243,7 +267,7 @@ pub unsafe extern "C" fn qemu_coroutine_switch(
 /// QEMU: the running coroutine, or this thread's leader outside any.
 #[unsafe(no_mangle)]
 #[inline(never)]
-pub extern "C" fn qemu_coroutine_self() -> *mut QemuCoroutine {
+extern "C" fn qemu_coroutine_self() -> *mut QemuCoroutine {
     let co = current();
     if !co.is_null() {
         return co;
@@ -256,7 +280,7 @@ pub extern "C" fn qemu_coroutine_self() -> *mut QemuCoroutine {
 /// QEMU: whether the caller runs inside a coroutine (not the leader).
 #[unsafe(no_mangle)]
 #[inline(never)]
-pub extern "C" fn qemu_in_coroutine() -> bool {
+extern "C" fn qemu_in_coroutine() -> bool {
     let co = current();
     // SAFETY: a non-null current is a live coroutine or this thread's leader.
     !co.is_null() && !unsafe { (*co).caller }.is_null()

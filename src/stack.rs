@@ -1,56 +1,250 @@
-//! PLACEHOLDER for branch `qemu` until main's src/stack.rs lands: an mmap'd
-//! coroutine stack with a guard page. On merge, main's version wins.
+//! Coroutine stacks: anonymous mappings with a PROT_NONE guard page below.
+//!
+//! ```text
+//!   high  +------------------+ <- base(): the first frame is pushed here
+//!         |                  |
+//!         |   usable stack   |   `size` bytes, rounded up to whole pages
+//!         |                  |
+//!         +------------------+ <- usable bottom
+//!         |   guard page     |   PROT_NONE: an overflow faults here
+//!   low   +------------------+ <- limit(), the start of the mapping
+//! ```
+//!
+//! The mapping is MAP_NORESERVE: only the pages a coroutine touches cost
+//! memory, so a 1 MiB stack typically costs one or two pages of RSS.
+//!
+//! A guarded stack costs two kernel mappings (VMAs), and Linux allows
+//! `vm.max_map_count` (65530 by default) per process, so guarded stacks stop
+//! at about 30,000 live coroutines. Past a budget of guarded stacks (a
+//! quarter of the mappings left after a reserve, or `QEMUCORO_GUARDED_STACKS`)
+//! stacks are carved from slabs: one mapping holds `SLAB_SLOTS` stacks, side
+//! by side, without guard pages:
+//!
+//! ```text
+//!   | guard | canary ... stack 0 | canary ... stack 1 | ... |   two mappings
+//! ```
+//!
+//! Their protection is a canary word at the bottom of each stack, checked
+//! every time the coroutine switches out (see coroutine.rs). An overflow is
+//! then caught at the next yield or return rather than at the faulting
+//! instruction, and may have scribbled on the neighbouring stack first: the
+//! trade-off for 100,000+ live coroutines within the kernel's mapping limit.
+
+use std::io;
+use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use corosensei::stack::StackPointer;
-use std::ptr;
 
-/// One mmap'd stack with its guard page at the low end; unmapped on drop.
+use crate::abort::die;
+
+/// QEMU's `COROUTINE_STACK_SIZE`.
+pub const DEFAULT_STACK_SIZE: usize = 1 << 20;
+
+/// Stacks per slab mapping.
+const SLAB_SLOTS: usize = 64;
+/// Mappings left for the rest of the program, as the pool reserves.
+const MAP_RESERVE: usize = 5000;
+/// XORed with the canary's address to make the expected canary value.
+const CANARY_MAGIC: u64 = 0x51c0_70a5_dead_c0de;
+
+/// One coroutine stack: its own guarded mapping (unmapped on drop), or a
+/// slot of a slab (returned to the slab's free list on drop).
 pub struct Stack {
     start: *mut u8,
     len: usize,
+    slab: bool,
 }
 
-// SAFETY: a Stack is plain memory; moving its owner moves only the pointer.
+// SAFETY: a Stack is plain memory owned by one coroutine; moving the owner
+// to another thread moves nothing but the pointer.
 unsafe impl Send for Stack {}
 
 impl Stack {
-    /// Maps `size` usable bytes plus a PROT_NONE guard page; aborts on failure.
+    /// A stack of at least `size` usable bytes: guarded while the budget of
+    /// guarded stacks lasts, from a slab after that. Aborts with the size and
+    /// errno if the kernel refuses (out of memory or out of mappings).
     pub fn new(size: usize) -> Stack {
         let page = page_size();
         let usable = size.max(corosensei::stack::MIN_STACK_SIZE).div_ceil(page) * page;
+        if take_guarded_budget() {
+            Stack::new_guarded(usable)
+        } else {
+            slab::take(usable)
+        }
+    }
+
+    fn new_guarded(usable: usize) -> Stack {
+        let page = page_size();
         let len = usable + page;
-        // SAFETY: an anonymous private mapping aliases nothing.
-        let start = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
-                -1,
-                0,
-            )
-        };
-        if start == libc::MAP_FAILED {
-            eprintln!("qemucoro: failed to map a {usable}-byte coroutine stack");
-            std::process::abort();
-        }
+        // SAFETY: an anonymous private mapping at an address the kernel picks
+        // aliases nothing.
+        let start = map_anonymous(len, usable);
+        let stack = Stack { start, len, slab: false };
         // SAFETY: the first page lies inside the mapping made above.
-        if unsafe { libc::mprotect(start, page, libc::PROT_NONE) } != 0 {
-            eprintln!("qemucoro: failed to protect a coroutine stack's guard page");
-            std::process::abort();
+        if unsafe { libc::mprotect(start.cast(), page, libc::PROT_NONE) } != 0 {
+            die_os("failed to protect a coroutine stack's guard page", usable);
         }
-        Stack { start: start.cast(), len }
+        stack
+    }
+
+    /// Usable bytes, excluding any guard page.
+    pub fn size(&self) -> usize {
+        self.len - self.guard_len()
+    }
+
+    /// The lowest usable address, just above the guard page if there is one.
+    pub fn bottom(&self) -> *mut u8 {
+        self.start.wrapping_add(self.guard_len())
+    }
+
+    /// Whether `addr` lies in this stack's guard page.
+    pub fn guard_contains(&self, addr: usize) -> bool {
+        let lo = self.start as usize;
+        (lo..lo + self.guard_len()).contains(&addr)
+    }
+
+    /// The canary of a slab stack (None for a guarded one), written now.
+    pub fn arm_canary(&self) -> Option<Canary> {
+        if !self.slab {
+            return None;
+        }
+        let canary = Canary(self.start.cast());
+        // SAFETY: a slab stack's lowest word is inside its own writable slot.
+        unsafe { canary.0.write(canary.expected()) };
+        Some(canary)
+    }
+
+    fn guard_len(&self) -> usize {
+        if self.slab {
+            0
+        } else {
+            page_size()
+        }
     }
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        // SAFETY: start/len are exactly the mapping made in new().
+        if self.slab {
+            slab::give_back(self.start, self.len);
+            return;
+        }
+        // SAFETY: start/len describe exactly the mapping made in new(), and
+        // the coroutine running on it has been reset, so nothing uses it.
         unsafe { libc::munmap(self.start.cast(), self.len) };
+        GUARDED_LIVE.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-// SAFETY: base()/limit() bound one live mapping that includes a guard page.
+/// The word at the bottom of a slab stack that an overflow overwrites.
+#[derive(Clone, Copy)]
+pub struct Canary(*mut u64);
+
+impl Canary {
+    fn expected(self) -> u64 {
+        CANARY_MAGIC ^ self.0 as u64
+    }
+
+    /// Whether the stack above this canary stayed within its bounds.
+    #[inline]
+    pub fn intact(self) -> bool {
+        // SAFETY: the canary lies in a live slab slot owned by the coroutine
+        // being checked (armed in arm_canary, which made it valid).
+        unsafe { self.0.read_volatile() == self.expected() }
+    }
+}
+
+static GUARDED_LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one more guarded stack if the budget allows it.
+fn take_guarded_budget() -> bool {
+    let max = guarded_max();
+    GUARDED_LIVE
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1))
+        .is_ok()
+}
+
+/// How many guarded stacks may be live at once: `QEMUCORO_GUARDED_STACKS`
+/// if set, else a quarter of the mappings `vm.max_map_count` leaves after
+/// the reserve (each guarded stack costs two).
+fn guarded_max() -> usize {
+    static MAX: OnceLock<usize> = OnceLock::new();
+    *MAX.get_or_init(|| {
+        if let Some(n) = std::env::var("QEMUCORO_GUARDED_STACKS").ok().and_then(|v| v.parse().ok()) {
+            return n;
+        }
+        let maps = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .ok()
+            .and_then(|t| t.trim().parse::<usize>().ok())
+            .unwrap_or(65530);
+        maps.saturating_sub(MAP_RESERVE) / 4
+    })
+}
+
+/// Maps `len` bytes of anonymous, lazily backed, read-write memory.
+fn map_anonymous(len: usize, usable: usize) -> *mut u8 {
+    // SAFETY: an anonymous private mapping at an address the kernel picks
+    // aliases nothing.
+    let start = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if start == libc::MAP_FAILED {
+        die_os("failed to map a coroutine stack", usable);
+    }
+    start.cast()
+}
+
+/// Stacks without guard pages, `SLAB_SLOTS` to a mapping.
+mod slab {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use super::{die_os, map_anonymous, page_size, Stack, SLAB_SLOTS};
+
+    /// Free slots by stack size, as addresses.
+    static FREE: Mutex<Option<HashMap<usize, Vec<usize>>>> = Mutex::new(None);
+
+    pub fn take(usable: usize) -> Stack {
+        let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
+        let slots = free.get_or_insert_with(HashMap::new).entry(usable).or_default();
+        if slots.is_empty() {
+            let page = page_size();
+            let start = map_anonymous(page + usable * SLAB_SLOTS, usable);
+            // A guard page below the lowest slot: its overflow faults at once.
+            // SAFETY: the first page lies inside the mapping made above.
+            if unsafe { libc::mprotect(start.cast(), page, libc::PROT_NONE) } != 0 {
+                die_os("failed to protect a stack slab's guard page", usable);
+            }
+            let base = start as usize + page;
+            slots.extend((0..SLAB_SLOTS).rev().map(|i| base + i * usable));
+        }
+        let start = slots.pop().expect("just refilled") as *mut u8;
+        Stack { start, len: usable, slab: true }
+    }
+
+    /// Returns a slot, dropping the memory its coroutine touched.
+    pub fn give_back(start: *mut u8, len: usize) {
+        // SAFETY: the slot is ours and unused (its coroutine was reset);
+        // MADV_DONTNEED on private anonymous memory just zero-fills it later.
+        unsafe { libc::madvise(start.cast(), len, libc::MADV_DONTNEED) };
+        let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
+        free.get_or_insert_with(HashMap::new).entry(len).or_default().push(start as usize);
+    }
+}
+
+// SAFETY: base() and limit() bound live, writable memory owned by this stack
+// of at least MIN_STACK_SIZE bytes. corosensei asks for a guard page below
+// it; slab stacks have a canary instead (see the module comment), checked
+// on every switch out.
 unsafe impl corosensei::stack::Stack for Stack {
     fn base(&self) -> StackPointer {
         StackPointer::new(self.start as usize + self.len).expect("mapping is not at 0")
@@ -61,7 +255,35 @@ unsafe impl corosensei::stack::Stack for Stack {
     }
 }
 
-fn page_size() -> usize {
+/// The system page size, read once.
+pub fn page_size() -> usize {
+    static PAGE: OnceLock<usize> = OnceLock::new();
     // SAFETY: sysconf has no preconditions.
-    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+    *PAGE.get_or_init(|| unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize)
+}
+
+fn die_os(what: &str, size: usize) -> ! {
+    let err = io::Error::last_os_error();
+    die(format_args!("{what} of {size} bytes: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_rounds_up_to_pages() {
+        let s = Stack::new(5000);
+        assert_eq!(s.size() % page_size(), 0);
+        assert!(s.size() >= 5000);
+    }
+
+    #[test]
+    fn usable_area_is_writable_and_guard_is_below_it() {
+        let s = Stack::new(DEFAULT_STACK_SIZE);
+        // SAFETY: bottom()..bottom()+size() is the usable, writable area.
+        unsafe { s.bottom().write_bytes(0xa5, s.size()) };
+        assert!(s.guard_contains(s.bottom() as usize - 1));
+        assert!(!s.guard_contains(s.bottom() as usize));
+    }
 }

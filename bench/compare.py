@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Runs the benchmark linked against qemucoro and against QEMU's own
+coroutines in turn, several rounds each, and prints the median of every
+figure for both with the ratio ours/QEMU.
+
+Usage: compare.py OURS_BINARY [QEMU_BINARY|-] [--rounds N]
+
+Alternating the two programs round by round spreads the machine's noise
+over both sides instead of letting it land on one.
+"""
+
+import argparse
+import statistics
+import subprocess
+import sys
+
+# Figure: (what it measures, goal for ours/QEMU or None)
+FIGURES = {
+    "perf/function-call": ("plain C function call (baseline)", None),
+    "perf/lifecycle": ("create + enter + return", 0.20),
+    "perf/yield": ("enter + yield round trip", 0.10),
+    "perf/cost": ("create + enter + yield + enter", 0.20),
+    "perf/nesting": ("1000-deep nesting, per coroutine", 0.01),
+    "lock/co-mutex-uncontended": ("CoMutex lock + unlock, no contention", None),
+    "lock/co-mutex-contended": ("CoMutex lock + unlock, 2 threads", 1.0),
+    "aio/co-schedule-ping-pong": ("aio_co_schedule between 2 threads, per hop", 1.0),
+    "aio/co-sleep-0": ("qemu_co_sleep_ns(0) through the loop", None),
+}
+FLOORS = {
+    "floor/corosensei": "corosensei resume + suspend, suspend inlined",
+    "floor/corosensei-nested": "... suspend one call deep",
+    "floor/corosensei-nested2": "... resume and suspend each one call deep",
+    "floor/context": "context crate (Boost.Context fcontext) round trip",
+}
+MEMORY_N = 100000
+
+
+def run_once(binary, *args):
+    """One run of a benchmark binary: {name: value} from its output."""
+    proc = subprocess.run([binary, *args], capture_output=True, text=True)
+    figures = {}
+    for line in proc.stdout.splitlines():
+        name, _, value = line.partition(" ")
+        try:
+            figures[name] = float(value)
+        except ValueError:
+            pass
+    if proc.returncode != 0:
+        figures["_error"] = (proc.stderr.strip().splitlines() or ["exit %d" % proc.returncode])[-1]
+    return figures
+
+
+def medians(rounds):
+    names = {n for r in rounds for n in r if not n.startswith("_")}
+    return {n: statistics.median(r[n] for r in rounds if n in r) for n in names}
+
+
+def fmt(v):
+    return "-" if v is None else ("%.2f" % v if v < 100 else "%.0f" % v)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("ours")
+    ap.add_argument("qemu", nargs="?", default="-")
+    ap.add_argument("--rounds", type=int, default=3)
+    a = ap.parse_args()
+    have_qemu = a.qemu != "-"
+
+    ours_rounds, qemu_rounds = [], []
+    for i in range(a.rounds):
+        print("round %d/%d ..." % (i + 1, a.rounds), file=sys.stderr, flush=True)
+        ours_rounds.append(run_once(a.ours))
+        if have_qemu:
+            qemu_rounds.append(run_once(a.qemu))
+    ours = medians(ours_rounds)
+    qemu = medians(qemu_rounds) if have_qemu else {}
+
+    print("Medians of %d rounds, ns per operation (lower is better)" % a.rounds)
+    if not have_qemu:
+        print("QEMU baseline: missing (QEMU's tree could not be built); ours only")
+    print("%-28s %10s %10s %8s %6s  %s" % ("figure", "qemucoro", "QEMU", "ratio", "goal", "what"))
+    failed = []
+    for name, (what, goal) in FIGURES.items():
+        o, q = ours.get(name), qemu.get(name)
+        if o is None and q is None:
+            continue
+        ratio = o / q if o is not None and q else None
+        mark = ""
+        if goal is not None and ratio is not None:
+            mark = "ok" if ratio <= goal else "MISS"
+            if ratio > goal:
+                failed.append(name)
+        print("%-28s %10s %10s %8s %6s  %s %s" % (
+            name, fmt(o), fmt(q), fmt(ratio), fmt(goal), what, mark))
+    print()
+    print("Raw switch floor (same runs, ours)")
+    for name, what in FLOORS.items():
+        if name in ours:
+            print("%-28s %10s  %s" % (name, fmt(ours[name]), what))
+    if "perf/yield" in ours and "floor/corosensei" in ours:
+        print("%-28s %10s  perf/yield / floor/corosensei (goal <= 2.5)" % (
+            "yield vs floor", fmt(ours["perf/yield"] / ours["floor/corosensei"])))
+    if "perf/yield" in ours and "floor/corosensei-nested2" in ours:
+        print("%-28s %10s  perf/yield / floor/corosensei-nested2" % (
+            "yield vs call-deep floor", fmt(ours["perf/yield"] / ours["floor/corosensei-nested2"])))
+
+    print()
+    print("Memory: %d coroutines suspended at once" % MEMORY_N)
+    for label, binary in [("qemucoro", a.ours)] + ([("QEMU", a.qemu)] if have_qemu else []):
+        m = run_once(binary, "--memory", str(MEMORY_N))
+        if "_error" in m:
+            print("  %-9s failed: %s" % (label, m["_error"]))
+        else:
+            print("  %-9s %6.0f bytes RSS and %.3f mappings per coroutine" % (
+                label, m["memory/rss-per-coroutine"], m["memory/maps-per-coroutine"]))
+    if failed:
+        print("\nGoals missed: " + ", ".join(failed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

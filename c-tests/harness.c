@@ -1,0 +1,213 @@
+/*
+ * The test runner behind harness.h.
+ *
+ * SPDX-License-Identifier: MIT OR Apache-2.0
+ */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_TESTS 512
+
+static struct {
+    const char *name;
+    TestFn *fn;
+} tests[MAX_TESTS];
+static int n_tests;
+static struct {
+    const char *name;
+    TestFn *fn;
+} children[MAX_TESTS];
+static int n_children;
+static bool failed;
+
+void harness_register(const char *name, TestFn *fn)
+{
+    if (n_tests == MAX_TESTS) {
+        fprintf(stderr, "harness: more than %d tests\n", MAX_TESTS);
+        abort();
+    }
+    tests[n_tests].name = name;
+    tests[n_tests].fn = fn;
+    n_tests++;
+}
+
+/*
+ * Records a failed CHECK. The test goes on (a CHECK may sit inside a
+ * coroutine or another thread, whose stack cannot be abandoned) and is
+ * reported failed when it returns.
+ */
+void harness_fail(const char *file, int line, const char *expr)
+{
+    fprintf(stderr, "    %s:%d: CHECK(%s) failed\n", file, line, expr);
+    failed = true;
+}
+
+void harness_register_child(const char *name, TestFn *fn)
+{
+    if (n_children == MAX_TESTS) {
+        fprintf(stderr, "harness: more than %d children\n", MAX_TESTS);
+        abort();
+    }
+    children[n_children].name = name;
+    children[n_children].fn = fn;
+    n_children++;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    const char *const *x = a;
+    const char *const *y = b;
+    return strcmp(*x, *y);
+}
+
+long harness_gettid(void)
+{
+    return syscall(SYS_gettid);
+}
+
+/* Whether `out` (one line with its newline) is `message`, or starts with
+ * it when message ends in '*'. */
+static bool message_matches(const char *out, size_t len, const char *message)
+{
+    size_t mlen = strlen(message);
+
+    if (len == 0 || out[len - 1] != '\n') {
+        return false;
+    }
+    if (mlen && message[mlen - 1] == '*') {
+        return len - 1 >= mlen - 1 && strncmp(out, message, mlen - 1) == 0;
+    }
+    return len - 1 == mlen && strncmp(out, message, mlen) == 0;
+}
+
+/* Runs `child` in a fork with stderr captured; checks SIGABRT + message. */
+static bool fork_aborts_with(void (*child)(void *), void *opaque,
+                             const char *message)
+{
+    int fds[2];
+    char out[4096];
+    size_t len = 0;
+    ssize_t n;
+    int status;
+    pid_t pid;
+
+    if (pipe(fds) < 0) {
+        return false;
+    }
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[0]);
+        child(opaque);
+        _exit(0);               /* child was supposed to abort */
+    }
+    close(fds[1]);
+    while ((n = read(fds[0], out + len, sizeof(out) - 1 - len)) > 0) {
+        len += n;
+    }
+    out[len] = '\0';
+    close(fds[0]);
+    waitpid(pid, &status, 0);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT) {
+        fprintf(stderr, "    child did not die of SIGABRT (status %#x)\n", status);
+        return false;
+    }
+    if (!message_matches(out, len, message)) {
+        fprintf(stderr, "    child said \"%s\", expected \"%s\\n\"\n", out, message);
+        return false;
+    }
+    return true;
+}
+
+bool child_aborts_with(void (*fn)(void *), void *opaque, const char *message)
+{
+    return fork_aborts_with(fn, opaque, message);
+}
+
+typedef struct {
+    const char *child;
+    const char *env;
+} ExecChild;
+
+static void exec_child(void *opaque)
+{
+    ExecChild *e = opaque;
+    char *argv[] = { "run", "--child", (char *)e->child, NULL };
+
+    putenv((char *)e->env);
+    execv("/proc/self/exe", argv);
+    _exit(127);
+}
+
+bool exec_child_aborts_with(const char *child, const char *env,
+                            const char *message)
+{
+    ExecChild e = { child, env };
+    return fork_aborts_with(exec_child, &e, message);
+}
+
+bool exec_child_succeeds(const char *child, const char *env)
+{
+    ExecChild e = { child, env };
+    int status;
+    pid_t pid;
+
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        exec_child(&e);
+    }
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "    child %s failed (status %#x)\n", child, status);
+        return false;
+    }
+    return true;
+}
+
+static int run_child(const char *name)
+{
+    for (int i = 0; i < n_children; i++) {
+        if (strcmp(children[i].name, name) == 0) {
+            children[i].fn();
+            return 0;
+        }
+    }
+    fprintf(stderr, "harness: no child named %s\n", name);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    const char *filter = argc > 1 ? argv[1] : "";
+    int passed = 0, nfailed = 0;
+
+    if (argc == 3 && strcmp(argv[1], "--child") == 0) {
+        return run_child(argv[2]);
+    }
+
+    qsort(tests, n_tests, sizeof(tests[0]), by_name);
+    for (int i = 0; i < n_tests; i++) {
+        if (strncmp(tests[i].name, filter, strlen(filter)) != 0) {
+            continue;
+        }
+        failed = false;
+        tests[i].fn();
+        printf("%s %s\n", failed ? "FAIL" : "ok  ", tests[i].name);
+        fflush(stdout);
+        if (failed) {
+            nfailed++;
+        } else {
+            passed++;
+        }
+    }
+    printf("%d passed, %d failed\n", passed, nfailed);
+    return nfailed ? 1 : 0;
+}

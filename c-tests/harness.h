@@ -1,0 +1,69 @@
+/*
+ * A tiny test harness: TEST() registers a case under a path-style name,
+ * the runner runs every case (or those whose name starts with argv[1]) and
+ * ends with "N passed, N failed".
+ *
+ * SPDX-License-Identifier: MIT OR Apache-2.0
+ */
+#ifndef QEMUCORO_HARNESS_H
+#define QEMUCORO_HARNESS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef void TestFn(void);
+
+void harness_register(const char *name, TestFn *fn);
+void harness_fail(const char *file, int line, const char *expr);
+
+#define TEST(fn, name)                                              \
+    static void fn(void);                                           \
+    static void __attribute__((constructor)) fn##_register(void)    \
+    {                                                               \
+        harness_register(name, fn);                                 \
+    }                                                               \
+    static void fn(void)
+
+/* Marks the running test failed unless cond holds. */
+#define CHECK(cond)                                                 \
+    do {                                                            \
+        if (!(cond)) {                                              \
+            harness_fail(__FILE__, __LINE__, #cond);                \
+        }                                                           \
+    } while (0)
+
+/*
+ * Runs fn(opaque) in a forked child and checks that the child dies of
+ * SIGABRT after writing exactly `message` plus a newline on stderr.
+ */
+bool child_aborts_with(void (*fn)(void *), void *opaque, const char *message);
+
+/*
+ * Like child_aborts_with, but the child is this program run afresh with the
+ * environment variable assignment `env` ("NAME=value") and running only
+ * the CHILD() function `child`; a `message` ending in '*' matches any line
+ * that starts with the text before it.
+ */
+bool exec_child_aborts_with(const char *child, const char *env,
+                            const char *message);
+
+/* Runs the CHILD() function `child` as exec_child_aborts_with does and
+ * checks that it exits with status 0. */
+bool exec_child_succeeds(const char *child, const char *env);
+
+void harness_register_child(const char *name, TestFn *fn);
+
+#define CHILD(fn, name)                                             \
+    static void fn(void);                                           \
+    static void __attribute__((constructor)) fn##_register(void)    \
+    {                                                               \
+        harness_register_child(name, fn);                           \
+    }                                                               \
+    static void fn(void)
+
+/* The kernel's id of the calling thread (pthread_self() is declared const,
+ * so compilers may cache it across a coroutine switch). */
+long harness_gettid(void);
+
+#endif

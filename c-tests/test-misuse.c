@@ -1,0 +1,110 @@
+/*
+ * Misuse aborts with QEMU's message (or one naming the function), never
+ * corrupts. Each case runs in a forked child.
+ *
+ * SPDX-License-Identifier: MIT OR Apache-2.0
+ */
+#include "qemu/coroutine.h"
+#include "harness.h"
+
+static void coroutine_fn enter_myself(void *opaque)
+{
+    (void)opaque;
+    qemu_coroutine_enter(qemu_coroutine_self());
+}
+
+static void run_coroutine(void *entry)
+{
+    qemu_coroutine_enter(qemu_coroutine_create((CoroutineEntry *)entry, NULL));
+}
+
+/* Check that a coroutine entering itself aborts. */
+TEST(reenter_self_aborts, "/misuse/reenter-self")
+{
+    CHECK(child_aborts_with(run_coroutine, (void *)enter_myself,
+                            "Co-routine re-entered recursively"));
+}
+
+static void coroutine_fn enter_parent(void *opaque)
+{
+    qemu_coroutine_enter(opaque);
+}
+
+static void coroutine_fn spawn_child_entering_me(void *opaque)
+{
+    (void)opaque;
+    qemu_coroutine_enter(qemu_coroutine_create(enter_parent,
+                                               qemu_coroutine_self()));
+}
+
+/* Check that a child entering its (entered) parent aborts. */
+TEST(reenter_parent_aborts, "/misuse/reenter-parent")
+{
+    CHECK(child_aborts_with(run_coroutine, (void *)spawn_child_entering_me,
+                            "Co-routine re-entered recursively"));
+}
+
+static void yield_outside(void *opaque)
+{
+    (void)opaque;
+    qemu_coroutine_yield();
+}
+
+/* Check that yielding outside any coroutine aborts. */
+TEST(yield_outside_aborts, "/misuse/yield-outside-coroutine")
+{
+    CHECK(child_aborts_with(yield_outside, NULL,
+                            "Co-routine is yielding to no one"));
+}
+
+static void create_null(void *opaque)
+{
+    (void)opaque;
+    qemu_coroutine_create(NULL, NULL);
+}
+
+/* Check that creating with a NULL entry aborts, naming the function. */
+TEST(create_null_entry_aborts, "/misuse/create-null-entry")
+{
+    CHECK(child_aborts_with(create_null, NULL,
+                            "qemu_coroutine_create: entry must not be NULL"));
+}
+
+static void enter_null(void *opaque)
+{
+    (void)opaque;
+    qemu_coroutine_enter(NULL);
+}
+
+/* Check that entering NULL aborts, naming the function. */
+TEST(enter_null_aborts, "/misuse/enter-null")
+{
+    CHECK(child_aborts_with(enter_null, NULL,
+                            "qemu_coroutine_enter: co must not be NULL"));
+}
+
+static void entered_null(void *opaque)
+{
+    (void)opaque;
+    qemu_coroutine_entered(NULL);
+}
+
+/* Check that asking whether NULL is entered aborts, naming the function. */
+TEST(entered_null_aborts, "/misuse/entered-null")
+{
+    CHECK(child_aborts_with(entered_null, NULL,
+                            "qemu_coroutine_entered: co must not be NULL"));
+}
+
+static void enter_leader(void *opaque)
+{
+    (void)opaque;
+    qemu_coroutine_enter(qemu_coroutine_self());
+}
+
+/* Check that entering a thread's leader (not a coroutine) aborts. */
+TEST(enter_leader_aborts, "/misuse/enter-leader")
+{
+    CHECK(child_aborts_with(enter_leader, NULL,
+                            "qemu_coroutine_enter: cannot enter a thread's leader"));
+}

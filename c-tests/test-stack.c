@@ -1,0 +1,96 @@
+/*
+ * Stacks: guarded stacks up to a budget, canary-checked slab stacks after
+ * it, and what happens when a coroutine overflows one.
+ *
+ * SPDX-License-Identifier: MIT OR Apache-2.0
+ */
+#include "qemu/coroutine.h"
+#include "harness.h"
+
+#include <string.h>
+
+/* Uses about 64 KiB of stack per level, writing all of it. */
+static int __attribute__((noinline)) deep(int n)
+{
+    volatile char frame[64 * 1024];
+    memset((char *)frame, n, sizeof(frame));
+    return n ? deep(n - 1) + frame[n] : frame[0];
+}
+
+static void coroutine_fn recurse(void *opaque)
+{
+    int *levels = opaque;
+    *levels = deep(*levels);
+    qemu_coroutine_yield();
+}
+
+static void coroutine_fn use_half_the_stack(void *opaque)
+{
+    recurse(opaque);
+}
+
+/*
+ * Check that a coroutine on an unguarded (slab) stack that recurses past
+ * its 1 MiB is caught when it switches out, naming the overflow. The
+ * neighbour below it in the slab is what it overruns.
+ */
+CHILD(overflow_slab_stack, "overflow-slab")
+{
+    int levels = 20;          /* 20 * 64 KiB > 1 MiB */
+    int none = 0;
+    Coroutine *neighbour = qemu_coroutine_create(recurse, &none);
+
+    qemu_coroutine_enter(neighbour);
+    qemu_coroutine_enter(qemu_coroutine_create(recurse, &levels));
+}
+
+TEST(slab_stack_overflow_caught, "/stack/slab-overflow-aborts")
+{
+    CHECK(exec_child_aborts_with("overflow-slab", "QEMUCORO_GUARDED_STACKS=0",
+          "qemucoro: coroutine stack overflow: entry function *"));
+}
+
+/* Check that slab stacks serve deep but legal use (half of 1 MiB). */
+CHILD(half_stack_on_slab, "half-stack-slab")
+{
+    int levels = 7;           /* 7 * 64 KiB < 1 MiB */
+    Coroutine *co = qemu_coroutine_create(use_half_the_stack, &levels);
+    qemu_coroutine_enter(co);
+    qemu_coroutine_enter(co);
+    exit(0);                  /* reached only if no overflow was reported */
+}
+
+TEST(slab_stack_legal_use, "/stack/slab-legal-depth")
+{
+    CHECK(exec_child_succeeds("half-stack-slab", "QEMUCORO_GUARDED_STACKS=0"));
+}
+
+#define HUNDRED_K 100000
+
+static void coroutine_fn yield_then_count(void *opaque)
+{
+    int *finished = opaque;
+    qemu_coroutine_yield();
+    (*finished)++;
+}
+
+/*
+ * Check that 100,000 coroutines can be suspended at once within the
+ * kernel's default limit of 65530 mappings (guarded stacks would need
+ * 200,000), then all finish.
+ */
+TEST(hundred_thousand_live, "/stack/100000-live")
+{
+    Coroutine **cos = calloc(HUNDRED_K, sizeof(*cos));
+    int finished = 0;
+
+    for (int i = 0; i < HUNDRED_K; i++) {
+        cos[i] = qemu_coroutine_create(yield_then_count, &finished);
+        qemu_coroutine_enter(cos[i]);
+    }
+    for (int i = 0; i < HUNDRED_K; i++) {
+        qemu_coroutine_enter(cos[i]);
+    }
+    CHECK(finished == HUNDRED_K);
+    free(cos);
+}

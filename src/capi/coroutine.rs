@@ -1,0 +1,81 @@
+//! C exports of the coroutine core (QEMU's `qemu/coroutine-core.h`).
+
+use std::ffi::{c_uint, c_void};
+use std::ptr;
+
+use super::deref;
+use crate::coroutine::{self, Coroutine, CoroutineEntryFn};
+use crate::{current, pool};
+
+/// Creates a coroutine that will run `entry(opaque)` when first entered.
+///
+/// The coroutine comes from a pool when one is free. It is freed (returned
+/// to the pool) when `entry` returns. Aborts if `entry` is NULL.
+#[no_mangle]
+pub extern "C" fn qemu_coroutine_create(
+    entry: *mut CoroutineEntryFn,
+    opaque: *mut c_void,
+) -> *mut Coroutine {
+    let entry = super::entry_fn("qemu_coroutine_create", entry);
+    coroutine::create(entry, opaque)
+}
+
+/// Runs `co` until it yields or returns, then returns to the caller.
+///
+/// Coroutines that `co` woke meanwhile (through a lock or queue) run next,
+/// before this returns. Aborts with "Co-routine re-entered recursively" if
+/// `co` is already entered, and if `co` is NULL.
+#[no_mangle]
+pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
+    let co = deref("qemu_coroutine_enter", "co", co);
+    coroutine::enter(ptr::null_mut(), co);
+}
+
+/// Enters `co` unless it is already entered (running or nested below us).
+#[no_mangle]
+pub extern "C" fn qemu_coroutine_enter_if_inactive(co: *mut Coroutine) {
+    let co = deref("qemu_coroutine_enter_if_inactive", "co", co);
+    if !co.is_entered() {
+        coroutine::enter(ptr::null_mut(), co);
+    }
+}
+
+/// Suspends the running coroutine and returns to whoever entered it.
+///
+/// Aborts with "Co-routine is yielding to no one" outside a coroutine.
+#[no_mangle]
+pub extern "C" fn qemu_coroutine_yield() {
+    coroutine::yield_now();
+}
+
+/// The running coroutine; outside any coroutine, the calling thread's
+/// leader: never NULL, and the same pointer on every call from that thread.
+#[no_mangle]
+pub extern "C" fn qemu_coroutine_self() -> *mut Coroutine {
+    current::get().cast_mut()
+}
+
+/// Whether the caller is running inside a coroutine.
+#[no_mangle]
+pub extern "C" fn qemu_in_coroutine() -> bool {
+    coroutine::in_coroutine()
+}
+
+/// Whether `co` has been entered and not yet yielded or returned: true for
+/// the running coroutine and for every coroutine that entered it.
+#[no_mangle]
+pub extern "C" fn qemu_coroutine_entered(co: *mut Coroutine) -> bool {
+    deref("qemu_coroutine_entered", "co", co).is_entered()
+}
+
+/// Lets the global pool hold `additional_pool_size` more coroutines.
+#[no_mangle]
+pub extern "C" fn qemu_coroutine_inc_pool_size(additional_pool_size: c_uint) {
+    pool::inc_max(additional_pool_size as usize);
+}
+
+/// Undoes `qemu_coroutine_inc_pool_size`.
+#[no_mangle]
+pub extern "C" fn qemu_coroutine_dec_pool_size(removing_pool_size: c_uint) {
+    pool::dec_max(removing_pool_size as usize);
+}

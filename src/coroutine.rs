@@ -1,0 +1,275 @@
+//! The coroutine: create, enter, yield, terminate (the home of QEMU's
+//! `qemu-coroutine.c` semantics).
+//!
+//! A coroutine runs on its own fiber. `enter` resumes the fiber with the
+//! enterer recorded as `caller`; `yield` clears `caller` and suspends back to
+//! it. When the entry function returns, the trampoline suspends one last time
+//! with TERMINATE and the enterer recycles the coroutine into the pool,
+//! fiber and stack intact, ready for the next `create`.
+//!
+//! Coroutines are shared with C as raw pointers and may move between threads,
+//! so every mutable field is a `Cell` (plain stores, no aliasing `&mut`) and
+//! the one field written by other threads, `scheduled`, is atomic. Only the
+//! thread currently running or entering a coroutine touches its cells.
+
+use std::cell::Cell;
+use std::ffi::{c_char, c_void};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use crate::abort::die;
+use crate::current;
+use crate::pool;
+use crate::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
+use crate::switch::{Fiber, Suspender};
+use crate::wakeup::CoList;
+
+/// `void coroutine_fn CoroutineEntry(void *opaque)`.
+pub type CoroutineEntry = unsafe extern "C" fn(opaque: *mut c_void);
+
+/// Stands for QEMU's C function type `CoroutineEntry` so that the header
+/// declares `CoroutineEntry *entry` as QEMU does; never instantiated.
+#[repr(C)]
+pub struct CoroutineEntryFn {
+    _opaque: [u8; 0],
+}
+
+/// What a switch tells the other side (QEMU's `CoroutineAction` values).
+pub(crate) const ACTION_YIELD: u32 = 1;
+pub(crate) const ACTION_TERMINATE: u32 = 2;
+pub(crate) const ACTION_ENTER: u32 = 3;
+
+/// A coroutine, or a thread's leader (which has no fiber).
+pub struct Coroutine {
+    pub(crate) entry: Cell<Option<CoroutineEntry>>,
+    pub(crate) entry_arg: Cell<*mut c_void>,
+    /// Who entered us last; null while not entered.
+    pub(crate) caller: Cell<*const Coroutine>,
+    /// The AioContext the coroutine was last entered in (opaque here).
+    /// Atomic because wakers on other threads read it.
+    pub(crate) ctx: AtomicPtr<c_void>,
+    /// Name of the function that scheduled us, while scheduled.
+    pub(crate) scheduled: AtomicPtr<c_char>,
+    pub(crate) locks_held: Cell<usize>,
+    /// Link for whichever `CoList` the coroutine is on.
+    pub(crate) queue_next: Cell<*const Coroutine>,
+    /// Coroutines to run after this one next yields or terminates.
+    pub(crate) wakeup: CoList,
+    /// Link for an event loop's list of scheduled coroutines.
+    #[allow(dead_code)] // the event loop's, next to the rest of the state
+    pub(crate) scheduled_next: AtomicPtr<Coroutine>,
+    fiber: Cell<*mut Fiber>,
+    suspender: Cell<*const Suspender>,
+    /// A slab stack's overflow canary; None for guarded stacks.
+    canary: Cell<Option<Canary>>,
+}
+
+impl Coroutine {
+    /// A thread's leader: never entered, never yields, has no stack.
+    pub const fn leader() -> Coroutine {
+        Coroutine {
+            entry: Cell::new(None),
+            entry_arg: Cell::new(ptr::null_mut()),
+            caller: Cell::new(ptr::null()),
+            ctx: AtomicPtr::new(ptr::null_mut()),
+            scheduled: AtomicPtr::new(ptr::null_mut()),
+            locks_held: Cell::new(0),
+            queue_next: Cell::new(ptr::null()),
+            wakeup: CoList::new(),
+            scheduled_next: AtomicPtr::new(ptr::null_mut()),
+            fiber: Cell::new(ptr::null_mut()),
+            suspender: Cell::new(ptr::null()),
+            canary: Cell::new(None),
+        }
+    }
+
+    /// A new coroutine with its own stack, parked before its first entry.
+    pub(crate) fn new_boxed(stack_size: usize) -> *mut Coroutine {
+        let co = Box::into_raw(Box::new(Coroutine::leader()));
+        let stack = Stack::new(stack_size);
+        let canary = stack.arm_canary();
+        let fiber = Fiber::new(stack, trampoline, co.cast());
+        // SAFETY: `co` was just allocated above and is not shared yet.
+        let c = unsafe { &*co };
+        c.fiber.set(Box::into_raw(Box::new(fiber)));
+        c.canary.set(canary);
+        co
+    }
+
+    /// Frees a coroutine that is not running, queued or scheduled.
+    ///
+    /// # Safety
+    /// `co` came from `new_boxed` and no pointer to it is used afterwards.
+    pub(crate) unsafe fn free(co: *mut Coroutine) {
+        // SAFETY: per the contract, both boxes are ours to drop.
+        unsafe {
+            drop(Box::from_raw((*co).fiber.get()));
+            drop(Box::from_raw(co));
+        }
+    }
+
+    pub fn is_entered(&self) -> bool {
+        !self.caller.get().is_null()
+    }
+
+    /// The usable stack as (lowest address, size); None for a leader.
+    pub fn stack_bounds(&self) -> Option<(usize, usize)> {
+        // SAFETY: a non-null fiber is owned by this coroutine until `free`.
+        unsafe { self.fiber.get().as_ref() }.map(Fiber::stack_bounds)
+    }
+
+    /// Aborts if the coroutine ran past the bottom of an unguarded stack.
+    #[inline(always)]
+    fn check_canary(&self) {
+        if let Some(canary) = self.canary.get() {
+            if !canary.intact() {
+                self.overflowed();
+            }
+        }
+    }
+
+    #[cold]
+    fn overflowed(&self) -> ! {
+        let size = self.stack_bounds().map_or(0, |(_, size)| size);
+        let entry = self.entry.get().map_or(ptr::null(), |f| f as *const c_void);
+        die(format_args!(
+            "qemucoro: coroutine stack overflow: entry function {entry:p} ran past the \
+             bottom of its {size}-byte stack (an unguarded stack; caught by its canary)"
+        ))
+    }
+
+    #[inline(always)]
+    fn resume(&self, action: u32) -> u32 {
+        let fiber = self.fiber.get();
+        if fiber.is_null() {
+            die(format_args!("qemu_coroutine_enter: cannot enter a thread's leader"));
+        }
+        // SAFETY: only the thread entering the coroutine reaches this, and
+        // enter's `caller` check guarantees there is one such thread at a time,
+        // so this is the only live reference to the fiber.
+        unsafe { (*fiber).resume(action) }
+    }
+}
+
+/// `qemu_coroutine_create`: a coroutine from the pool, or a new one.
+pub fn create(entry: CoroutineEntry, opaque: *mut c_void) -> *mut Coroutine {
+    let co = pool::get().unwrap_or_else(|| Coroutine::new_boxed(DEFAULT_STACK_SIZE));
+    // SAFETY: a pooled or new coroutine is ours alone until returned.
+    let c = unsafe { &*co };
+    c.entry.set(Some(entry));
+    c.entry_arg.set(opaque);
+    c.ctx.store(ptr::null_mut(), Ordering::Relaxed);
+    co
+}
+
+/// `qemu_aio_coroutine_enter`: runs `co`, then every coroutine it woke,
+/// depth first, until all have yielded or terminated. A null `ctx` means
+/// the calling thread's own context.
+#[inline(always)]
+pub fn enter(ctx: *mut c_void, co: &Coroutine) {
+    let pending = CoList::new();
+    pending.push_back(co);
+    while let Some(to) = pending.pop_front() {
+        let (from, thread_ctx) = current::enter_switch(to);
+        check_enterable(to);
+        to.caller.set(from);
+        // Release: a waker that reads ctx also sees what we stored before.
+        let ctx = if ctx.is_null() { thread_ctx } else { ctx };
+        to.ctx.store(ctx, Ordering::Release);
+        // The coroutine sets `current` back to `from` before it switches back.
+        let action = to.resume(ACTION_ENTER);
+        to.check_canary();
+        pending.prepend(&to.wakeup);
+        if action == ACTION_TERMINATE {
+            terminated(to);
+        }
+    }
+}
+
+fn check_enterable(to: &Coroutine) {
+    let scheduled = to.scheduled.load(Ordering::Acquire);
+    if !scheduled.is_null() {
+        // SAFETY: `scheduled` only ever holds NUL-terminated static names.
+        let name = unsafe { std::ffi::CStr::from_ptr(scheduled) };
+        die(format_args!(
+            "qemu_aio_coroutine_enter: Co-routine was already scheduled in '{}'",
+            name.to_string_lossy()
+        ));
+    }
+    if to.is_entered() {
+        die(format_args!("Co-routine re-entered recursively"));
+    }
+}
+
+fn terminated(co: &Coroutine) {
+    let held = co.locks_held.get();
+    if held != 0 {
+        die(format_args!("Co-routine terminated while holding {held} lock(s)"));
+    }
+    co.caller.set(ptr::null());
+    pool::put(ptr::from_ref(co).cast_mut());
+}
+
+/// `aio_co_enter`: runs `co` in `ctx` now if `ctx` is this thread's; from
+/// inside a coroutine, right after the running coroutine next yields or
+/// terminates; and in another thread's context, by scheduling it there.
+pub fn enter_in(ctx: *mut c_void, co: &Coroutine) {
+    if ctx != current::aio_context() {
+        crate::aio::schedule(ctx, co);
+        return;
+    }
+    // SAFETY: `current::get` returns the running coroutine or the leader,
+    // both live for as long as they run.
+    let me = unsafe { &*current::get() };
+    if me.is_entered() {
+        if ptr::eq(me, co) {
+            die(format_args!("aio_co_enter: a coroutine cannot wake itself"));
+        }
+        me.wakeup.push_back(co);
+    } else {
+        enter(ctx, co);
+    }
+}
+
+/// `aio_co_wake`: re-enters `co` in the context it last ran in.
+pub fn wake(co: &Coroutine) {
+    enter_in(co.ctx.load(Ordering::Acquire), co);
+}
+
+/// `qemu_coroutine_yield`: back to whoever entered the running coroutine.
+#[inline(always)]
+pub fn yield_now() {
+    // SAFETY: yield_switch returns null or the running coroutine, which is
+    // live while it runs.
+    let Some(me) = (unsafe { current::yield_switch().as_ref() }) else {
+        die(format_args!("Co-routine is yielding to no one"));
+    };
+    me.caller.set(ptr::null());
+    // SAFETY: `me` had a caller, so it is a real coroutine that has started
+    // and recorded its suspender, which lives on its own stack.
+    let s = unsafe { &*me.suspender.get() };
+    s.suspend(ACTION_YIELD);
+}
+
+/// `qemu_in_coroutine`.
+pub fn in_coroutine() -> bool {
+    // SAFETY: as in yield_now.
+    unsafe { &*current::get() }.is_entered()
+}
+
+/// The body of every fiber: run the entry, report termination, wait to be
+/// re-armed by the pool, forever.
+unsafe fn trampoline(arg: *mut c_void, s: &Suspender, _first: u32) -> ! {
+    // SAFETY: `arg` is the coroutine this fiber was made for, which outlives
+    // its fiber.
+    let co = unsafe { &*arg.cast::<Coroutine>() };
+    co.suspender.set(s);
+    loop {
+        let entry = co.entry.get().expect("create sets entry before enter");
+        // SAFETY: entry and its argument come from qemu_coroutine_create,
+        // whose caller promises that entry(opaque) is valid to call.
+        unsafe { entry(co.entry_arg.get()) };
+        current::set(co.caller.get());
+        s.suspend(ACTION_TERMINATE);
+    }
+}

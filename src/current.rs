@@ -1,0 +1,114 @@
+//! Per-thread state: the running coroutine and the thread's leader.
+//!
+//! Every access to thread-local storage in this crate goes through the
+//! `#[inline(never)]` functions here, and none of them switches stacks.
+//! That is what keeps TLS sound when a coroutine yields on one thread and is
+//! resumed on another: LLVM treats a thread-local's address as constant within
+//! one function and may keep it in a register across a call, so a function
+//! that both switched and touched TLS directly could, after migrating, read
+//! the *old* thread's slot. Callers that span a switch (yield, lock waits)
+//! therefore call these accessors again after the switch instead of holding
+//! on to anything they returned earlier, except plain coroutine pointers,
+//! which are thread-independent.
+
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::ptr;
+
+use crate::coroutine::Coroutine;
+
+struct ThreadState {
+    /// The running coroutine; null until first asked for, then the leader.
+    current: Cell<*const Coroutine>,
+    /// Stands for the thread's own stack, so that `caller` always has
+    /// somewhere to point and `qemu_coroutine_self()` is never NULL.
+    leader: Coroutine,
+    /// The AioContext that `qemu_coroutine_enter` records (opaque here; the
+    /// event loop sets it for the threads that run one).
+    aio_context: Cell<*mut c_void>,
+}
+
+thread_local! {
+    static STATE: ThreadState = const {
+        ThreadState {
+            current: Cell::new(ptr::null()),
+            leader: Coroutine::leader(),
+            aio_context: Cell::new(ptr::null_mut()),
+        }
+    };
+}
+
+/// The running coroutine, or this thread's leader outside any coroutine.
+#[inline(never)]
+pub fn get() -> *const Coroutine {
+    STATE.with(|s| {
+        let cur = s.current.get();
+        if !cur.is_null() {
+            return cur;
+        }
+        let leader: *const Coroutine = &s.leader;
+        s.current.set(leader);
+        leader
+    })
+}
+
+/// Makes `co` the running coroutine.
+#[inline(never)]
+pub fn set(co: *const Coroutine) {
+    STATE.with(|s| s.current.set(co));
+}
+
+/// Makes `co` the running coroutine and returns the one it replaces (the
+/// leader if none ran yet): one TLS access instead of two on the enter path.
+#[inline(never)]
+pub fn replace(co: *const Coroutine) -> *const Coroutine {
+    STATE.with(|s| {
+        let old = s.current.replace(co);
+        if old.is_null() {
+            &s.leader
+        } else {
+            old
+        }
+    })
+}
+
+/// The enter path's one TLS access: makes `to` the running coroutine and
+/// returns the coroutine it replaces (the leader if none ran yet) and the
+/// thread's AioContext.
+#[inline(never)]
+pub fn enter_switch(to: *const Coroutine) -> (*const Coroutine, *mut c_void) {
+    STATE.with(|s| {
+        let old = s.current.replace(to);
+        let from = if old.is_null() { &s.leader } else { old };
+        (from, s.aio_context.get())
+    })
+}
+
+/// The yield path's one TLS access: if the running coroutine has a caller,
+/// makes the caller the running one and returns the coroutine that is
+/// leaving; otherwise changes nothing and returns null.
+#[inline(never)]
+pub fn yield_switch() -> *const Coroutine {
+    STATE.with(|s| {
+        // SAFETY: `current` is null or the running coroutine, live while it runs.
+        let Some(me) = (unsafe { s.current.get().as_ref() }) else { return std::ptr::null() };
+        let caller = me.caller.get();
+        if caller.is_null() {
+            return std::ptr::null();
+        }
+        s.current.set(caller);
+        me
+    })
+}
+
+/// The calling thread's AioContext, or null if it runs none.
+#[inline(never)]
+pub fn aio_context() -> *mut c_void {
+    STATE.with(|s| s.aio_context.get())
+}
+
+/// Records the AioContext the calling thread runs.
+#[inline(never)]
+pub fn set_aio_context(ctx: *mut c_void) {
+    STATE.with(|s| s.aio_context.set(ctx));
+}
