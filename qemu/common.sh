@@ -40,6 +40,8 @@ install_system_deps() {
     command -v bison >/dev/null || missing="$missing bison"
     command -v pkg-config >/dev/null || missing="$missing pkg-config"
     pkg-config --exists glib-2.0 2>/dev/null || missing="$missing libglib2.0-dev"
+    pkg-config --exists zlib 2>/dev/null || missing="$missing zlib1g-dev"
+    command -v python3 >/dev/null || missing="$missing python3"
     python3 -c 'import venv, ensurepip' 2>/dev/null || missing="$missing python3-venv"
     [ -z "$missing" ] && return 0
     log "installing:$missing"
