@@ -285,3 +285,89 @@ extern "C" fn qemu_in_coroutine() -> bool {
     // SAFETY: a non-null current is a live coroutine or this thread's leader.
     !co.is_null() && !unsafe { (*co).caller }.is_null()
 }
+
+#[cfg(test)]
+mod tests {
+    //! Drives the five functions the way QEMU's util/qemu-coroutine.c does
+    //! (enter sets `caller`, yield clears it); QEMU's own tests are run by
+    //! `make check-qemu`.
+    use super::*;
+
+    unsafe fn enter(co: *mut QemuCoroutine) -> c_int {
+        let me = qemu_coroutine_self();
+        // SAFETY: co is a live coroutine that is not running.
+        unsafe {
+            (*co).caller = me;
+            qemu_coroutine_switch(me, co, COROUTINE_ENTER)
+        }
+    }
+
+    unsafe fn yield_now() {
+        let me = qemu_coroutine_self();
+        // SAFETY: called inside a coroutine, whose caller is set.
+        unsafe {
+            let to = (*me).caller;
+            (*me).caller = ptr::null_mut();
+            assert_eq!(qemu_coroutine_switch(me, to, COROUTINE_YIELD), COROUTINE_ENTER);
+        }
+    }
+
+    unsafe extern "C" fn count_and_yield(arg: *mut c_void) {
+        let n = arg.cast::<u32>();
+        assert!(qemu_in_coroutine());
+        // SAFETY: arg points at the test's counter, alive for the test.
+        unsafe {
+            *n += 1;
+            yield_now();
+            *n += 1;
+        }
+    }
+
+    #[test]
+    fn enter_yield_terminate_and_reuse() {
+        let mut n = 0u32;
+        assert!(!qemu_in_coroutine());
+        let leader = qemu_coroutine_self();
+        let co = qemu_coroutine_new();
+        // SAFETY: co is fresh; the entry and arg outlive its two runs.
+        unsafe {
+            for round in 1..=2 {
+                (*co).entry = Some(count_and_yield);
+                (*co).entry_arg = ptr::addr_of_mut!(n).cast();
+                assert_eq!(enter(co), COROUTINE_YIELD);
+                assert_eq!(n, 2 * round - 1);
+                assert_eq!(enter(co), COROUTINE_TERMINATE);
+                assert_eq!(n, 2 * round);
+                assert_eq!(qemu_coroutine_self(), leader);
+            }
+            qemu_coroutine_delete(co);
+        }
+    }
+
+    #[test]
+    fn resumes_on_another_thread() {
+        struct Send(*mut QemuCoroutine);
+        // SAFETY: the coroutine is handed over, never used by two threads.
+        unsafe impl std::marker::Send for Send {}
+        static mut N: u32 = 0;
+        let co = qemu_coroutine_new();
+        // SAFETY: co is fresh; N is only touched by the coroutine.
+        unsafe {
+            (*co).entry = Some(count_and_yield);
+            (*co).entry_arg = ptr::addr_of_mut!(N).cast();
+            assert_eq!(enter(co), COROUTINE_YIELD);
+        }
+        let co = Send(co);
+        std::thread::spawn(move || {
+            let co = co;
+            // SAFETY: the coroutine yielded on the main thread and is idle.
+            unsafe {
+                assert_eq!(enter(co.0), COROUTINE_TERMINATE);
+                assert!(!qemu_in_coroutine());
+                qemu_coroutine_delete(co.0);
+            }
+        })
+        .join()
+        .unwrap();
+    }
+}
