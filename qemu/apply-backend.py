@@ -36,7 +36,11 @@ BLOCK = """{i}if get_option('qemucoro_lib') != ''
 
 def main(src: pathlib.Path) -> None:
     here = pathlib.Path(__file__).resolve().parent
-    shutil.copyfile(here / "coroutine-qemucoro.c", src / "util" / "coroutine-qemucoro.c")
+    shim = here / "coroutine-qemucoro.c"
+    dest = src / "util" / "coroutine-qemucoro.c"
+    # Copy only on change, so an unchanged tree does not rebuild.
+    if not dest.exists() or dest.read_bytes() != shim.read_bytes():
+        shutil.copyfile(shim, dest)
 
     opts = src / "meson_options.txt"
     text = opts.read_text()

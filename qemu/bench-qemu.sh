@@ -64,6 +64,8 @@ main() {
     nm "$Q/qemu-img" | grep -q 8qemucoro12qemu_backend || die "$Q is not a qemucoro build"
 
     log "best of $ROUNDS runs each, alternating; seconds (lower is better)"
+    # Other load on the machine skews both sides; say how much there was.
+    echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
     printf "%-24s %12s %12s %10s %10s\n" case ucontext qemucoro "time ratio" speedup
     for c in $PERF_CASES; do
         measure "perf/$c" "perf_case $U/tests/unit/test-coroutine $c" \
@@ -74,6 +76,7 @@ main() {
     done
     echo "time ratio = qemucoro/ucontext (goals: perf/yield <= 0.5, perf/cost <= 0.6);"
     echo "speedup = ucontext/qemucoro (goal: qemu-img null-co d=64 >= 1.10)"
+    echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 main "$@"
