@@ -8,7 +8,12 @@ OUT=${QEMUCORO_BACKEND_DIR:-$ROOT/build/qemu-backend}
 SYMS="qemu_coroutine_new qemu_coroutine_delete qemu_coroutine_switch qemu_coroutine_self qemu_in_coroutine"
 
 cd "$ROOT"
-cargo build --release --locked --quiet --features qemu-backend --target-dir target/qemu-backend >&2
+# Only the staticlib, compiled for PIE: QEMU links the backend into its
+# executables only, and PIE code reaches TLS with the local-exec model (one
+# %fs-relative access). The crate's cdylib could not be built that way.
+cargo rustc --release --locked --quiet --lib --crate-type staticlib \
+    --features qemu-backend --target-dir target/qemu-backend \
+    -- -C relocation-model=pie >&2
 mkdir -p "$OUT"
 # ld -r pulls from the Rust staticlib only the members the five symbols need
 # (not all of std); objcopy then makes every other definition local, so the

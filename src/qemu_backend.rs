@@ -272,6 +272,15 @@ extern "C" fn qemu_coroutine_self() -> *mut QemuCoroutine {
     if !co.is_null() {
         return co;
     }
+    adopt_leader()
+}
+
+/// First qemu_coroutine_self() of a thread outside any coroutine: the
+/// thread's leader becomes current. Out of line so the hot path above
+/// stays a load, a test and a return.
+#[cold]
+#[inline(never)]
+fn adopt_leader() -> *mut QemuCoroutine {
     let l = leader();
     set_current(l);
     l
