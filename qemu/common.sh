@@ -14,7 +14,13 @@ TIMES=""
 timed() { _label=$1; shift; _t0=$(now); "$@"; TIMES="$TIMES$_label $(( $(now) - _t0 ))s\n"; }
 
 # QEMU_VERSION -> Debian package version, orig tarball and top directory.
+# With QEMU_SRC (and no QEMU_VERSION) the tree's VERSION file decides.
 select_version() {
+    if [ -n "${QEMU_SRC:-}" ] && [ -z "${QEMU_VERSION:-}" ]; then
+        [ -f "$QEMU_SRC/VERSION" ] || die "QEMU_SRC=$QEMU_SRC has no VERSION file"
+        QV=$(cat "$QEMU_SRC/VERSION")
+        return
+    fi
     case "${QEMU_VERSION:-10.0.2}" in
         10|10.0|10.0.2)
             QV=10.0.2
@@ -125,6 +131,12 @@ prepare_source() {
     "$PY" "$ROOT/qemu/apply-backend.py" "$SRC"
 }
 
+# QEMU before 8.1 has no configure-made venv: it refuses --python with an
+# external meson and wants --meson instead.
+legacy_configure() {
+    case $QV in [1-7].*|8.0*) return 0 ;; *) return 1 ;; esac
+}
+
 # configure_build BUILD_DIR LIB: a minimal tools-only build in BUILD_DIR,
 # with the qemucoro backend archive LIB, or QEMU's ucontext backend if LIB
 # is empty. Re-running only refreshes the option.
@@ -136,7 +148,7 @@ configure_build() {
             --disable-user --disable-install-blobs --disable-docs
         # 10.x takes the python (with meson) to build its venv from; 7.2
         # refuses --python with an external meson, so it gets PATH + --meson.
-        if [ "$QV" = 7.2 ]; then
+        if legacy_configure; then
             set -- "$@" --meson="$(dirname "$PY")/meson"
         else
             set -- "$@" --python="$PY"
