@@ -2,6 +2,10 @@
 #   make            release libraries + include/coroutine.h
 #   make check      Rust unit tests, header drift, link line, C tests
 #   make install    PREFIX=/usr/local (libraries, headers, pkg-config file)
+#   make check-asan / check-tsan / check-valgrind   C tests under sanitizers
+#   make check-gdb  gdb/qemucoro.py on a live process and a core (in check)
+#   make stress SECONDS=N | SEED=n   long randomised runs / replay a seed
+#   make demo       the seed's say_hello, as a coroutine and as callbacks
 
 CARGO ?= cargo
 CC ?= cc
@@ -16,7 +20,7 @@ RELEASE = target/release
 LIB_A = $(RELEASE)/libqemucoro.a
 LIB_SO = $(RELEASE)/libqemucoro.so
 HEADER = include/coroutine.h
-HEADERS = $(HEADER) include/qemu/coroutine.h include/qemu/coroutine-core.h
+HEADERS = $(HEADER) $(wildcard include/qemu/*.h include/block/*.h)
 # What Rust's std needs from the system when linking the static library;
 # `make check-link-line` keeps this equal to rustc's own list.
 NATIVE_LIBS = -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
@@ -25,9 +29,10 @@ RUST_SRC = Cargo.toml Cargo.lock build.rs cbindgen.toml $(shell find src -name '
 
 C_TEST_SRC = $(wildcard c-tests/test-*.c) c-tests/harness.c
 C_TEST_BIN = build/c-tests/run
+OVERFLOW_BIN = build/c-tests/overflow
 
 .PHONY: all check check-rust check-header check-link-line check-c check-install \
-        install uninstall clean
+        check-demo demo install uninstall clean
 
 all: $(LIB_A) $(LIB_SO) $(HEADER)
 
@@ -36,7 +41,8 @@ $(LIB_A) $(LIB_SO) $(HEADER) &: $(RUST_SRC)
 	$(CARGO) build --release --locked
 	@touch $(LIB_A) $(LIB_SO) $(HEADER)
 
-check: check-rust check-header check-link-line check-c check-install
+check: check-rust check-header check-link-line check-c check-demo check-install \
+       check-gdb check-stress
 
 check-rust:
 	$(CARGO) test --locked
@@ -58,12 +64,40 @@ check-link-line:
 	    echo "NATIVE_LIBS is '$(NATIVE_LIBS)' but rustc wants '$$want'"; exit 1; fi; \
 	echo "link line: $(NATIVE_LIBS) matches rustc"
 
-$(C_TEST_BIN): $(C_TEST_SRC) c-tests/harness.h $(LIB_A) $(HEADERS)
+$(C_TEST_BIN): $(C_TEST_SRC) c-tests/harness.h c-tests/iothread.h $(LIB_A) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -pthread -o $@ $(C_TEST_SRC) $(LIB_A) $(NATIVE_LIBS)
 
-check-c: $(C_TEST_BIN)
+check-c: $(C_TEST_BIN) $(OVERFLOW_BIN)
 	$(C_TEST_BIN)
+	$(OVERFLOW_BIN)
+
+# Stack overflow reports get their own runner: its parent process never
+# touches coroutines, so each forked case starts like a fresh program.
+# -rdynamic lets dladdr name the test's entry functions.
+$(OVERFLOW_BIN): c-tests/overflow.c c-tests/harness.c c-tests/harness.h $(LIB_A) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -pthread -rdynamic -o $@ \
+	    c-tests/overflow.c c-tests/harness.c $(LIB_A) $(NATIVE_LIBS)
+
+# The seed's say_hello over socketpairs, driven by our event loop: three
+# scripted clients served at once, as coroutines and as callbacks.
+EXAMPLES = build/examples/hello-coroutine build/examples/hello-callbacks
+
+build/examples/%: examples/%.c examples/peer.c examples/peer.h $(LIB_A) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -pthread -o $@ $< examples/peer.c $(LIB_A) $(NATIVE_LIBS)
+
+demo: $(EXAMPLES)
+	@build/examples/hello-coroutine
+	@build/examples/hello-callbacks
+
+check-demo: $(EXAMPLES)
+	@build/examples/hello-coroutine > build/examples/hello-coroutine.out
+	@build/examples/hello-callbacks > build/examples/hello-callbacks.out
+	@diff -u examples/hello-coroutine.expected build/examples/hello-coroutine.out
+	@diff -u examples/hello-callbacks.expected build/examples/hello-callbacks.out
+	@echo "demo: both say_hello examples printed the expected transcripts"
 
 # Installs into a scratch prefix and builds a program the way a C user
 # would: pkg-config's line (which picks the shared library), and the static
@@ -81,7 +115,7 @@ check-install:
 	build/uses-static
 	@! ldd build/uses-static | grep -q libqemucoro
 	@nm -D --defined-only $(LIB_SO) | awk '$$2 == "T" {print $$3}' | \
-	    grep -v -E '^(qemu_|qemucoro_|aio_|yield_until_fd_readable$$|timer_)' | \
+	    grep -v -E '^(qemu_|qemucoro_|aio_|yield_until_fd_readable$$|timer_|iothread_|error_(get_pretty|free)$$)' | \
 	    { if read -r extra; then echo "libqemucoro.so exports $$extra, not an API symbol"; exit 1; fi; }
 	@echo "install: programs built with pkg-config (shared) and the archive (static) ran"
 
@@ -93,13 +127,15 @@ build/qemucoro.pc: Makefile
 	    'Libs.private: $(NATIVE_LIBS)' 'Cflags: -I$${includedir}/qemucoro' > $@
 
 install: all build/qemucoro.pc
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/qemucoro/qemu
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/qemucoro/qemu \
+	    $(DESTDIR)$(INCLUDEDIR)/qemucoro/block
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libqemucoro.a
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libqemucoro.so.$(VERSION)
 	ln -sf libqemucoro.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libqemucoro.so.0
 	ln -sf libqemucoro.so.0 $(DESTDIR)$(LIBDIR)/libqemucoro.so
 	install -m 644 $(HEADER) $(DESTDIR)$(INCLUDEDIR)/qemucoro/
 	install -m 644 include/qemu/*.h $(DESTDIR)$(INCLUDEDIR)/qemucoro/qemu/
+	install -m 644 include/block/*.h $(DESTDIR)$(INCLUDEDIR)/qemucoro/block/
 	install -m 644 build/qemucoro.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 
 uninstall:
@@ -110,7 +146,115 @@ clean:
 	$(CARGO) clean
 	rm -rf build
 
-# QEMU backend (docs/qemu-backend.md); the logic lives in qemu/*.sh.
+# --- Sanitizers and Valgrind (issue 6) ---------------------------------
+# The Rust side is built normally but with our `asan`/`tsan` cargo feature
+# (stack-switch annotations only) into its own target dir; the C side is
+# instrumented by gcc, whose libasan/libtsan supply the runtime.
+SAN_CFLAGS = -O1 -g -fno-omit-frame-pointer
+ASAN_LIB = target/asan/release/libqemucoro.a
+TSAN_LIB = target/tsan/release/libqemucoro.a
+
+.PHONY: check-asan check-tsan check-valgrind check-gdb check-stress stress
+
+$(ASAN_LIB): $(RUST_SRC)
+	$(CARGO) build --release --locked --features asan --target-dir target/asan
+	@touch $@
+
+$(TSAN_LIB): $(RUST_SRC)
+	$(CARGO) build --release --locked --features tsan --target-dir target/tsan
+	@touch $@
+
+build/asan/run: $(C_TEST_SRC) c-tests/harness.h $(ASAN_LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) $(WARNFLAGS) -fsanitize=address -Iinclude -pthread -o $@ \
+	    $(C_TEST_SRC) $(ASAN_LIB) $(NATIVE_LIBS)
+
+build/asan/overflow: c-tests/overflow.c c-tests/harness.c c-tests/harness.h $(ASAN_LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) $(WARNFLAGS) -fsanitize=address -Iinclude -pthread -rdynamic -o $@ \
+	    c-tests/overflow.c c-tests/harness.c $(ASAN_LIB) $(NATIVE_LIBS)
+
+build/asan/stress: c-tests/stress.c $(ASAN_LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) $(WARNFLAGS) -fsanitize=address -Iinclude -pthread -o $@ \
+	    $< $(ASAN_LIB) $(NATIVE_LIBS)
+
+build/asan/use-after-free: c-tests/asan-use-after-free.c $(ASAN_LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) $(WARNFLAGS) -fsanitize=address -Iinclude -pthread -o $@ \
+	    $< $(ASAN_LIB) $(NATIVE_LIBS)
+
+# Every C test under ASan with no report (not even ASan's warning that it
+# cannot tell which stack it is on), the overflow tests (handle_segv=0: the
+# default-SIGSEGV case wants no ASan handler before ours), then proof that
+# ASan still sees a real bug on a coroutine stack.
+check-asan: build/asan/run build/asan/overflow build/asan/stress build/asan/use-after-free
+	ASAN_OPTIONS=detect_leaks=1 build/asan/run 2>build/asan/run.log || \
+	    { cat build/asan/run.log; exit 1; }
+	@if grep -E 'ASan|AddressSanitizer' build/asan/run.log; then \
+	    echo "asan: reports above"; exit 1; fi
+	ASAN_OPTIONS=handle_segv=0 build/asan/overflow
+	build/asan/stress --ops 20000
+	@if build/asan/use-after-free 2>build/asan/uaf.log; then \
+	    echo "ASan missed a use-after-free inside a coroutine"; exit 1; fi
+	@grep -q 'heap-use-after-free' build/asan/uaf.log && \
+	    grep -q 'in use_after_free .*asan-use-after-free.c' build/asan/uaf.log || \
+	    { cat build/asan/uaf.log; echo "ASan did not report the use-after-free"; exit 1; }
+	@echo "asan: C tests clean; use-after-free inside a coroutine reported"
+
+build/tsan/run: $(C_TEST_SRC) c-tests/harness.h $(TSAN_LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) $(WARNFLAGS) -fsanitize=thread -Iinclude -pthread -o $@ \
+	    $(C_TEST_SRC) $(TSAN_LIB) $(NATIVE_LIBS)
+
+# The multi-thread tests under TSan, which must report nothing.
+check-tsan: build/tsan/run
+	TSAN_OPTIONS=halt_on_error=1:exitcode=66 build/tsan/run /threads
+	TSAN_OPTIONS=halt_on_error=1:exitcode=66 build/tsan/run /pool
+	@echo "tsan: thread and pool tests clean"
+
+# Every C test under memcheck: no errors, no definite leaks, in the parent
+# or in any forked child (each writes its own log), and no "client switching
+# stacks?" warning (what an unregistered coroutine stack causes).
+VALGRIND = valgrind --error-exitcode=1 --errors-for-leak-kinds=definite \
+    --leak-check=full --show-leak-kinds=definite
+check-valgrind: $(C_TEST_BIN) $(OVERFLOW_BIN) $(STRESS_BIN)
+	rm -rf build/valgrind && mkdir -p build/valgrind
+	$(VALGRIND) --log-file=build/valgrind/run.%p.log $(C_TEST_BIN)
+	for t in reported nested c-thread; do \
+	    $(VALGRIND) --log-file=build/valgrind/overflow.%p.log $(OVERFLOW_BIN) /overflow/$$t || exit 1; \
+	done
+	$(VALGRIND) --log-file=build/valgrind/stress.%p.log $(STRESS_BIN) --ops 5000
+	@if grep -L 'ERROR SUMMARY: 0 errors' build/valgrind/*.log | grep .; then \
+	    echo "valgrind: errors above (see the logs named)"; exit 1; fi
+	@if grep -l 'client switching stacks' build/valgrind/*.log; then \
+	    echo "valgrind: a stack switch Valgrind was not told about (logs above)"; exit 1; fi
+	@echo "valgrind: $$(ls build/valgrind | wc -l) processes, 0 errors, no definite leaks"
+
+# gdb/qemucoro.py on a program stopped at a known point, live and on a core.
+build/gdb-target: c-tests/gdb-target.c $(LIB_A) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -pthread -o $@ $< $(LIB_A) $(NATIVE_LIBS)
+
+check-gdb: build/gdb-target
+	gdb/check.sh build/gdb-target build/gdb
+
+# Seeded randomised stress test (c-tests/stress.c). `make check` runs one
+# bounded round with a fresh seed; `make stress SECONDS=N` runs rounds for N
+# seconds; a failure prints its seed, and `make stress SEED=n` replays it.
+STRESS_BIN = build/c-tests/stress
+SECONDS ?= 60
+$(STRESS_BIN): c-tests/stress.c $(LIB_A) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -pthread -o $@ $< $(LIB_A) $(NATIVE_LIBS)
+
+check-stress: $(STRESS_BIN)
+	$(STRESS_BIN) --ops 50000
+
+stress: $(STRESS_BIN)
+	$(STRESS_BIN) $(if $(SEED),--seed $(SEED),--seconds $(SECONDS))
+
+# --- QEMU backend (issue 4, docs/qemu-backend.md); logic in qemu/*.sh -----
 .PHONY: qemu-backend check-qemu bench-qemu
 
 # build/qemu-backend/libqemucoro-backend.a, the archive QEMU links

@@ -11,6 +11,8 @@
 #ifdef BENCH_QEMU
 #include "qemu/osdep.h"
 #include "qemu/coroutine.h"
+#include "qemu/main-loop.h"
+#include "qapi/error.h"
 #else
 #define _GNU_SOURCE
 #include "qemu/coroutine.h"
@@ -18,6 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #endif
+#include "block/aio.h"
+#include "iothread.h"      /* QEMU's unit-test helper: iothread_new etc. */
+#include <stdatomic.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -128,6 +134,151 @@ static double bench_nesting(void)
     return (now_ns() - t0) / ((double)cycles * depth);
 }
 
+typedef struct {
+    CoMutex lock;
+    unsigned long n;
+    double ns;
+} MutexLoop;
+
+static void coroutine_fn lock_unlock_loop(void *opaque)
+{
+    MutexLoop *m = opaque;
+    double t0 = now_ns();
+    for (unsigned long i = 0; i < m->n; i++) {
+        qemu_co_mutex_lock(&m->lock);
+        qemu_co_mutex_unlock(&m->lock);
+    }
+    m->ns = (now_ns() - t0) / m->n;
+}
+
+/* CoMutex lock + unlock with nobody else around */
+static double bench_co_mutex_uncontended(void)
+{
+    MutexLoop m = { .n = 20000000 };
+    qemu_co_mutex_init(&m.lock);
+    qemu_coroutine_enter(qemu_coroutine_create(lock_unlock_loop, &m));
+    return m.ns;
+}
+
+/* Waits (politely) until *flag is set by another thread. */
+static void wait_for(atomic_int *flag)
+{
+    while (!atomic_load(flag)) {
+        usleep(100);
+    }
+}
+
+typedef struct {
+    AioContext *ctx[2];
+    unsigned long hops;
+    atomic_int done;
+} PingPong;
+
+static void coroutine_fn hop(void *opaque)
+{
+    PingPong *p = opaque;
+    /*
+     * aio_co_reschedule_self, not aio_co_schedule(other, self) + yield:
+     * the other thread could enter us before we yield. It schedules us from
+     * a bottom half in the old context, after the yield, as QEMU does.
+     */
+    for (unsigned long i = 0; i < p->hops; i++) {
+        aio_co_reschedule_self(p->ctx[i & 1]);
+    }
+    atomic_store(&p->done, 1);
+}
+
+/* one coroutine moved back and forth between two iothreads by
+ * aio_co_schedule (through aio_co_reschedule_self), per hop */
+static double bench_co_schedule_ping_pong(void)
+{
+    IOThread *t[2] = { iothread_new(), iothread_new() };
+    PingPong p = { .hops = 100000 };
+    p.ctx[0] = iothread_get_aio_context(t[0]);
+    p.ctx[1] = iothread_get_aio_context(t[1]);
+
+    double t0 = now_ns();
+    aio_co_schedule(p.ctx[1], qemu_coroutine_create(hop, &p));
+    wait_for(&p.done);
+    double ns = (now_ns() - t0) / p.hops;
+    iothread_join(t[0]);
+    iothread_join(t[1]);
+    return ns;
+}
+
+typedef struct {
+    CoMutex lock;
+    unsigned long per_thread;
+    unsigned long counter;
+    atomic_int finished;
+} Contended;
+
+static void coroutine_fn contend(void *opaque)
+{
+    Contended *c = opaque;
+    for (unsigned long i = 0; i < c->per_thread; i++) {
+        qemu_co_mutex_lock(&c->lock);
+        c->counter++;
+        qemu_co_mutex_unlock(&c->lock);
+    }
+    atomic_fetch_add(&c->finished, 1);
+}
+
+/* CoMutex lock + unlock by coroutines on two iothreads at once */
+static double bench_co_mutex_contended(void)
+{
+    IOThread *t[2] = { iothread_new(), iothread_new() };
+    Contended c = { .per_thread = 500000 };
+    qemu_co_mutex_init(&c.lock);
+
+    double t0 = now_ns();
+    for (int i = 0; i < 2; i++) {
+        aio_co_schedule(iothread_get_aio_context(t[i]),
+                        qemu_coroutine_create(contend, &c));
+    }
+    while (atomic_load(&c.finished) < 2) {
+        usleep(100);
+    }
+    double ns = (now_ns() - t0) / (2.0 * c.per_thread);
+    iothread_join(t[0]);
+    iothread_join(t[1]);
+    if (c.counter != 2 * c.per_thread) {
+        fprintf(stderr, "bench: CoMutex lost updates (%lu)\n", c.counter);
+        exit(1);
+    }
+    return ns;
+}
+
+typedef struct {
+    unsigned long n;
+    double ns;
+    atomic_int done;
+} SleepLoop;
+
+static void coroutine_fn sleep_zero_loop(void *opaque)
+{
+    SleepLoop *s = opaque;
+    double t0 = now_ns();
+    for (unsigned long i = 0; i < s->n; i++) {
+        qemu_co_sleep_ns(QEMU_CLOCK_REALTIME, 0);
+    }
+    s->ns = (now_ns() - t0) / s->n;
+    atomic_store(&s->done, 1);
+}
+
+/* qemu_co_sleep_ns(0) in an iothread: a timer armed and fired by the loop */
+static double bench_co_sleep_zero(void)
+{
+    IOThread *t = iothread_new();
+    SleepLoop s = { .n = 200000 };
+
+    aio_co_schedule(iothread_get_aio_context(t),
+                    qemu_coroutine_create(sleep_zero_loop, &s));
+    wait_for(&s.done);
+    iothread_join(t);
+    return s.ns;
+}
+
 static long resident_bytes(void)
 {
     long pages = 0, rss = 0;
@@ -191,19 +342,33 @@ static const struct {
     { "perf/yield", bench_yield },
     { "perf/cost", bench_cost },
     { "perf/nesting", bench_nesting },
+    { "lock/co-mutex-uncontended", bench_co_mutex_uncontended },
+    { "lock/co-mutex-contended", bench_co_mutex_contended },
+    { "aio/co-schedule-ping-pong", bench_co_schedule_ping_pong },
+    { "aio/co-sleep-0", bench_co_sleep_zero },
 };
 
 int main(int argc, char **argv)
 {
+#ifdef BENCH_QEMU
+    qemu_init_main_loop(&error_abort);
+#endif
     if (argc == 3 && strcmp(argv[1], "--memory") == 0) {
         bench_memory(strtoul(argv[2], NULL, 10));
         return 0;
     }
+    const char *only = argc == 2 ? argv[1] : "";
     for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++) {
+        if (strncmp(benches[i].name, only, strlen(only)) != 0) {
+            continue;
+        }
         printf("%s %.2f\n", benches[i].name, benches[i].fn());
         fflush(stdout);
     }
 #ifndef BENCH_QEMU
+    if (*only) {
+        return 0;
+    }
     printf("floor/corosensei %.2f\n", qemucoro_bench_floor_corosensei(20000000));
     printf("floor/context %.2f\n", qemucoro_bench_floor_context(20000000));
     printf("floor/corosensei-nested %.2f\n", qemucoro_bench_floor_corosensei_nested(20000000));

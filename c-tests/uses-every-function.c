@@ -16,6 +16,16 @@ static void coroutine_fn worker(void *opaque)
     *state = 2;
 }
 
+/* The introspection extension (not in QEMU). */
+static int usage_looks_right(Coroutine *co)
+{
+    QemucoroStats stats;
+
+    qemucoro_get_stats(&stats);
+    return stats.live >= 1 && qemucoro_stack_size(co) >= 1 << 20 &&
+           qemucoro_stack_high_water(co) > 0;
+}
+
 int main(void)
 {
     int state = 0;
@@ -25,6 +35,9 @@ int main(void)
     co = qemu_coroutine_create(worker, &state);
     qemu_coroutine_enter(co);
     if (state != 1 || qemu_coroutine_entered(co) || qemu_in_coroutine()) {
+        return 1;
+    }
+    if (!usage_looks_right(co)) {
         return 1;
     }
     qemu_coroutine_enter_if_inactive(co);

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 /* QEMU's annotations: markers for readers and static checkers, empty here. */
 #ifndef coroutine_fn
 #define coroutine_fn
@@ -22,15 +24,506 @@
 /* The function a coroutine runs (a function type, as in QEMU). */
 typedef void coroutine_fn CoroutineEntry(void *opaque);
 
+/* The event loop's callback types (function types, as in QEMU). */
+typedef void IOHandler(void *opaque);
+typedef bool AioPollFn(void *opaque);
+typedef void QEMUBHFunc(void *opaque);
+typedef void QEMUTimerCB(void *opaque);
+typedef void CleanupFunc(void *opaque);
+
+
+/**
+ * A timer scale (`aio_timer_new`'s `scale`): expiry times in milliseconds.
+ */
+#define SCALE_MS 1000000
+
+/**
+ * A timer scale: expiry times in microseconds.
+ */
+#define SCALE_US 1000
+
+/**
+ * A timer scale: expiry times in nanoseconds.
+ */
+#define SCALE_NS 1
+
+/**
+ * An event loop: opaque to C.
+ */
+typedef struct AioContext AioContext;
+
+/**
+ * A coroutine waiting for a `CoRwlock`; it lives on that coroutine's stack
+ * while it sleeps.
+ */
+typedef struct CoRwTicket CoRwTicket;
 
 /**
  * A coroutine, or a thread's leader (which has no fiber).
  */
 typedef struct Coroutine Coroutine;
 
+/**
+ * An error message: opaque to C. Read it with `error_get_pretty`, free it
+ * with `error_free`.
+ */
+typedef struct Error Error;
+
+/**
+ * A thread running its own AioContext: opaque to C.
+ */
+typedef struct IOThread IOThread;
+
+/**
+ * A bottom half: opaque to C.
+ */
+typedef struct QEMUBH QEMUBH;
+
+/**
+ * A timer: opaque to C (made by `aio_timer_new`).
+ */
+typedef struct QEMUTimer QEMUTimer;
+
+/**
+ * Head and tail of a singly linked list; empty when `head` is null.
+ */
+typedef struct {
+  const Coroutine *head;
+  const Coroutine *tail;
+} CoList;
+
+/**
+ * A mutex for coroutines: a coroutine that finds it held sleeps until the
+ * holder hands it over, in the order the waiters arrived. Embed it by value
+ * and initialise it with `qemu_co_mutex_init` (all-zero is unlocked).
+ */
+typedef struct {
+  /**
+   * Lockers: the holder plus coroutines waiting or about to; 0 when free.
+   */
+  unsigned int locked;
+  /**
+   * Spinlock over `handoff` and `waiters`.
+   */
+  unsigned int wait_lock;
+  /**
+   * 1 when an unlock passed the mutex to a locker not queued yet.
+   */
+  unsigned int handoff;
+  /**
+   * The AioContext the holder runs in, so that lockers elsewhere know
+   * spinning may pay off.
+   */
+  void *ctx;
+  /**
+   * The coroutine holding the mutex; NULL while free or being handed over.
+   */
+  Coroutine *holder;
+  /**
+   * Coroutines sleeping in `qemu_co_mutex_lock`, oldest first.
+   */
+  CoList waiters;
+} CoMutex;
+
+/**
+ * A queue of coroutines waiting to be woken, oldest first. Embed it by
+ * value and initialise it with `qemu_co_queue_init` (all-zero is empty).
+ */
+typedef struct {
+  CoList entries;
+} CoQueue;
+
+/**
+ * A lock of any kind: the lock object and the functions that lock and
+ * unlock it. Build one with `QEMU_MAKE_LOCKABLE(&lock)`.
+ */
+typedef struct {
+  void *object;
+  void (*lock)(void *object);
+  void (*unlock)(void *object);
+} QemuLockable;
+
+/**
+ * Flags for `qemu_co_queue_wait_flags`.
+ */
+typedef unsigned int CoQueueWaitFlags;
+
+/**
+ * A reader-writer lock for coroutines: many readers or one writer, in
+ * arrival order once anyone waits. Embed it by value and initialise it
+ * with `qemu_co_rwlock_init` (all-zero is unlocked).
+ */
+typedef struct {
+  /**
+   * Spinlock over the fields below.
+   */
+  unsigned int wait_lock;
+  /**
+   * Readers holding the lock, or -1 while a writer holds it.
+   */
+  int owners;
+  /**
+   * Waiting coroutines, oldest first.
+   */
+  const CoRwTicket *tickets_head;
+  const CoRwTicket *tickets_tail;
+} CoRwlock;
+
+/**
+ * What a sleep is waiting for: embed it (usually on the sleeper's stack)
+ * and pass it to `qemu_co_sleep_wake` to end the sleep early.
+ */
+typedef struct {
+  /**
+   * The sleeping coroutine, NULL when none sleeps.
+   */
+  Coroutine *to_wake;
+} QemuCoSleep;
+
+/**
+ * QEMU's clock names. An `int` in C, so that a bad value from C can be
+ * rejected with a message instead of being undefined behaviour.
+ */
+typedef int QEMUClockType;
+
+/**
+ * Counts of coroutines that have a stack.
+ */
+typedef struct {
+  /**
+   * Created and not yet terminated.
+   */
+  size_t live;
+  /**
+   * Terminated, waiting in a pool for the next create.
+   */
+  size_t pooled;
+} QemucoroStats;
+
+/**
+ * A monotonic clock that keeps running while the guest is stopped; QEMU's
+ * choice for timeouts and sleeps of the host side.
+ */
+#define QEMU_CLOCK_REALTIME 0
+
+/**
+ * The guest's clock; without a guest it is the monotonic clock.
+ */
+#define QEMU_CLOCK_VIRTUAL 1
+
+/**
+ * The host's wall clock (CLOCK_REALTIME): it jumps when the date is set.
+ */
+#define QEMU_CLOCK_HOST 2
+
+/**
+ * The guest's real-time clock; without a guest it is the monotonic clock.
+ */
+#define QEMU_CLOCK_VIRTUAL_RT 3
+
+/**
+ * How many clocks there are.
+ */
+#define QEMU_CLOCK_MAX 4
+
+/**
+ * Wait at the front of the queue instead of the back: for re-queueing a
+ * request whose condition still does not hold after it was woken.
+ */
+#define CO_QUEUE_WAIT_FRONT 1
+
+
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Returns the main loop's context, creating it on first use. It is never
+ * freed. On the process's main thread it is also the current context.
+ */
+AioContext *qemu_get_aio_context(void);
+
+/**
+ * Returns the calling thread's context: an iothread's own on that thread,
+ * otherwise the main context (QEMU returns NULL on threads that neither
+ * run a context nor hold the BQL; here such threads use the main loop).
+ */
+AioContext *qemu_get_current_aio_context(void);
+
+/**
+ * Creates a context with one reference; run it with `aio_poll` from one
+ * thread at a time, its home thread.
+ *
+ * `Error` is qemucoro's own (read it with `error_get_pretty`, free it with
+ * `error_free`); on failure this returns NULL and, unless `errp` is NULL,
+ * stores the error in `*errp`.
+ */
+AioContext *aio_context_new(Error **errp);
+
+/**
+ * Takes a reference to `ctx`.
+ */
+void aio_context_ref(AioContext *ctx);
+
+/**
+ * Drops a reference to `ctx`, freeing it with the last one. Delete its
+ * bottom halves and timers first, as in QEMU.
+ */
+void aio_context_unref(AioContext *ctx);
+
+/**
+ * Runs one iteration of `ctx`'s loop on the calling thread: scheduled
+ * coroutines, bottom halves, ready fd handlers, expired timers. With
+ * `blocking`, first waits until one of them is ready or `aio_notify` is
+ * called. Returns true if any callback ran; aio_poll(ctx, false) with
+ * nothing to do returns false at once.
+ */
+bool aio_poll(AioContext *ctx, bool blocking);
+
+/**
+ * Wakes `ctx`'s loop if it is blocked in aio_poll (which then returns).
+ */
+void aio_notify(AioContext *ctx);
+
+/**
+ * Sets the handlers of `fd` in `ctx`: `io_read(opaque)` runs while `fd` is
+ * readable (or hung up), `io_write(opaque)` while it is writable, from
+ * `aio_poll` on `ctx`'s thread. Level-triggered: a handler that does not
+ * consume its event runs again on the next iteration. A call with NULL
+ * `io_read` and `io_write` removes `fd`. `io_poll` and `io_poll_ready` are
+ * accepted for QEMU's signature and not called (busy polling is off, as
+ * in a QEMU context whose poll-max-ns is 0). May be called from any thread.
+ */
+void aio_set_fd_handler(AioContext *ctx,
+                        int fd,
+                        IOHandler *io_read,
+                        IOHandler *io_write,
+                        AioPollFn *io_poll,
+                        IOHandler *io_poll_ready,
+                        void *opaque);
+
+/**
+ * Runs `co` in `ctx` now, on the calling thread, until it yields or
+ * returns; it records `ctx` as its context. Aborts, as QEMU does, with
+ * "qemu_aio_coroutine_enter: Co-routine was already scheduled in '...'"
+ * if `co` is scheduled or sleeping.
+ */
+void qemu_aio_coroutine_enter(AioContext *ctx, Coroutine *co);
+
+/**
+ * The context `co` was last entered in (where `aio_co_wake` sends it).
+ */
+AioContext *qemu_coroutine_get_aio_context(Coroutine *co);
+
+/**
+ * Makes `ctx`'s loop enter `co` on its next iteration. Thread-safe: the
+ * way to move a coroutine to another thread's context. Aborts with
+ * "aio_co_schedule: Co-routine was already scheduled in '...'" if `co` is
+ * already scheduled or sleeping.
+ */
+void aio_co_schedule(AioContext *ctx, Coroutine *co);
+
+/**
+ * Enters `co` in `ctx`: at once if `ctx` is the calling thread's context
+ * (from inside a coroutine: right after the running coroutine next yields
+ * or returns), otherwise by scheduling it there.
+ */
+void aio_co_enter(AioContext *ctx, Coroutine *co);
+
+/**
+ * Restarts `co`, which yielded, in the context it last ran in: from any
+ * thread, with `aio_co_enter`'s rules.
+ */
+void aio_co_wake(Coroutine *co);
+
+/**
+ * Moves the running coroutine to `new_ctx` (its thread, if `new_ctx` is
+ * another thread's) and returns there; a no-op if it is already in
+ * `new_ctx`. Must be called from a coroutine.
+ */
+void aio_co_reschedule_self(AioContext *new_ctx);
+
+/**
+ * Creates a bottom half that runs `cb(opaque)` in `ctx`'s loop each time
+ * it is scheduled. Free it with `qemu_bh_delete`. (In QEMU a macro over
+ * aio_bh_new_full; the debugging name and reentrancy guard are not kept.)
+ */
+QEMUBH *aio_bh_new(AioContext *ctx, QEMUBHFunc *cb, void *opaque);
+
+/**
+ * Runs `cb(opaque)` once in `ctx`'s loop, then frees the bottom half.
+ * Thread-safe.
+ */
+void aio_bh_schedule_oneshot(AioContext *ctx, QEMUBHFunc *cb, void *opaque);
+
+/**
+ * Schedules `bh` to run on its context's next loop iteration, waking a
+ * blocking aio_poll there. Scheduling it again before it runs is a no-op.
+ * Thread-safe and wait-free.
+ */
+void qemu_bh_schedule(QEMUBH *bh);
+
+/**
+ * Cancels a scheduled run of `bh`; it can be scheduled again.
+ */
+void qemu_bh_cancel(QEMUBH *bh);
+
+/**
+ * Cancels and frees `bh` (the memory goes on the loop's next iteration,
+ * so this is safe inside `bh`'s own callback). Do not use `bh` afterwards.
+ */
+void qemu_bh_delete(QEMUBH *bh);
+
+/**
+ * Yields the running coroutine until `fd` is readable: installs a read
+ * handler for `fd` in the current context that removes itself and
+ * re-enters the coroutine. Replaces any handler `fd` had there.
+ */
+void yield_until_fd_readable(int fd);
+
+/**
+ * Sends (`do_send`) or receives `bytes` bytes of the `iov_cnt` buffers of
+ * `iov`, starting `offset` bytes in, on the non-blocking `sockfd`.
+ *
+ * Partial transfers continue. When `sockfd` would block, the coroutine
+ * just yields: the caller's own fd handler must re-enter it (this never
+ * installs handlers). EINTR is retried. Returns the number of bytes moved,
+ * fewer only at EOF or after an error that followed some data; an error
+ * before any byte moved returns -errno. Sends use MSG_NOSIGNAL (EPIPE, not
+ * SIGPIPE); descriptors that are not sockets fall back to readv/writev.
+ */
+ssize_t qemu_co_sendv_recvv(int sockfd,
+                            struct iovec *iov,
+                            unsigned int iov_cnt,
+                            size_t offset,
+                            size_t bytes,
+                            bool do_send);
+
+/**
+ * `qemu_co_sendv_recvv` on the single buffer `buf` of `bytes` bytes.
+ */
+ssize_t qemu_co_send_recv(int sockfd, void *buf, size_t bytes, bool do_send);
+
+/**
+ * Initialises `mutex` as unlocked. Call it before any other operation on
+ * the mutex.
+ */
+void qemu_co_mutex_init(CoMutex *mutex);
+
+/**
+ * Takes `mutex`. If another coroutine holds it, the caller yields and
+ * sleeps until the mutex is handed to it; waiters get it in the order they
+ * arrived, whichever thread they run on.
+ */
+void qemu_co_mutex_lock(CoMutex *mutex);
+
+/**
+ * Releases `mutex`. If coroutines wait for it, the oldest now owns it and
+ * runs after the caller next yields or terminates (or, on another thread,
+ * from that thread's event loop). Aborts if the mutex is not locked, if
+ * the calling coroutine does not hold it, and outside coroutine context.
+ */
+void qemu_co_mutex_unlock(CoMutex *mutex);
+
+/**
+ * Aborts unless the calling coroutine holds `mutex`.
+ */
+void qemu_co_mutex_assert_locked(CoMutex *mutex);
+
+/**
+ * Initialises `queue` as empty. Call it before any other operation on the
+ * queue.
+ */
+void qemu_co_queue_init(CoQueue *queue);
+
+/**
+ * Queues the running coroutine on `queue` and yields; `lock` (may be
+ * NULL) is released while it waits and taken again before this returns.
+ * With `CO_QUEUE_WAIT_FRONT` in `flags` the coroutine waits at the front.
+ *
+ * Use the macros `qemu_co_queue_wait(queue, lock)` and
+ * `qemu_co_queue_wait_flags(queue, lock, flags)`, which accept a
+ * `CoMutex *`, `QemuMutex *`, `QemuLockable *` or NULL. Aborts outside
+ * coroutine context.
+ */
+void qemu_co_queue_wait_impl(CoQueue *queue, QemuLockable *lock, CoQueueWaitFlags flags);
+
+/**
+ * Wakes the coroutine that has waited longest; it runs after the caller
+ * next yields or terminates. Returns false if the queue was empty. For
+ * coroutine context; outside it use `qemu_co_enter_next`.
+ */
+bool qemu_co_queue_next(CoQueue *queue);
+
+/**
+ * Wakes every waiting coroutine, oldest first; they run after the caller
+ * next yields or terminates. For coroutine context; outside it use
+ * `qemu_co_enter_all`.
+ */
+void qemu_co_queue_restart_all(CoQueue *queue);
+
+/**
+ * Wakes the coroutine that has waited longest, releasing `lock` (may be
+ * NULL) during the wake-up. Outside coroutine context the woken coroutine
+ * runs before this returns; inside, this is `qemu_co_queue_next`. Returns
+ * false if the queue was empty. Use the macro
+ * `qemu_co_enter_next(queue, lock)`.
+ */
+bool qemu_co_enter_next_impl(CoQueue *queue, QemuLockable *lock);
+
+/**
+ * Wakes every waiting coroutine, oldest first, one at a time as
+ * `qemu_co_enter_next` does. Use the macro `qemu_co_enter_all(queue, lock)`.
+ */
+void qemu_co_enter_all_impl(CoQueue *queue, QemuLockable *lock);
+
+/**
+ * Whether no coroutine waits on `queue`.
+ */
+bool qemu_co_queue_empty(CoQueue *queue);
+
+/**
+ * Initialises `lock` as unlocked. Call it before any other operation on
+ * the lock.
+ */
+void qemu_co_rwlock_init(CoRwlock *lock);
+
+/**
+ * Takes `lock` for reading, alongside other readers. The caller yields
+ * and waits while a writer holds the lock, and also while any coroutine is
+ * queued for it, so that a waiting writer is not starved by new readers.
+ */
+void qemu_co_rwlock_rdlock(CoRwlock *lock);
+
+/**
+ * Takes `lock` for writing. The caller yields and waits, in arrival
+ * order, while any reader or writer holds it.
+ */
+void qemu_co_rwlock_wrlock(CoRwlock *lock);
+
+/**
+ * Turns the caller's read lock into a write lock, more cheaply than
+ * unlock + wrlock. Unless the caller is the only reader and nobody is
+ * queued, it gives up its read lock, queues behind earlier waiters and
+ * yields: another writer may run before this returns. Aborts if the lock
+ * is not held for reading.
+ */
+void qemu_co_rwlock_upgrade(CoRwlock *lock);
+
+/**
+ * Turns the caller's write lock into a read lock, admitting queued
+ * readers next to it. Never yields (unlike unlock + rdlock). Aborts if the
+ * lock is not held for writing.
+ */
+void qemu_co_rwlock_downgrade(CoRwlock *lock);
+
+/**
+ * Releases the caller's read or write lock and wakes the next waiter(s),
+ * which run after the caller next yields or terminates. Aborts if the
+ * lock is not held, and outside coroutine context.
+ */
+void qemu_co_rwlock_unlock(CoRwlock *lock);
 
 /**
  * Creates a coroutine that will run `entry(opaque)` when first entered.
@@ -89,6 +582,36 @@ void qemu_coroutine_inc_pool_size(unsigned int additional_pool_size);
 void qemu_coroutine_dec_pool_size(unsigned int removing_pool_size);
 
 /**
+ * The message of `err`, valid until `error_free(err)`.
+ */
+const char *error_get_pretty(const Error *err);
+
+/**
+ * Frees `err`; NULL is ignored.
+ */
+void error_free(Error *err);
+
+/**
+ * Starts a thread running a new context of its own (`aio_poll(ctx, true)`
+ * in a loop); on that thread `qemu_get_current_aio_context()` is that
+ * context. Returns once the context exists.
+ */
+IOThread *iothread_new(void);
+
+/**
+ * The context `iothread` runs. It stays valid until `iothread_join`
+ * (take a reference with `aio_context_ref` to keep it longer).
+ */
+AioContext *iothread_get_aio_context(IOThread *iothread);
+
+/**
+ * Stops `iothread` once the work already queued in its context has run,
+ * waits for the thread to end and frees it, dropping its reference to the
+ * context.
+ */
+void iothread_join(IOThread *iothread);
+
+/**
  * Legacy `qemu_coroutine_create(entry)`: the opaque comes with the first
  * enter instead.
  */
@@ -101,15 +624,140 @@ Coroutine *qemucoro_legacy_create(CoroutineEntry *entry);
 void qemucoro_legacy_enter(Coroutine *co, void *opaque);
 
 /**
- * As `..._nested`, with the resume also one call deep, as `enter` is.
+ * Yields the running coroutine for `ns` nanoseconds of clock `type` (never
+ * less), the timer running in the current context. `w` records the sleeper
+ * meanwhile, so `qemu_co_sleep_wake(w)` ends the sleep early.
  */
-double qemucoro_bench_floor_corosensei_nested2(uint64_t iters);
+void qemu_co_sleep_ns_wakeable(QemuCoSleep *w, QEMUClockType type, int64_t ns);
+
+/**
+ * Yields the running coroutine until `qemu_co_sleep_wake(w)`. Aborts with
+ * "qemu_co_sleep: Co-routine was already scheduled in '...'" if the
+ * coroutine is scheduled elsewhere.
+ */
+void qemu_co_sleep(QemuCoSleep *w);
+
+/**
+ * Yields the running coroutine for `ns` nanoseconds of clock `type`.
+ * (A static inline function in QEMU's header.)
+ */
+void qemu_co_sleep_ns(QEMUClockType type, int64_t ns);
+
+/**
+ * Wakes the coroutine sleeping on `w`, if any, in its own context; its
+ * timer is deleted when it resumes. Does nothing if none sleeps on `w`.
+ */
+void qemu_co_sleep_wake(QemuCoSleep *w);
+
+/**
+ * Runs `entry(opaque)` in a new coroutine of the current context and waits
+ * for it, at most `timeout_ns` of QEMU_CLOCK_REALTIME. Returns 0 if it
+ * finished in time, `-ETIMEDOUT` otherwise. A timed-out entry is not
+ * cancelled: it keeps running, and `clean(opaque)` (if not NULL) runs when
+ * it finishes. A `timeout_ns` of 0 calls `entry` directly and returns 0.
+ */
+int qemu_co_timeout(CoroutineEntry *entry, void *opaque, uint64_t timeout_ns, CleanupFunc *clean);
+
+/**
+ * Fills `*stats` with the number of live coroutines (created, not yet
+ * terminated) and pooled ones (terminated, kept for reuse). Not in QEMU.
+ *
+ * Walks every coroutine that has a stack, under a lock: meant for
+ * diagnostics, not for hot paths. Aborts if `stats` is NULL.
+ */
+void qemucoro_get_stats(QemucoroStats *stats);
+
+/**
+ * The usable size in bytes of `co`'s stack (0 for a thread's leader, from
+ * `qemu_coroutine_self()` outside a coroutine). Not in QEMU.
+ */
+size_t qemucoro_stack_size(Coroutine *co);
+
+/**
+ * How many bytes of `co`'s stack have been used at the deepest point so
+ * far, to page granularity (0 for a thread's leader). Not in QEMU.
+ *
+ * Measured by asking the kernel which stack pages are resident, so it is
+ * always available and costs nothing until asked. A pooled stack keeps its
+ * mark across reuse: the figure is the deepest any coroutine that ran on
+ * this stack reached. Compare with `qemucoro_stack_size()` to choose stack
+ * sizes. Aborts if `co` is NULL.
+ */
+size_t qemucoro_stack_high_water(Coroutine *co);
+
+/**
+ * The current time of `type` in nanoseconds. Aborts on a bad clock.
+ */
+int64_t qemu_clock_get_ns(QEMUClockType type);
+
+/**
+ * The current time of `type` in milliseconds.
+ */
+int64_t qemu_clock_get_ms(QEMUClockType type);
+
+/**
+ * The current time of `type` in microseconds.
+ */
+int64_t qemu_clock_get_us(QEMUClockType type);
+
+/**
+ * Creates a disarmed timer of `ctx` on clock `type` that calls
+ * `cb(opaque)` from `ctx`'s loop when it expires. Expiry times given to
+ * `timer_mod` are in units of `scale` ns (SCALE_NS, SCALE_US, SCALE_MS).
+ * Free it with `timer_free`, before the context goes.
+ */
+QEMUTimer *aio_timer_new(AioContext *ctx,
+                         QEMUClockType type,
+                         int scale,
+                         QEMUTimerCB *cb,
+                         void *opaque);
+
+/**
+ * Arms `ts` to expire at `expire_time` (in the timer's scale, on its
+ * clock), replacing any earlier expiry. Thread-safe.
+ */
+void timer_mod(QEMUTimer *ts, int64_t expire_time);
+
+/**
+ * Like `timer_mod`, with `expire_time` in nanoseconds.
+ */
+void timer_mod_ns(QEMUTimer *ts, int64_t expire_time);
+
+/**
+ * Disarms `ts`; its callback will not run unless it is armed again.
+ */
+void timer_del(QEMUTimer *ts);
+
+/**
+ * Disarms and frees `ts`; NULL is ignored.
+ */
+void timer_free(QEMUTimer *ts);
+
+/**
+ * Whether `ts` is armed and has not fired yet.
+ */
+bool timer_pending(QEMUTimer *ts);
+
+/**
+ * The expiry of `ts` in nanoseconds, or -1 if it is not armed.
+ */
+int64_t timer_expire_time_ns(QEMUTimer *ts);
 
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus
 
 #endif  /* QEMUCORO_COROUTINE_H */
+
+/* Coroutine socket I/O: QEMU's macros over qemu_co_sendv_recvv. */
+#define qemu_co_recvv(sockfd, iov, iov_cnt, offset, bytes) \
+    qemu_co_sendv_recvv(sockfd, iov, iov_cnt, offset, bytes, false)
+#define qemu_co_sendv(sockfd, iov, iov_cnt, offset, bytes) \
+    qemu_co_sendv_recvv(sockfd, iov, iov_cnt, offset, bytes, true)
+#define qemu_co_recv(sockfd, buf, bytes) \
+    qemu_co_send_recv(sockfd, buf, bytes, false)
+#define qemu_co_send(sockfd, buf, bytes) \
+    qemu_co_send_recv(sockfd, buf, bytes, true)
 
 /*
  * The 2014 API ("Coroutines in QEMU: The basics"): define

@@ -15,11 +15,12 @@
 use std::cell::Cell;
 use std::ffi::{c_char, c_void};
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
 use crate::abort::die;
 use crate::current;
 use crate::pool;
+use crate::registry;
 use crate::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
 use crate::switch::{Fiber, Suspender};
 use crate::wakeup::CoList;
@@ -39,6 +40,11 @@ pub(crate) const ACTION_YIELD: u32 = 1;
 pub(crate) const ACTION_TERMINATE: u32 = 2;
 pub(crate) const ACTION_ENTER: u32 = 3;
 
+/// `Coroutine::state`: pooled (or a leader) until created, then live until
+/// it terminates. Read by the statistics and the gdb script.
+pub(crate) const STATE_POOLED: u8 = 0;
+pub(crate) const STATE_LIVE: u8 = 1;
+
 /// A coroutine, or a thread's leader (which has no fiber).
 pub struct Coroutine {
     pub(crate) entry: Cell<Option<CoroutineEntry>>,
@@ -56,12 +62,16 @@ pub struct Coroutine {
     /// Coroutines to run after this one next yields or terminates.
     pub(crate) wakeup: CoList,
     /// Link for an event loop's list of scheduled coroutines.
-    #[allow(dead_code)] // the event loop's, next to the rest of the state
     pub(crate) scheduled_next: AtomicPtr<Coroutine>,
     fiber: Cell<*mut Fiber>,
     suspender: Cell<*const Suspender>,
     /// A slab stack's overflow canary; None for guarded stacks.
     canary: Cell<Option<Canary>>,
+    /// `STATE_*`; atomic only so that statistics may read it from any
+    /// thread (relaxed: a plain store on the create/terminate paths).
+    pub(crate) state: AtomicU8,
+    /// Place in the registry of stacks (see registry.rs).
+    pub(crate) registry: registry::Link,
 }
 
 impl Coroutine {
@@ -80,8 +90,13 @@ impl Coroutine {
             fiber: Cell::new(ptr::null_mut()),
             suspender: Cell::new(ptr::null()),
             canary: Cell::new(None),
+            state: AtomicU8::new(STATE_POOLED),
+            registry: registry::Link::new(),
         }
     }
+
+    /// Where `fiber` lies, for the gdb script's layout table.
+    pub(crate) const FIBER_OFFSET: usize = std::mem::offset_of!(Coroutine, fiber);
 
     /// A new coroutine with its own stack, parked before its first entry.
     pub(crate) fn new_boxed(stack_size: usize) -> *mut Coroutine {
@@ -93,6 +108,7 @@ impl Coroutine {
         let c = unsafe { &*co };
         c.fiber.set(Box::into_raw(Box::new(fiber)));
         c.canary.set(canary);
+        registry::add(c);
         co
     }
 
@@ -103,6 +119,7 @@ impl Coroutine {
     pub(crate) unsafe fn free(co: *mut Coroutine) {
         // SAFETY: per the contract, both boxes are ours to drop.
         unsafe {
+            registry::remove(&*co);
             drop(Box::from_raw((*co).fiber.get()));
             drop(Box::from_raw(co));
         }
@@ -159,6 +176,7 @@ pub fn create(entry: CoroutineEntry, opaque: *mut c_void) -> *mut Coroutine {
     c.entry.set(Some(entry));
     c.entry_arg.set(opaque);
     c.ctx.store(ptr::null_mut(), Ordering::Relaxed);
+    c.state.store(STATE_LIVE, Ordering::Relaxed);
     co
 }
 
@@ -167,23 +185,48 @@ pub fn create(entry: CoroutineEntry, opaque: *mut c_void) -> *mut Coroutine {
 /// the calling thread's own context.
 #[inline(always)]
 pub fn enter(ctx: *mut c_void, co: &Coroutine) {
+    let action = switch_in(ctx, co);
+    if co.wakeup.is_empty() {
+        if action == ACTION_TERMINATE {
+            terminated(co);
+        }
+        return;
+    }
+    run_woken(ctx, co, action);
+}
+
+/// The rest of an enter whose coroutine woke others: QEMU's order, the
+/// most recently woken first, each one's own wake-ups before its elders'.
+#[inline(never)]
+fn run_woken(ctx: *mut c_void, first: &Coroutine, action: u32) {
     let pending = CoList::new();
-    pending.push_back(co);
+    pending.prepend(&first.wakeup);
+    if action == ACTION_TERMINATE {
+        terminated(first);
+    }
     while let Some(to) = pending.pop_front() {
-        let (from, thread_ctx) = current::enter_switch(to);
-        check_enterable(to);
-        to.caller.set(from);
-        // Release: a waker that reads ctx also sees what we stored before.
-        let ctx = if ctx.is_null() { thread_ctx } else { ctx };
-        to.ctx.store(ctx, Ordering::Release);
-        // The coroutine sets `current` back to `from` before it switches back.
-        let action = to.resume(ACTION_ENTER);
-        to.check_canary();
+        let action = switch_in(ctx, to);
         pending.prepend(&to.wakeup);
         if action == ACTION_TERMINATE {
             terminated(to);
         }
     }
+}
+
+/// Enters `to` from the running coroutine (or leader) and returns how it
+/// came back: ACTION_YIELD or ACTION_TERMINATE.
+#[inline(always)]
+fn switch_in(ctx: *mut c_void, to: &Coroutine) -> u32 {
+    let (from, thread_ctx) = current::enter_switch(to);
+    check_enterable(to);
+    to.caller.set(from);
+    let ctx = if ctx.is_null() { thread_ctx } else { ctx };
+    // Release: a waker that reads ctx also sees what we stored before.
+    to.ctx.store(ctx, Ordering::Release);
+    // The coroutine sets `current` back to `from` before it switches back.
+    let action = to.resume(ACTION_ENTER);
+    to.check_canary();
+    action
 }
 
 fn check_enterable(to: &Coroutine) {
@@ -207,6 +250,7 @@ fn terminated(co: &Coroutine) {
         die(format_args!("Co-routine terminated while holding {held} lock(s)"));
     }
     co.caller.set(ptr::null());
+    co.state.store(STATE_POOLED, Ordering::Relaxed);
     pool::put(ptr::from_ref(co).cast_mut());
 }
 

@@ -48,28 +48,22 @@ pub fn get() -> *const Coroutine {
         }
         let leader: *const Coroutine = &s.leader;
         s.current.set(leader);
+        crate::overflow::thread_init();
         leader
     })
+}
+
+/// The running coroutine, or null if this thread never touched coroutine
+/// state; initialises nothing, so a signal handler may call it.
+#[inline(never)]
+pub fn peek() -> *const Coroutine {
+    STATE.with(|s| s.current.get())
 }
 
 /// Makes `co` the running coroutine.
 #[inline(never)]
 pub fn set(co: *const Coroutine) {
     STATE.with(|s| s.current.set(co));
-}
-
-/// Makes `co` the running coroutine and returns the one it replaces (the
-/// leader if none ran yet): one TLS access instead of two on the enter path.
-#[inline(never)]
-pub fn replace(co: *const Coroutine) -> *const Coroutine {
-    STATE.with(|s| {
-        let old = s.current.replace(co);
-        if old.is_null() {
-            &s.leader
-        } else {
-            old
-        }
-    })
 }
 
 /// The enter path's one TLS access: makes `to` the running coroutine and
@@ -79,7 +73,12 @@ pub fn replace(co: *const Coroutine) -> *const Coroutine {
 pub fn enter_switch(to: *const Coroutine) -> (*const Coroutine, *mut c_void) {
     STATE.with(|s| {
         let old = s.current.replace(to);
-        let from = if old.is_null() { &s.leader } else { old };
+        let from = if old.is_null() {
+            crate::overflow::thread_init();
+            &s.leader
+        } else {
+            old
+        };
         (from, s.aio_context.get())
     })
 }
@@ -101,14 +100,30 @@ pub fn yield_switch() -> *const Coroutine {
     })
 }
 
-/// The calling thread's AioContext, or null if it runs none.
+/// The calling thread's AioContext, or null if it runs none. The main
+/// thread runs the main context, bound here on first use.
 #[inline(never)]
 pub fn aio_context() -> *mut c_void {
-    STATE.with(|s| s.aio_context.get())
+    let ctx = STATE.with(|s| s.aio_context.get());
+    if ctx.is_null() {
+        return crate::aio::thread_default_context();
+    }
+    ctx
 }
 
 /// Records the AioContext the calling thread runs.
 #[inline(never)]
 pub fn set_aio_context(ctx: *mut c_void) {
     STATE.with(|s| s.aio_context.set(ctx));
+}
+
+/// The running coroutine (or the leader) as a reference, for the lock code.
+/// It points at the coroutine itself, not at a TLS slot, so it stays valid
+/// across a switch; use it only until that coroutine terminates, after
+/// which the pool may recycle or free it.
+pub fn running() -> &'static Coroutine {
+    // SAFETY: `get` returns the running coroutine, live until it terminates
+    // (callers keep the reference no longer, as documented above), or the
+    // thread's leader, live as long as the thread.
+    unsafe { &*get() }
 }

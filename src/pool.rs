@@ -1,17 +1,18 @@
 //! The coroutine pool: terminated coroutines, fiber and stack intact, kept
 //! for the next `create`.
 //!
-//! Each thread keeps a free list of up to `LOCAL_MAX` coroutines; beyond
-//! that, batches of `BATCH` go to a global pool that other threads refill
-//! from, and only what the global pool cannot take is unmapped. QEMU's
-//! per-thread pool holds about 256, so a program with a thousand live
-//! coroutines at once maps and unmaps most of them on every round; ours keeps
-//! them. The global pool is bounded as QEMU bounds it: by what
-//! `qemu_coroutine_inc_pool_size` asked for, and never beyond half of the
-//! mappings `/proc/sys/vm/max_map_count` leaves after a reserve (each guarded
-//! stack costs two).
+//! Each thread keeps a free list of up to `LOCAL_MAX` coroutines, linked
+//! through the coroutines themselves so that get and put are a few loads and
+//! stores. Beyond that, batches of `BATCH` go to a global pool that other
+//! threads refill from, and only what the global pool cannot take is
+//! unmapped. QEMU's per-thread pool holds about 256, so a program with a
+//! thousand live coroutines at once maps and unmaps most of them on every
+//! round; ours keeps them. The global pool is bounded as QEMU bounds it: by
+//! what `qemu_coroutine_inc_pool_size` asked for, and never beyond half of
+//! the mappings `/proc/sys/vm/max_map_count` leaves after a reserve.
 
-use std::cell::RefCell;
+use std::cell::Cell;
+use std::ptr;
 use std::sync::{Mutex, OnceLock};
 
 use crate::coroutine::Coroutine;
@@ -48,20 +49,30 @@ struct Global {
 
 static GLOBAL: Mutex<Global> = Mutex::new(Global { batches: Vec::new(), size: 0, max: BATCH });
 
-/// Thread-local free list; on thread exit its coroutines go global or die.
-struct Local(Vec<*mut Coroutine>);
+/// This thread's free list, linked through `Coroutine::queue_next` (free
+/// coroutines are on no other list). No destructor, so access is a plain
+/// TLS load; `EXIT` empties it when the thread ends.
+struct Local {
+    head: Cell<*const Coroutine>,
+    len: Cell<usize>,
+}
 
-impl Drop for Local {
+thread_local! {
+    static LOCAL: Local = const { Local { head: Cell::new(ptr::null()), len: Cell::new(0) } };
+    static EXIT: ExitHook = const { ExitHook };
+}
+
+/// Registered on a thread's first put: hands its free list to the global
+/// pool when the thread exits.
+struct ExitHook;
+
+impl Drop for ExitHook {
     fn drop(&mut self) {
-        let all = std::mem::take(&mut self.0);
+        let all = LOCAL.try_with(take_all).unwrap_or_default();
         for chunk in all.chunks(BATCH) {
             put_global(Batch(chunk.to_vec()));
         }
     }
-}
-
-thread_local! {
-    static LOCAL: RefCell<Local> = const { RefCell::new(Local(Vec::new())) };
 }
 
 /// A pooled coroutine, if there is one here or in the global pool.
@@ -70,13 +81,14 @@ thread_local! {
 pub fn get() -> Option<*mut Coroutine> {
     LOCAL
         .try_with(|l| {
-            let mut l = l.borrow_mut();
-            if l.0.is_empty() {
-                if let Some(batch) = take_global() {
-                    l.0 = batch.0;
-                }
+            if l.head.get().is_null() {
+                refill(l)?;
             }
-            l.0.pop()
+            let co = l.head.get();
+            // SAFETY: the free list holds only live, pooled coroutines.
+            l.head.set(unsafe { (*co).queue_next.get() });
+            l.len.set(l.len.get() - 1);
+            Some(co.cast_mut())
         })
         .ok()
         .flatten()
@@ -86,12 +98,16 @@ pub fn get() -> Option<*mut Coroutine> {
 #[inline(never)]
 pub fn put(co: *mut Coroutine) {
     let kept = LOCAL.try_with(|l| {
-        let mut l = l.borrow_mut();
-        if l.0.len() >= LOCAL_MAX {
-            let at = l.0.len() - BATCH;
-            put_global(Batch(l.0.split_off(at)));
+        if l.len.get() == 0 {
+            arm_exit_hook();
         }
-        l.0.push(co);
+        if l.len.get() >= LOCAL_MAX {
+            spill(l);
+        }
+        // SAFETY: a terminated coroutine is ours and on no list.
+        unsafe { (*co).queue_next.set(l.head.get()) };
+        l.head.set(co);
+        l.len.set(l.len.get() + 1);
     });
     if kept.is_err() {
         // The thread is exiting and its pool is gone.
@@ -99,10 +115,59 @@ pub fn put(co: *mut Coroutine) {
     }
 }
 
+/// Makes sure this thread's free list is handed over when the thread exits;
+/// called whenever the list goes from empty to not empty.
+fn arm_exit_hook() {
+    let _ = EXIT.try_with(|_| ());
+}
+
+/// Moves one global batch into the empty local list.
+#[cold]
+fn refill(l: &Local) -> Option<()> {
+    let batch = take_global()?;
+    arm_exit_hook();
+    // Batches list the most recently freed first; keep that order on top.
+    for co in batch.0.into_iter().rev() {
+        // SAFETY: the batch owned these pooled coroutines; now the list does.
+        unsafe { (*co).queue_next.set(l.head.get()) };
+        l.head.set(co);
+        l.len.set(l.len.get() + 1);
+    }
+    Some(())
+}
+
+/// Moves one batch from the full local list to the global pool.
+#[cold]
+fn spill(l: &Local) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while batch.len() < BATCH {
+        let co = l.head.get();
+        // SAFETY: the list has LOCAL_MAX > BATCH live, pooled coroutines.
+        l.head.set(unsafe { (*co).queue_next.get() });
+        batch.push(co.cast_mut());
+    }
+    l.len.set(l.len.get() - BATCH);
+    put_global(Batch(batch));
+}
+
+fn take_all(l: &Local) -> Vec<*mut Coroutine> {
+    let mut all = Vec::with_capacity(l.len.get());
+    while let Some(co) = std::num::NonZero::new(l.head.get() as usize) {
+        let co = co.get() as *mut Coroutine;
+        // SAFETY: the free list holds only live, pooled coroutines.
+        l.head.set(unsafe { (*co).queue_next.get() });
+        all.push(co);
+    }
+    l.len.set(0);
+    all
+}
+
 fn take_global() -> Option<Batch> {
     let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
     let batch = g.batches.pop()?;
     g.size -= batch.0.len();
+    // TSan builds: the lock is invisible to TSan (see sanitizer.rs).
+    crate::sanitizer::acquire(std::ptr::addr_of!(GLOBAL).cast());
     Some(batch)
 }
 
@@ -112,6 +177,7 @@ fn put_global(batch: Batch) {
         if g.size < g.max.min(hard_max()) {
             g.size += batch.0.len();
             g.batches.push(batch);
+            crate::sanitizer::release(std::ptr::addr_of!(GLOBAL).cast());
             None
         } else {
             Some(batch)

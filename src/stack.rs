@@ -35,6 +35,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
+use corosensei::stack::valgrind::ValgrindStackRegistration;
 use corosensei::stack::StackPointer;
 
 use crate::abort::die;
@@ -55,6 +56,9 @@ pub struct Stack {
     start: *mut u8,
     len: usize,
     slab: bool,
+    /// Tells Valgrind this range is a stack, so that switching to it is not
+    /// taken for a wild stack pointer; natively a few no-op instructions.
+    _valgrind: ValgrindStackRegistration,
 }
 
 // SAFETY: a Stack is plain memory owned by one coroutine; moving the owner
@@ -78,10 +82,9 @@ impl Stack {
     fn new_guarded(usable: usize) -> Stack {
         let page = page_size();
         let len = usable + page;
-        // SAFETY: an anonymous private mapping at an address the kernel picks
-        // aliases nothing.
         let start = map_anonymous(len, usable);
-        let stack = Stack { start, len, slab: false };
+        let _valgrind = ValgrindStackRegistration::new(start.wrapping_add(page), usable);
+        let stack = Stack { start, len, slab: false, _valgrind };
         // SAFETY: the first page lies inside the mapping made above.
         if unsafe { libc::mprotect(start.cast(), page, libc::PROT_NONE) } != 0 {
             die_os("failed to protect a coroutine stack's guard page", usable);
@@ -208,6 +211,8 @@ mod slab {
     use std::collections::HashMap;
     use std::sync::Mutex;
 
+    use corosensei::stack::valgrind::ValgrindStackRegistration;
+
     use super::{die_os, map_anonymous, page_size, Stack, SLAB_SLOTS};
 
     /// Free slots by stack size, as addresses.
@@ -228,7 +233,8 @@ mod slab {
             slots.extend((0..SLAB_SLOTS).rev().map(|i| base + i * usable));
         }
         let start = slots.pop().expect("just refilled") as *mut u8;
-        Stack { start, len: usable, slab: true }
+        let _valgrind = ValgrindStackRegistration::new(start, usable);
+        Stack { start, len: usable, slab: true, _valgrind }
     }
 
     /// Returns a slot, dropping the memory its coroutine touched.

@@ -12,14 +12,34 @@
 
 use std::convert::Infallible;
 use std::ffi::c_void;
+use std::ptr;
 
 use corosensei::{Coroutine as RawCoroutine, CoroutineResult};
 
+use crate::sanitizer::FiberHooks;
 use crate::stack::Stack;
 
+type RawYielder = corosensei::Yielder<u32, u32>;
+
 /// The handle a fiber's body suspends through: `suspend(v)` hands `v` to the
-/// resumer and returns the value of the next `resume`.
-pub type Suspender = corosensei::Yielder<u32, u32>;
+/// resumer and returns the value of the next `resume`. It lives on the
+/// fiber's own stack, in the frame that calls the body.
+pub struct Suspender {
+    yielder: *const RawYielder,
+    hooks: *const FiberHooks,
+}
+
+impl Suspender {
+    #[inline]
+    pub fn suspend(&self, val: u32) -> u32 {
+        // SAFETY: both point into the fiber (its stack and its box), which
+        // is alive while code runs on it.
+        unsafe {
+            (*self.hooks).before_suspend();
+            (*self.yielder).suspend(val)
+        }
+    }
+}
 
 /// The function a fiber runs. It must never return.
 pub type FiberBody = unsafe fn(arg: *mut c_void, suspender: &Suspender, first: u32) -> !;
@@ -29,6 +49,20 @@ pub struct Fiber {
     inner: RawCoroutine<u32, u32, Infallible, Stack>,
     bottom: usize,
     size: usize,
+    /// Sanitizer state (empty in the default build), boxed so that the
+    /// Suspender on the fiber's stack can point to it.
+    hooks: Box<FiberHooks>,
+}
+
+/// Field offsets for the gdb script (see registry.rs).
+pub(crate) mod layout {
+    use super::{Fiber, RawCoroutine, Stack};
+    use std::convert::Infallible;
+    use std::mem::{offset_of, size_of};
+    pub const BOTTOM: usize = offset_of!(Fiber, bottom);
+    pub const SIZE: usize = offset_of!(Fiber, size);
+    pub const INNER: usize = offset_of!(Fiber, inner);
+    pub const INNER_SIZE: usize = size_of::<RawCoroutine<u32, u32, Infallible, Stack>>();
 }
 
 // SAFETY: the only frames on a fiber's stack are our trampoline (which holds
@@ -41,19 +75,22 @@ impl Fiber {
     /// Prepares `body(arg, ..)` to start on `stack` at the first resume.
     pub fn new(stack: Stack, body: FiberBody, arg: *mut c_void) -> Fiber {
         let (bottom, size) = (stack.bottom() as usize, stack.size());
-        let arg = SendPtr(arg);
-        let inner = RawCoroutine::with_stack(stack, move |s: &Suspender, first: u32| {
-            let arg = arg;
+        let hooks = Box::new(FiberHooks::new());
+        let (arg, hooks_ptr) = (SendPtr(arg), SendPtr(ptr::from_ref(&*hooks).cast_mut().cast()));
+        let inner = RawCoroutine::with_stack(stack, move |y: &RawYielder, first: u32| {
+            let (arg, hooks) = (arg, hooks_ptr);
+            let s = Suspender { yielder: y, hooks: hooks.0.cast_const().cast() };
             // SAFETY: body's contract is the caller's (it was handed to us as
             // an unsafe fn together with the arg it expects).
-            unsafe { body(arg.0, s, first) }
+            unsafe { body(arg.0, &s, first) }
         });
-        Fiber { inner, bottom, size }
+        Fiber { inner, bottom, size, hooks }
     }
 
     /// Switches into the fiber; returns the value it passed to `suspend`.
     #[inline]
     pub fn resume(&mut self, val: u32) -> u32 {
+        self.hooks.before_resume();
         match self.inner.resume(val) {
             CoroutineResult::Yield(v) => v,
             CoroutineResult::Return(never) => match never {},

@@ -7,8 +7,19 @@
 // documented on the C side.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+mod aio;
+mod bh;
+mod co_io;
+mod co_mutex;
+mod co_queue;
+mod co_rwlock;
 mod coroutine;
+mod error;
+mod iothread;
 mod legacy;
+mod sleep;
+mod stats;
+mod timer;
 
 use crate::abort::null_arg;
 use crate::coroutine::{CoroutineEntry, CoroutineEntryFn};
@@ -24,6 +35,23 @@ pub(crate) fn deref<'a, T>(func: &str, what: &str, ptr: *const T) -> &'a T {
         Some(r) => r,
         None => null_arg(func, what),
     }
+}
+
+/// Borrows a C pointer that may be NULL (an optional argument).
+pub(crate) fn deref_opt<'a, T>(ptr: *const T) -> Option<&'a T> {
+    // SAFETY: as in `deref`; NULL becomes None.
+    unsafe { ptr.as_ref() }
+}
+
+/// Initialises the object C embeds at `ptr`, whatever its bytes were.
+pub(crate) fn init<T>(func: &str, what: &str, ptr: *mut T, value: T) {
+    if ptr.is_null() {
+        null_arg(func, what);
+    }
+    // SAFETY: C passes memory it owns for an object of this type, aligned
+    // as the header's definition requires; it holds nothing to drop (the
+    // lock types are plain data), so overwriting it is what init means.
+    unsafe { ptr.write(value) }
 }
 
 /// Turns C's `CoroutineEntry *` into a callable Rust fn pointer.

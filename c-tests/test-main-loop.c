@@ -1,0 +1,78 @@
+/*
+ * QEMU's main-loop helpers as macros over the main context: code that
+ * uses qemu_bh_new, timer_new_ns and qemu_set_fd_handler compiles and runs
+ * with aio_poll(qemu_get_aio_context(), ...) as its loop.
+ *
+ * SPDX-License-Identifier: MIT OR Apache-2.0
+ */
+#define _GNU_SOURCE
+#include "qemu/coroutine.h"
+#include "qemu/main-loop.h"
+#include "qemu/timer.h"
+#include "harness.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+static void count_cb(void *opaque)
+{
+    int *count = opaque;
+    (*count)++;
+}
+
+/* Check that qemu_bh_new makes a bottom half of the main context. */
+TEST(qemu_bh_new_main_context, "/main-loop/qemu-bh-new")
+{
+    int count = 0;
+    QEMUBH *bh = qemu_bh_new(count_cb, &count);
+
+    qemu_bh_schedule(bh);
+    CHECK(aio_poll(qemu_get_aio_context(), false));
+    CHECK(count == 1);
+    qemu_bh_delete(bh);
+}
+
+/* Check that timer_new_ns makes a timer of the main context. */
+TEST(timer_new_ns_main_context, "/main-loop/timer-new-ns")
+{
+    int count = 0;
+    QEMUTimer *t = timer_new_ns(QEMU_CLOCK_REALTIME, count_cb, &count);
+
+    timer_mod(t, qemu_clock_get_ns(QEMU_CLOCK_REALTIME) + 1000);
+    CHECK(timer_expire_time_ns(t) > 0);
+    while (count == 0) {
+        aio_poll(qemu_get_aio_context(), true);
+    }
+    CHECK(timer_expire_time_ns(t) == -1);
+    timer_free(t);
+}
+
+typedef struct {
+    int fd;
+    int reads;
+} Reader;
+
+static void read_one(void *opaque)
+{
+    Reader *r = opaque;
+    char c;
+    CHECK(read(r->fd, &c, 1) == 1);
+    r->reads++;
+}
+
+/* Check that qemu_set_fd_handler handlers run from the main context. */
+TEST(qemu_set_fd_handler_main_context, "/main-loop/qemu-set-fd-handler")
+{
+    int fds[2];
+    Reader r = { 0 };
+
+    CHECK(pipe2(fds, O_NONBLOCK) == 0);
+    r.fd = fds[0];
+    qemu_set_fd_handler(fds[0], read_one, NULL, &r);
+    CHECK(write(fds[1], "x", 1) == 1);
+    CHECK(aio_poll(qemu_get_aio_context(), true));
+    CHECK(r.reads == 1);
+    qemu_set_fd_handler(fds[0], NULL, NULL, NULL);
+    close(fds[0]);
+    close(fds[1]);
+}

@@ -1,0 +1,255 @@
+# gdb commands for programs linked with qemucoro (x86_64):
+#
+#   coroutine list        every coroutine with a stack: entry function,
+#                         state, stack use
+#   coroutine bt <co>     backtrace of a suspended coroutine (<co> is any
+#                         expression giving its Coroutine *)
+#
+# Load with `source gdb/qemucoro.py`. Works on a live process and on a core
+# dump: everything is read from memory, starting at two symbols the library
+# keeps in every build: `qemucoro_registry` (the first coroutine that has a
+# stack, linked through the registry) and `qemucoro_gdb_layout` (where the
+# fields are; see src/registry.rs).
+#
+# Where a suspended coroutine's registers are: corosensei keeps the
+# suspended context's stack pointer in its coroutine object, inside our
+# Fiber. The object's layout is private to corosensei, so we scan its words
+# for values inside the stack: the stack pointer at first entry (near the
+# top) and, once suspended, the current one (lower). At that address the
+# switch (corosensei's arch/x86_64.rs) pushed, from low to high: the resume
+# address, RBX, RBP. The suspended code continues at the resume address with
+# RSP just above those three words.
+#
+# SPDX-License-Identifier: MIT OR Apache-2.0
+
+import struct
+
+import gdb
+import gdb.unwinder
+from gdb.unwinder import Unwinder
+
+LAYOUT_FIELDS = ("version", "co_next", "co_entry", "co_entry_arg",
+                 "co_caller", "co_state", "co_fiber", "fiber_bottom",
+                 "fiber_size", "fiber_inner", "fiber_inner_size")
+LAYOUT_VERSION = 1
+STATE_LIVE = 1
+
+
+def read_word(addr):
+    return struct.unpack("<Q", bytes(gdb.selected_inferior().read_memory(addr, 8)))[0]
+
+
+def read_byte(addr):
+    return bytes(gdb.selected_inferior().read_memory(addr, 1))[0]
+
+
+def symbol_address(name):
+    return int(gdb.parse_and_eval("(unsigned long)&%s" % name))
+
+
+def layout():
+    base = symbol_address("qemucoro_gdb_layout")
+    values = [read_word(base + 8 * i) for i in range(len(LAYOUT_FIELDS))]
+    lay = dict(zip(LAYOUT_FIELDS, values))
+    if lay["version"] != LAYOUT_VERSION:
+        raise gdb.GdbError("qemucoro_gdb_layout is version %d, this script knows %d"
+                           % (lay["version"], LAYOUT_VERSION))
+    return lay
+
+
+class Co:
+    """One coroutine, read from memory."""
+
+    def __init__(self, lay, addr):
+        self.addr = addr
+        self.next = read_word(addr + lay["co_next"])
+        self.entry = read_word(addr + lay["co_entry"])
+        self.caller = read_word(addr + lay["co_caller"])
+        self.live = read_byte(addr + lay["co_state"]) == STATE_LIVE
+        fiber = read_word(addr + lay["co_fiber"])
+        self.bottom = read_word(fiber + lay["fiber_bottom"])
+        self.size = read_word(fiber + lay["fiber_size"])
+        self.top = self.bottom + self.size
+        self.saved_sp = self.find_saved_sp(fiber + lay["fiber_inner"], lay["fiber_inner_size"])
+
+    def find_saved_sp(self, inner, size):
+        words = [read_word(inner + off) for off in range(0, size - size % 8, 8)]
+        inside = set(w for w in words if self.bottom <= w < self.top)
+        # One value: never resumed (or running, its slot emptied).
+        return min(inside) if len(inside) > 1 else None
+
+    def contains(self, sp):
+        return self.bottom <= sp < self.top
+
+
+def coroutines():
+    lay = layout()
+    co = read_word(symbol_address("qemucoro_registry"))
+    seen = set()
+    while co and co not in seen:
+        seen.add(co)
+        c = Co(lay, co)
+        yield c
+        co = c.next
+
+
+def symbol_name(addr):
+    if not addr:
+        return "(none)"
+    text = gdb.execute("info symbol 0x%x" % addr, to_string=True).strip()
+    if text.startswith("No symbol"):
+        return "0x%x" % addr
+    return text.split(" in section ")[0]
+
+
+def running_sps():
+    """Thread number -> stack pointer at the innermost frame of each thread."""
+    sps = {}
+    selected_thread = gdb.selected_thread()
+    selected_frame = gdb.selected_frame() if selected_thread else None
+    for thread in gdb.selected_inferior().threads():
+        thread.switch()
+        sps[thread.num] = int(gdb.newest_frame().read_register("rsp"))
+    if selected_thread:
+        selected_thread.switch()
+        selected_frame.select()
+    return sps
+
+
+def describe(co, sps):
+    """State and stack use (bytes from the top to where the stack is now)."""
+    if not co.live:
+        return "pooled", None
+    for num, sp in sps.items():
+        if co.contains(sp):
+            return "running in thread %d" % num, co.top - sp
+    if co.caller:
+        return "entered (it entered another)", None
+    if co.saved_sp is None:
+        return "created, not yet entered", None
+    return "suspended", co.top - co.saved_sp
+
+
+class CoroutineCommand(gdb.Command):
+    """Inspect qemucoro coroutines: coroutine list | coroutine bt <co>"""
+
+    def __init__(self):
+        super().__init__("coroutine", gdb.COMMAND_STACK, gdb.COMPLETE_NONE, True)
+
+
+class CoroutineList(gdb.Command):
+    """List every coroutine that has a stack: address, state, stack use, entry."""
+
+    def __init__(self):
+        super().__init__("coroutine list", gdb.COMMAND_STACK)
+
+    def invoke(self, arg, from_tty):
+        sps = running_sps()
+        for co in coroutines():
+            state, used = describe(co, sps)
+            use = "%d/%d" % (used, co.size) if used is not None else "-/%d" % co.size
+            gdb.write("0x%x  %-30s stack %-16s entry %s\n"
+                      % (co.addr, state, use, symbol_name(co.entry) if co.live else "-"))
+
+
+class CoroutineBacktrace(gdb.Command):
+    """Backtrace of a suspended coroutine: coroutine bt <Coroutine * expression>"""
+
+    def __init__(self):
+        super().__init__("coroutine bt", gdb.COMMAND_STACK)
+
+    def invoke(self, arg, from_tty):
+        if not arg:
+            raise gdb.GdbError("usage: coroutine bt <Coroutine *>")
+        addr = int(gdb.parse_and_eval("(unsigned long)(%s)" % arg))
+        co = next((c for c in coroutines() if c.addr == addr), None)
+        if co is None:
+            raise gdb.GdbError("0x%x is not a coroutine with a stack" % addr)
+        state, _ = describe(co, running_sps())
+        if state != "suspended" and state != "pooled":
+            raise gdb.GdbError("coroutine 0x%x is %s: use bt in its thread" % (addr, state))
+        if co.saved_sp is None:
+            raise gdb.GdbError("coroutine 0x%x has no saved context" % addr)
+        sp = co.saved_sp
+        regs = {"rip": read_word(sp), "rbx": read_word(sp + 8),
+                "rbp": read_word(sp + 16), "rsp": sp + 24}
+        backtrace_from(regs)
+
+
+class FrameId:
+    def __init__(self, sp, pc):
+        self.sp = sp
+        self.pc = pc
+
+
+class SuspendedContext(Unwinder):
+    """Makes the innermost frame's caller be a suspended coroutine's context.
+
+    Registers cannot be written in a core dump, so instead of loading the
+    saved registers into the thread (as one would live), we tell gdb that the
+    innermost frame was "called" from them, and let gdb's own CFI unwinding
+    take it from there. Only active during `coroutine bt`.
+    """
+
+    def __init__(self):
+        super().__init__("qemucoro suspended coroutine")
+        self.regs = None
+        self.claimed = None
+
+    def __call__(self, pending):
+        if self.regs is None:
+            return None
+        this = (int(pending.read_register("rsp")), int(pending.read_register("rip")))
+        if self.claimed is None:
+            self.claimed = this
+        elif self.claimed != this:
+            return None
+        # A tiny stack address for this frame's id, so gdb does not stop at
+        # "previous frame inner to this frame": the coroutine's stack may lie
+        # below the thread's.
+        ulong = gdb.lookup_type("unsigned long")
+        info = pending.create_unwind_info(
+            FrameId(gdb.Value(8).cast(ulong), gdb.Value(this[1]).cast(ulong)))
+        for reg, value in self.regs.items():
+            info.add_saved_register(reg, gdb.Value(value).cast(ulong))
+        return info
+
+
+SUSPENDED = SuspendedContext()
+gdb.unwinder.register_unwinder(None, SUSPENDED, replace=True)
+
+
+def backtrace_from(regs):
+    """Prints the frames of the context `regs`, gdb-style."""
+    selected = gdb.selected_frame()
+    SUSPENDED.regs, SUSPENDED.claimed = regs, None
+    gdb.invalidate_cached_frames()
+    try:
+        frame, level = gdb.newest_frame().older(), 0
+        # The coroutine's first frame is linked (by corosensei's unwind info)
+        # to whoever last resumed it, which has moved on since: stop there.
+        while frame is not None and frame.type() != gdb.SIGTRAMP_FRAME:
+            gdb.write("#%-2d %s\n" % (level, describe_frame(frame, level)))
+            frame, level = frame.older(), level + 1
+    finally:
+        SUSPENDED.regs = None
+        gdb.invalidate_cached_frames()
+        try:
+            selected.select()
+        except gdb.error:
+            pass
+
+
+def describe_frame(frame, level):
+    name = frame.name() or "??"
+    pc = frame.pc()
+    sal = frame.find_sal()
+    where = " at %s:%d" % (sal.symtab.filename, sal.line) if sal.symtab else ""
+    if level > 0 and frame.type() == gdb.INLINE_FRAME:
+        return "%s ()%s" % (name, where)
+    return "0x%016x in %s ()%s" % (pc, name, where)
+
+
+CoroutineCommand()
+CoroutineList()
+CoroutineBacktrace()

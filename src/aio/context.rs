@@ -1,0 +1,225 @@
+//! The AioContext: an event loop of fd handlers, bottom halves, timers and
+//! coroutines scheduled from other threads, run by `aio_poll` on its home
+//! thread.
+//!
+//! Waking a sleeping loop from another thread follows QEMU's protocol: a
+//! blocking `aio_poll` raises `notify_me` before it looks for pending work,
+//! and a waker writes the eventfd only if it sees `notify_me` raised after it
+//! has queued its work. So a loop that is busy is never sent a system call,
+//! and a loop about to sleep either sees the work or gets the write.
+
+use std::ffi::c_void;
+use std::io;
+use std::ptr;
+use std::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
+
+use super::bh::{self, QEMUBH};
+use super::epoll::{Epoll, NOTIFIER_KEY};
+use super::fd_handler::{FdHandlers, Handlers};
+use super::push_list::{Linked, PushList};
+use super::timer::{QEMUClockType, TimerList, CLOCKS};
+use crate::abort::die;
+use crate::coroutine::{self, Coroutine};
+
+/// An event loop: opaque to C.
+pub struct AioContext {
+    refcnt: AtomicUsize,
+    epoll: Epoll,
+    /// Raised by 2 while a blocking aio_poll may sleep (QEMU's counter).
+    notify_me: AtomicU32,
+    pub(super) bhs: PushList<QEMUBH>,
+    scheduled: PushList<Coroutine>,
+    handlers: FdHandlers,
+    pub(super) timers: [TimerList; CLOCKS],
+}
+
+impl Linked for Coroutine {
+    fn link(&self) -> &std::sync::atomic::AtomicPtr<Coroutine> {
+        &self.scheduled_next
+    }
+}
+
+impl AioContext {
+    /// `aio_context_new`: a context with one reference.
+    pub fn new() -> io::Result<*mut AioContext> {
+        Ok(Box::into_raw(Box::new(AioContext {
+            refcnt: AtomicUsize::new(1),
+            epoll: Epoll::new()?,
+            notify_me: AtomicU32::new(0),
+            bhs: PushList::new(),
+            scheduled: PushList::new(),
+            handlers: FdHandlers::default(),
+            timers: [const { TimerList::new() }; CLOCKS],
+        })))
+    }
+
+    pub fn as_ptr(&self) -> *mut AioContext {
+        ptr::from_ref(self).cast_mut()
+    }
+
+    /// `aio_context_ref`.
+    pub fn add_ref(&self) {
+        self.refcnt.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `aio_context_unref`: frees the context with its last reference.
+    ///
+    /// # Safety
+    /// The caller owns one reference, which it gives up: if it was the last,
+    /// `self` is dangling afterwards and nobody may poll or use it.
+    pub unsafe fn unref(&self) {
+        if self.refcnt.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        bh::free_pending(self);
+        // SAFETY: the last reference is gone, and every context comes from
+        // Box::into_raw in `new`.
+        drop(unsafe { Box::from_raw(self.as_ptr()) });
+    }
+
+    /// `aio_notify`: makes a blocking aio_poll wake up and look for work.
+    pub fn notify(&self) {
+        // Pairs with the SeqCst update of notify_me in `poll`: either the
+        // poller sees our work or we see it may sleep.
+        fence(Ordering::SeqCst);
+        if self.notify_me.load(Ordering::Relaxed) != 0 {
+            self.epoll.notify();
+        }
+    }
+
+    /// `aio_set_fd_handler`.
+    pub fn set_fd_handler(&self, fd: i32, h: Handlers) {
+        self.handlers.set(&self.epoll, fd, h);
+        self.notify();
+    }
+
+    /// `aio_co_schedule`: queues `co` to be entered by this context's loop.
+    /// `func` names the caller in the double-scheduling abort.
+    pub fn schedule(&self, co: &Coroutine, func: &'static std::ffi::CStr) {
+        let name = func.as_ptr().cast_mut();
+        if let Err(prev) =
+            co.scheduled.compare_exchange(ptr::null_mut(), name, Ordering::AcqRel, Ordering::Acquire)
+        {
+            // SAFETY: `scheduled` only ever holds NUL-terminated static names.
+            let prev = unsafe { std::ffi::CStr::from_ptr(prev) };
+            die(format_args!(
+                "{}: Co-routine was already scheduled in '{}'",
+                func.to_string_lossy(),
+                prev.to_string_lossy()
+            ));
+        }
+        self.add_ref();
+        if self.scheduled.push(co) {
+            self.notify();
+        }
+    }
+
+    /// `aio_poll`: one iteration of the loop; with `blocking`, first waits
+    /// until something is ready. Returns whether any callback ran (a bare
+    /// wake-up by aio_notify is no progress, as in QEMU).
+    pub fn poll(&self, blocking: bool) -> bool {
+        if blocking {
+            self.notify_me.fetch_add(2, Ordering::SeqCst);
+        }
+        let timeout = if blocking { self.timeout_ns() } else { 0 };
+        let mut buf = Epoll::buffer();
+        let events = if timeout == 0 && self.handlers.is_empty() {
+            // Nothing to wait for and no fd to look at: skip the syscall. A
+            // wake-up left in the eventfd only costs one spurious iteration.
+            &buf[..0]
+        } else {
+            self.epoll.wait(&mut buf, timeout)
+        };
+        if blocking {
+            self.notify_me.fetch_sub(2, Ordering::Release);
+        }
+        if events.iter().any(|ev| ev.u64 == NOTIFIER_KEY) {
+            self.epoll.clear_notification();
+        }
+        let mut progress = self.run_scheduled();
+        progress |= bh::poll(self);
+        for ev in events.iter().filter(|ev| ev.u64 != NOTIFIER_KEY) {
+            progress |= self.handlers.dispatch(ev);
+        }
+        for (i, list) in self.timers.iter().enumerate() {
+            progress |= list.run(QEMUClockType(i as i32));
+        }
+        progress
+    }
+
+    /// How long a blocking poll may sleep in ns: 0 with work queued, until
+    /// the first timer, or -1 (no limit).
+    fn timeout_ns(&self) -> i64 {
+        if !self.scheduled.is_empty() || !self.bhs.is_empty() {
+            return 0;
+        }
+        let deadline = (0..CLOCKS)
+            .filter_map(|i| self.timers[i].deadline_ns(QEMUClockType(i as i32)))
+            .min();
+        deadline.unwrap_or(-1)
+    }
+
+    /// Enters the coroutines scheduled here, oldest first.
+    fn run_scheduled(&self) -> bool {
+        let mut progress = false;
+        for co in self.scheduled.take_all() {
+            // SAFETY: a scheduled coroutine stays live until it is entered
+            // (it cannot terminate without running).
+            let co = unsafe { &*co };
+            co.scheduled.store(ptr::null_mut(), Ordering::Release);
+            coroutine::enter(self.as_ptr().cast::<c_void>(), co);
+            // SAFETY: drops the reference taken by `schedule`; the poller
+            // holds its own (QEMU's rule for aio_poll callers).
+            unsafe { self.unref() };
+            progress = true;
+        }
+        progress
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    unsafe extern "C" fn count(opaque: *mut c_void) {
+        // SAFETY: the test passes a live counter.
+        unsafe { &*opaque.cast::<AtomicUsize>() }.fetch_add(1, Ordering::Release);
+    }
+
+    struct SendBh(*mut QEMUBH);
+    // SAFETY: bottom halves are made to be scheduled from any thread.
+    unsafe impl Send for SendBh {}
+
+    #[test]
+    fn no_wake_up_is_lost_when_the_loop_is_about_to_sleep() {
+        const N: usize = 20_000;
+        let ctx = AioContext::new().unwrap();
+        let counter: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+        // SAFETY: just created; freed at the end of the test.
+        let bh = bh::new(unsafe { &*ctx }, count, ptr::from_ref(counter).cast_mut().cast());
+        let send_bh = SendBh(bh);
+        let waker = std::thread::spawn(move || {
+            let send_bh = send_bh; // the whole struct, which is Send
+            let bh = send_bh.0;
+            for i in 1..=N {
+                // SAFETY: the bottom half is deleted only after the join.
+                bh::schedule(unsafe { &*bh });
+                while counter.load(Ordering::Acquire) < i {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        // SAFETY: as above.
+        let c = unsafe { &*ctx };
+        while counter.load(Ordering::Acquire) < N {
+            c.poll(true);
+        }
+        waker.join().unwrap();
+        // SAFETY: nobody uses the bottom half or the context any more.
+        unsafe {
+            bh::delete(&*bh);
+            c.unref();
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The event loop (QEMU's AioContext, `block/aio.h`): contexts, fd handlers,
+//! bottom halves, timers, coroutines scheduled across threads, iothreads.
+//!
+//! Which context a thread runs: an iothread's own; the main context on the
+//! process's main thread (bound on first use, so `qemu_coroutine_enter`
+//! there records it); none elsewhere. Work that names no context (a
+//! coroutine last entered on a thread running none) goes to the main one,
+//! as QEMU's threads that hold the BQL do.
+
+pub mod bh;
+pub mod context;
+mod epoll;
+pub mod fd_handler;
+pub mod iothread;
+mod push_list;
+pub mod timer;
+
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+pub use context::AioContext;
+
+use crate::abort::die;
+use crate::coroutine::Coroutine;
+use crate::current;
+
+static MAIN: AtomicPtr<AioContext> = AtomicPtr::new(ptr::null_mut());
+
+/// `qemu_get_aio_context`: the main context, created on first use and
+/// never freed.
+pub fn main_context() -> &'static AioContext {
+    let mut ctx = MAIN.load(Ordering::Acquire);
+    if ctx.is_null() {
+        let new = AioContext::new().unwrap_or_else(|err| {
+            die(format_args!("qemu_get_aio_context: cannot create the main loop: {err}"))
+        });
+        ctx = match MAIN.compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => new,
+            Err(winner) => {
+                // SAFETY: `new` lost the race and was never shared.
+                unsafe { (*new).unref() };
+                winner
+            }
+        };
+    }
+    // SAFETY: the main context holds its first reference forever.
+    unsafe { &*ctx }
+}
+
+thread_local! {
+    /// Whether this thread was already asked for its default context.
+    static CHECKED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The context of a thread that has not set one: the main context on the
+/// main thread (recorded so this runs once), null elsewhere. Called by
+/// `current::aio_context`; like it, never inlined and never switches.
+#[inline(never)]
+pub fn thread_default_context() -> *mut c_void {
+    if CHECKED.with(|c| c.replace(true)) {
+        return ptr::null_mut();
+    }
+    // SAFETY: plain system calls without arguments.
+    let main_thread = unsafe { libc::syscall(libc::SYS_gettid) == libc::getpid() as libc::c_long };
+    if !main_thread {
+        return ptr::null_mut();
+    }
+    let ctx = main_context().as_ptr().cast::<c_void>();
+    current::set_aio_context(ctx);
+    ctx
+}
+
+/// The context `ctx` stands for: itself, or the main one for null.
+pub fn resolve<'a>(ctx: *mut c_void) -> &'a AioContext {
+    // SAFETY: non-null context pointers handed around are live contexts
+    // (their users hold references, as in QEMU).
+    match unsafe { ctx.cast::<AioContext>().as_ref() } {
+        Some(c) => c,
+        None => main_context(),
+    }
+}
+
+/// `qemu_get_current_aio_context`: the calling thread's context; the main
+/// one for threads that run none.
+pub fn current_context<'a>() -> &'a AioContext {
+    resolve(current::aio_context())
+}
+
+/// `aio_co_schedule(ctx, co)`: `co` will be entered by `ctx`'s loop. Used
+/// by `coroutine::enter_in` for contexts of other threads.
+pub fn schedule(ctx: *mut c_void, co: &Coroutine) {
+    resolve(ctx).schedule(co, c"aio_co_schedule");
+}
+
+/// What the bottom half of `reschedule_self` needs: on the coroutine's
+/// stack, which stays put until the coroutine is re-entered.
+struct Reschedule<'a> {
+    co: &'a Coroutine,
+    to: &'a AioContext,
+}
+
+unsafe extern "C" fn reschedule_bh(opaque: *mut c_void) {
+    // SAFETY: `reschedule_self` passes a Reschedule that lives until the
+    // coroutine runs again, which only this schedule can make happen.
+    let r = unsafe { &*opaque.cast::<Reschedule>() };
+    r.to.schedule(r.co, c"aio_co_schedule");
+}
+
+/// `aio_co_reschedule_self`: moves the running coroutine to `to`. The
+/// schedule is made by a bottom half of the current context, after the
+/// coroutine has yielded, so the new context cannot enter it too early.
+pub fn reschedule_self(to: &AioContext) {
+    if !crate::coroutine::in_coroutine() {
+        die(format_args!("aio_co_reschedule_self: not in a coroutine"));
+    }
+    let from = current_context();
+    if ptr::eq(from, to) {
+        return;
+    }
+    // SAFETY: inside a coroutine, `current::get` is that live coroutine.
+    let co = unsafe { &*current::get() };
+    let r = Reschedule { co, to };
+    bh::schedule_oneshot(from, reschedule_bh, ptr::from_ref(&r).cast_mut().cast());
+    crate::coroutine::yield_now();
+}

@@ -1,0 +1,279 @@
+//! Clocks and timers (`QEMUClockType`, `qemu_clock_get_ns`, `QEMUTimer`).
+//!
+//! Each context keeps one list per clock, sorted by expiry, as QEMU does:
+//! arming is a sorted insert under the list's mutex (timers may be armed
+//! from any thread), and the loop pops expired timers from the front. A
+//! timer is intrusive, so arming never allocates and a timer may live on a
+//! coroutine's stack (as qemu_co_sleep_ns's does).
+
+use std::ffi::{c_int, c_void};
+use std::ptr;
+use std::sync::atomic::{AtomicI64, AtomicPtr, Ordering};
+use std::sync::Mutex;
+
+use super::context::AioContext;
+use crate::abort::die;
+
+/// QEMU's clock names. An `int` in C, so that a bad value from C can be
+/// rejected with a message instead of being undefined behaviour.
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct QEMUClockType(pub c_int);
+
+/// A monotonic clock that keeps running while the guest is stopped; QEMU's
+/// choice for timeouts and sleeps of the host side.
+pub const QEMU_CLOCK_REALTIME: QEMUClockType = QEMUClockType(0);
+/// The guest's clock; without a guest it is the monotonic clock.
+pub const QEMU_CLOCK_VIRTUAL: QEMUClockType = QEMUClockType(1);
+/// The host's wall clock (CLOCK_REALTIME): it jumps when the date is set.
+pub const QEMU_CLOCK_HOST: QEMUClockType = QEMUClockType(2);
+/// The guest's real-time clock; without a guest it is the monotonic clock.
+pub const QEMU_CLOCK_VIRTUAL_RT: QEMUClockType = QEMUClockType(3);
+/// How many clocks there are.
+pub const QEMU_CLOCK_MAX: QEMUClockType = QEMUClockType(4);
+
+/// A timer scale (`aio_timer_new`'s `scale`): expiry times in milliseconds.
+pub const SCALE_MS: c_int = 1_000_000;
+/// A timer scale: expiry times in microseconds.
+pub const SCALE_US: c_int = 1000;
+/// A timer scale: expiry times in nanoseconds.
+pub const SCALE_NS: c_int = 1;
+
+pub const CLOCKS: usize = QEMU_CLOCK_MAX.0 as usize;
+
+impl QEMUClockType {
+    /// The clock's index, or an abort naming `func` for a bad value.
+    pub fn index(self, func: &str) -> usize {
+        match usize::try_from(self.0) {
+            Ok(i) if i < CLOCKS => i,
+            _ => die(format_args!("{func}: invalid QEMUClockType {}", self.0)),
+        }
+    }
+
+    pub fn now_ns(self) -> i64 {
+        let id = if self == QEMU_CLOCK_HOST { libc::CLOCK_REALTIME } else { libc::CLOCK_MONOTONIC };
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a live timespec; both clock ids always exist.
+        unsafe { libc::clock_gettime(id, &mut ts) };
+        ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+    }
+}
+
+/// `void QEMUTimerCB(void *opaque)`.
+pub type QEMUTimerCB = unsafe extern "C" fn(opaque: *mut c_void);
+
+/// A timer: opaque to C (made by `aio_timer_new`).
+pub struct QEMUTimer {
+    ctx: *const AioContext,
+    clock: QEMUClockType,
+    scale: i64,
+    cb: QEMUTimerCB,
+    opaque: *mut c_void,
+    /// Expiry in ns of the clock, -1 while not armed. Written only under
+    /// the list's lock; atomic so `timer_pending` may read it anywhere.
+    expire: AtomicI64,
+    /// Next armed timer of the same list; guarded by the list's lock.
+    next: AtomicPtr<QEMUTimer>,
+}
+
+/// The armed timers of one clock of one context, soonest first.
+pub struct TimerList {
+    head: Mutex<Head>,
+}
+
+struct Head(*const QEMUTimer);
+// SAFETY: the pointer is only followed under the mutex, and armed timers are
+// live (timer_del or timer_free unlinks them before they go away).
+unsafe impl Send for Head {}
+
+impl QEMUTimer {
+    /// A disarmed timer of `ctx` that calls `cb(opaque)`. `clock` must be
+    /// valid (see `QEMUClockType::index`).
+    pub fn new(
+        ctx: &AioContext,
+        clock: QEMUClockType,
+        scale: c_int,
+        cb: QEMUTimerCB,
+        opaque: *mut c_void,
+    ) -> QEMUTimer {
+        QEMUTimer {
+            ctx,
+            clock,
+            scale: i64::from(scale),
+            cb,
+            opaque,
+            expire: AtomicI64::new(-1),
+            next: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    fn list(&self) -> &TimerList {
+        // SAFETY: a timer's context outlives it (QEMU's rule too), and the
+        // clock was validated when the timer was made.
+        unsafe { &(*self.ctx).timers[self.clock.0 as usize] }
+    }
+
+    /// `timer_mod`: arms (or re-arms) for `expire` in units of the scale.
+    pub fn arm(&self, expire: i64) {
+        self.arm_ns(expire.saturating_mul(self.scale));
+    }
+
+    /// `timer_mod_ns`. The timer must not move while armed.
+    pub fn arm_ns(&self, expire_ns: i64) {
+        let list = self.list();
+        let first = {
+            let mut head = list.lock();
+            list.unlink(&mut head, self);
+            list.insert(&mut head, self, expire_ns.max(0))
+        };
+        if first {
+            // SAFETY: as in `list`.
+            unsafe { &*self.ctx }.notify();
+        }
+    }
+
+    /// `timer_del`: disarms; a no-op if not armed.
+    pub fn disarm(&self) {
+        let list = self.list();
+        list.unlink(&mut list.lock(), self);
+    }
+
+    pub fn pending(&self) -> bool {
+        self.expire.load(Ordering::Acquire) >= 0
+    }
+
+    /// Expiry in ns, -1 if not armed.
+    pub fn expire_ns(&self) -> i64 {
+        self.expire.load(Ordering::Acquire)
+    }
+}
+
+impl Default for TimerList {
+    fn default() -> Self {
+        TimerList::new()
+    }
+}
+
+impl TimerList {
+    pub const fn new() -> TimerList {
+        TimerList { head: Mutex::new(Head(ptr::null())) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Head> {
+        self.head.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Removes `t` if armed.
+    fn unlink(&self, head: &mut Head, t: &QEMUTimer) {
+        if t.expire.load(Ordering::Relaxed) < 0 {
+            return;
+        }
+        let mut link: *const AtomicPtr<QEMUTimer> = ptr::null();
+        let mut cur = head.0;
+        while !cur.is_null() && !ptr::eq(cur, t) {
+            // SAFETY: armed timers are live while linked (see Head).
+            let c = unsafe { &*cur };
+            link = &c.next;
+            cur = c.next.load(Ordering::Relaxed);
+        }
+        let next = t.next.load(Ordering::Relaxed);
+        // SAFETY: `link` is null or the `next` field of a live linked timer.
+        match unsafe { link.as_ref() } {
+            None => head.0 = next,
+            Some(l) => l.store(next, Ordering::Relaxed),
+        }
+        t.expire.store(-1, Ordering::Release);
+    }
+
+    /// Links the disarmed `t` in expiry order; true if it is now first.
+    fn insert(&self, head: &mut Head, t: &QEMUTimer, expire_ns: i64) -> bool {
+        t.expire.store(expire_ns, Ordering::Release);
+        let mut link: *const AtomicPtr<QEMUTimer> = ptr::null();
+        let mut cur = head.0;
+        // SAFETY: armed timers are live while linked (see Head).
+        while let Some(c) = unsafe { cur.as_ref() } {
+            if c.expire.load(Ordering::Relaxed) > expire_ns {
+                break;
+            }
+            link = &c.next;
+            cur = c.next.load(Ordering::Relaxed);
+        }
+        t.next.store(cur.cast_mut(), Ordering::Relaxed);
+        // SAFETY: as in unlink.
+        match unsafe { link.as_ref() } {
+            None => {
+                head.0 = t;
+                true
+            }
+            Some(l) => {
+                l.store(ptr::from_ref(t).cast_mut(), Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Nanoseconds until the first timer of `clock` expires (0 if it has).
+    pub fn deadline_ns(&self, clock: QEMUClockType) -> Option<i64> {
+        let head = self.lock();
+        // SAFETY: as in unlink.
+        let first = unsafe { head.0.as_ref() }?;
+        Some((first.expire.load(Ordering::Relaxed) - clock.now_ns()).max(0))
+    }
+
+    /// Runs the timers that expired by now, each disarmed before its
+    /// callback (which may re-arm it); returns whether any ran.
+    pub fn run(&self, clock: QEMUClockType) -> bool {
+        // Read the clock only if some timer is armed: most lists are empty.
+        let mut now = None;
+        let mut progress = false;
+        loop {
+            let (cb, opaque) = {
+                let mut head = self.lock();
+                // SAFETY: as in unlink.
+                let Some(first) = (unsafe { head.0.as_ref() }) else { break };
+                if first.expire.load(Ordering::Relaxed) > *now.get_or_insert_with(|| clock.now_ns()) {
+                    break;
+                }
+                self.unlink(&mut head, first);
+                (first.cb, first.opaque)
+            };
+            // SAFETY: whoever armed the timer promised cb(opaque) is valid.
+            unsafe { cb(opaque) };
+            progress = true;
+        }
+        progress
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex as StdMutex;
+
+    static FIRED: StdMutex<Vec<usize>> = StdMutex::new(Vec::new());
+
+    unsafe extern "C" fn record(opaque: *mut c_void) {
+        FIRED.lock().unwrap().push(opaque as usize);
+    }
+
+    #[test]
+    fn expired_timers_run_in_expiry_order_and_disarmed_ones_not_at_all() {
+        let ctx = AioContext::new().unwrap();
+        // SAFETY: just created; unref'd at the end.
+        let c = unsafe { &*ctx };
+        let clock = QEMU_CLOCK_REALTIME;
+        let t: Vec<QEMUTimer> =
+            (1..=4).map(|i| QEMUTimer::new(c, clock, SCALE_NS, record, i as *mut c_void)).collect();
+        let now = clock.now_ns();
+        t[0].arm_ns(now - 10);
+        t[1].arm_ns(now - 30);
+        t[2].arm_ns(now - 20);
+        t[3].arm_ns(now - 40);
+        t[3].disarm();
+        assert!(c.timers[0].run(clock));
+        assert_eq!(*FIRED.lock().unwrap(), [2, 3, 1]);
+        assert!(!t.iter().any(QEMUTimer::pending));
+        // SAFETY: our reference, given up once, timers all disarmed.
+        unsafe { c.unref() };
+    }
+}

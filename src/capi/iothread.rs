@@ -1,0 +1,32 @@
+//! C exports of iothreads, in the shape of QEMU's test helper
+//! (tests/unit/iothread.h).
+
+use super::deref;
+use crate::aio::iothread::{self, IOThread};
+use crate::aio::AioContext;
+
+/// Starts a thread running a new context of its own (`aio_poll(ctx, true)`
+/// in a loop); on that thread `qemu_get_current_aio_context()` is that
+/// context. Returns once the context exists.
+#[no_mangle]
+pub extern "C" fn iothread_new() -> *mut IOThread {
+    Box::into_raw(iothread::new())
+}
+
+/// The context `iothread` runs. It stays valid until `iothread_join`
+/// (take a reference with `aio_context_ref` to keep it longer).
+#[no_mangle]
+pub extern "C" fn iothread_get_aio_context(iothread: *mut IOThread) -> *mut AioContext {
+    deref("iothread_get_aio_context", "iothread", iothread).context()
+}
+
+/// Stops `iothread` once the work already queued in its context has run,
+/// waits for the thread to end and frees it, dropping its reference to the
+/// context.
+#[no_mangle]
+pub extern "C" fn iothread_join(iothread: *mut IOThread) {
+    deref("iothread_join", "iothread", iothread);
+    // SAFETY: non-NULL iothreads come from iothread_new's Box and are
+    // joined once.
+    iothread::join(*unsafe { Box::from_raw(iothread) });
+}

@@ -1,0 +1,98 @@
+//! C exports of clocks and timers (QEMU's `qemu/timer.h`).
+
+use std::ffi::{c_int, c_void};
+
+use super::aio::c_callback;
+use super::deref;
+use crate::abort::null_arg;
+use crate::aio::timer::{QEMUClockType, QEMUTimer, QEMUTimerCB};
+use crate::aio::AioContext;
+
+/// Stands for QEMU's function type `QEMUTimerCB` (`void QEMUTimerCB(void
+/// *opaque)`); never instantiated.
+#[repr(C)]
+pub struct QEMUTimerCBFn {
+    _opaque: [u8; 0],
+}
+
+/// The current time of `type` in nanoseconds. Aborts on a bad clock.
+#[no_mangle]
+pub extern "C" fn qemu_clock_get_ns(r#type: QEMUClockType) -> i64 {
+    r#type.index("qemu_clock_get_ns");
+    r#type.now_ns()
+}
+
+/// The current time of `type` in milliseconds.
+#[no_mangle]
+pub extern "C" fn qemu_clock_get_ms(r#type: QEMUClockType) -> i64 {
+    qemu_clock_get_ns(r#type) / 1_000_000
+}
+
+/// The current time of `type` in microseconds.
+#[no_mangle]
+pub extern "C" fn qemu_clock_get_us(r#type: QEMUClockType) -> i64 {
+    qemu_clock_get_ns(r#type) / 1000
+}
+
+/// Creates a disarmed timer of `ctx` on clock `type` that calls
+/// `cb(opaque)` from `ctx`'s loop when it expires. Expiry times given to
+/// `timer_mod` are in units of `scale` ns (SCALE_NS, SCALE_US, SCALE_MS).
+/// Free it with `timer_free`, before the context goes.
+#[no_mangle]
+pub extern "C" fn aio_timer_new(
+    ctx: *mut AioContext,
+    r#type: QEMUClockType,
+    scale: c_int,
+    cb: *mut QEMUTimerCBFn,
+    opaque: *mut c_void,
+) -> *mut QEMUTimer {
+    let ctx = deref("aio_timer_new", "ctx", ctx);
+    r#type.index("aio_timer_new");
+    let cb = c_callback!(cb, QEMUTimerCB).unwrap_or_else(|| null_arg("aio_timer_new", "cb"));
+    Box::into_raw(Box::new(QEMUTimer::new(ctx, r#type, scale, cb, opaque)))
+}
+
+/// Arms `ts` to expire at `expire_time` (in the timer's scale, on its
+/// clock), replacing any earlier expiry. Thread-safe.
+#[no_mangle]
+pub extern "C" fn timer_mod(ts: *mut QEMUTimer, expire_time: i64) {
+    deref("timer_mod", "ts", ts).arm(expire_time);
+}
+
+/// Like `timer_mod`, with `expire_time` in nanoseconds.
+#[no_mangle]
+pub extern "C" fn timer_mod_ns(ts: *mut QEMUTimer, expire_time: i64) {
+    deref("timer_mod_ns", "ts", ts).arm_ns(expire_time);
+}
+
+/// Disarms `ts`; its callback will not run unless it is armed again.
+#[no_mangle]
+pub extern "C" fn timer_del(ts: *mut QEMUTimer) {
+    deref("timer_del", "ts", ts).disarm();
+}
+
+/// Disarms and frees `ts`; NULL is ignored.
+#[no_mangle]
+pub extern "C" fn timer_free(ts: *mut QEMUTimer) {
+    if ts.is_null() {
+        return;
+    }
+    // SAFETY: non-NULL timers come from aio_timer_new's Box and are freed
+    // once, by their owner, who disarms them here first.
+    unsafe {
+        (*ts).disarm();
+        drop(Box::from_raw(ts));
+    }
+}
+
+/// Whether `ts` is armed and has not fired yet.
+#[no_mangle]
+pub extern "C" fn timer_pending(ts: *mut QEMUTimer) -> bool {
+    deref("timer_pending", "ts", ts).pending()
+}
+
+/// The expiry of `ts` in nanoseconds, or -1 if it is not armed.
+#[no_mangle]
+pub extern "C" fn timer_expire_time_ns(ts: *mut QEMUTimer) -> i64 {
+    deref("timer_expire_time_ns", "ts", ts).expire_ns()
+}

@@ -1,0 +1,133 @@
+//! The registry of every coroutine that has a stack, live or pooled: an
+//! intrusive doubly linked list through `Coroutine::registry`.
+//!
+//! It changes only when a stack is mapped or unmapped (rare: the pool keeps
+//! stacks), never on create, enter or yield, so it costs the hot paths
+//! nothing. Two readers use it: `qemucoro_get_stats` (under the lock) and the
+//! gdb script (gdb/qemucoro.py), which walks it in a stopped process or a
+//! core dump through the symbols `qemucoro_registry` and
+//! `qemucoro_gdb_layout`. Those symbols must survive linking, hence
+//! `#[used]` and fixed export names.
+
+use std::cell::Cell;
+use std::mem::offset_of;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::coroutine::Coroutine;
+
+/// A coroutine's place in the registry.
+pub struct Link {
+    prev: Cell<*const Coroutine>,
+    next: Cell<*const Coroutine>,
+}
+
+impl Link {
+    pub const fn new() -> Link {
+        Link { prev: Cell::new(ptr::null()), next: Cell::new(ptr::null()) }
+    }
+}
+
+impl Default for Link {
+    fn default() -> Link {
+        Link::new()
+    }
+}
+
+/// Serialises changes and walks; the head itself is a plain pointer so
+/// that gdb can read it.
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// The first registered coroutine (read by gdb as `qemucoro_registry`).
+#[used]
+#[export_name = "qemucoro_registry"]
+static HEAD: AtomicPtr<Coroutine> = AtomicPtr::new(ptr::null_mut());
+
+fn lock() -> MutexGuard<'static, ()> {
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Adds a coroutine that has just been given a stack.
+pub fn add(co: &Coroutine) {
+    let _g = lock();
+    let head = HEAD.load(Ordering::Relaxed);
+    co.registry.prev.set(ptr::null());
+    co.registry.next.set(head);
+    // SAFETY: registered coroutines stay alive until `remove`, which takes
+    // the lock we hold.
+    if let Some(h) = unsafe { head.as_ref() } {
+        h.registry.prev.set(co);
+    }
+    HEAD.store(ptr::from_ref(co).cast_mut(), Ordering::Relaxed);
+}
+
+/// Removes a coroutine whose stack is about to be unmapped.
+pub fn remove(co: &Coroutine) {
+    let _g = lock();
+    let (prev, next) = (co.registry.prev.get(), co.registry.next.get());
+    // SAFETY: neighbours are registered, hence alive (we hold the lock).
+    match unsafe { prev.as_ref() } {
+        Some(p) => p.registry.next.set(next),
+        None => HEAD.store(next.cast_mut(), Ordering::Relaxed),
+    }
+    // SAFETY: as above.
+    if let Some(n) = unsafe { next.as_ref() } {
+        n.registry.prev.set(prev);
+    }
+}
+
+/// Calls `f` on every registered coroutine, holding the lock throughout
+/// (so `f` must not create or free coroutines).
+pub fn for_each(mut f: impl FnMut(&Coroutine)) {
+    let _g = lock();
+    let mut co = HEAD.load(Ordering::Relaxed).cast_const();
+    // SAFETY: registered coroutines stay alive while we hold the lock.
+    while let Some(c) = unsafe { co.as_ref() } {
+        f(c);
+        co = c.registry.next.get();
+    }
+}
+
+/// Where the gdb script finds things, in bytes from the start of the
+/// object. Only this crate knows Rust's field order, and the release build
+/// carries line tables but no type information, so the script reads this
+/// instead of guessing. `version` changes whenever a field's meaning does.
+#[repr(C)]
+pub struct GdbLayout {
+    version: usize,
+    /// In `Coroutine`: the next registered coroutine.
+    co_next: usize,
+    /// In `Coroutine`: the entry function (NULL-able function pointer).
+    co_entry: usize,
+    co_entry_arg: usize,
+    /// In `Coroutine`: who entered it (NULL while not entered).
+    co_caller: usize,
+    /// In `Coroutine`: one byte, `coroutine::STATE_*`.
+    co_state: usize,
+    /// In `Coroutine`: pointer to its `Fiber`.
+    co_fiber: usize,
+    /// In `Fiber`: usable stack bottom and size.
+    fiber_bottom: usize,
+    fiber_size: usize,
+    /// In `Fiber`: corosensei's coroutine, and its size; it holds the
+    /// suspended context's stack pointer (see gdb/qemucoro.py).
+    fiber_inner: usize,
+    fiber_inner_size: usize,
+}
+
+#[used]
+#[export_name = "qemucoro_gdb_layout"]
+static GDB_LAYOUT: GdbLayout = GdbLayout {
+    version: 1,
+    co_next: offset_of!(Coroutine, registry) + offset_of!(Link, next),
+    co_entry: offset_of!(Coroutine, entry),
+    co_entry_arg: offset_of!(Coroutine, entry_arg),
+    co_caller: offset_of!(Coroutine, caller),
+    co_state: offset_of!(Coroutine, state),
+    co_fiber: Coroutine::FIBER_OFFSET,
+    fiber_bottom: crate::switch::layout::BOTTOM,
+    fiber_size: crate::switch::layout::SIZE,
+    fiber_inner: crate::switch::layout::INNER,
+    fiber_inner_size: crate::switch::layout::INNER_SIZE,
+};
