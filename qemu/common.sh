@@ -88,11 +88,14 @@ fetch_source() {
     fi
     log "fetching Debian source qemu=$DEB_VERSION"
     apt_source
-    if [ ! -f "$WORK/dl/$TARBALL" ] && [ ! -f /etc/apt/sources.list.d/qemucoro-deb-src.sources ]; then
-        add_deb_src
+    if [ ! -f "$WORK/dl/$TARBALL" ]; then
+        # No deb-src line for this version, or apt's lists predate it.
+        [ -f /etc/apt/sources.list.d/qemucoro-deb-src.sources ] || add_deb_src
+        as_root apt-get update -q
         apt_source
     fi
     [ -f "$WORK/dl/$TARBALL" ] || die "apt-get source did not deliver $TARBALL (is deb-src for bookworm and bookworm-backports configured?)"
+    echo "got $TARBALL (only the orig tarball is used; apt errors about the .dsc or .debian.tar.xz do not matter)"
 }
 
 apt_source() {
@@ -110,7 +113,6 @@ Suites: bookworm bookworm-updates bookworm-backports
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF'
-    as_root apt-get update -q
 }
 
 # Sets SRC: QEMU_SRC if given (patched in place; the patch is opt-in and
