@@ -104,12 +104,11 @@ struct LeaderCell(std::cell::UnsafeCell<QemuCoroutine>);
 
 // TLS discipline: a coroutine that suspends on one thread may resume on
 // another, and a compiler may compute a TLS address once per function and
-// reuse it. So CURRENT/LEADER are touched only by these helpers, the helpers
-// are inlined only into the exported functions, and every exported function
-// is #[inline(never)] and touches TLS either before its switch or in a
-// function with no switch at all. No TLS address can outlive a switch; the
-// function call into the exported symbol is the fresh read. (The cold path,
-// leader(), is kept out of line.)
+// reuse it. So CURRENT/LEADER are touched only by these helpers, which are
+// used only in the exported functions and adopt_leader(). All of those are
+// #[inline(never)], and each touches TLS either before its one switch
+// (qemu_coroutine_switch) or has no switch at all. So no TLS address can
+// outlive a switch: every call into them computes it afresh.
 #[inline(always)]
 fn current() -> *mut QemuCoroutine {
     CURRENT.with(|c| c.get())
