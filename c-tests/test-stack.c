@@ -47,7 +47,7 @@ CHILD(overflow_slab_stack, "overflow-slab")
 TEST(slab_stack_overflow_caught, "/stack/slab-overflow-aborts")
 {
     CHECK(exec_child_aborts_with("overflow-slab", "QEMUCORO_GUARDED_STACKS=0",
-          "qemucoro: coroutine stack overflow: entry function *"));
+          "Co-routine stack overflow: entry function *"));
 }
 
 /* Check that slab stacks serve deep but legal use (half of 1 MiB). */

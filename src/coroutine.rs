@@ -147,12 +147,7 @@ impl Coroutine {
 
     #[cold]
     fn overflowed(&self) -> ! {
-        let size = self.stack_bounds().map_or(0, |(_, size)| size);
-        let entry = self.entry.get().map_or(ptr::null(), |f| f as *const c_void);
-        die(format_args!(
-            "qemucoro: coroutine stack overflow: entry function {entry:p} ran past the \
-             bottom of its {size}-byte stack (an unguarded stack; caught by its canary)"
-        ))
+        crate::overflow::report(self, " (an unguarded stack: caught by its canary)")
     }
 
     #[inline(always)]

@@ -73,7 +73,7 @@ extern "C" fn on_segv(sig: c_int, info: *mut libc::siginfo_t, uctx: *mut c_void)
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
     if let Some(co) = overflowed(addr) {
-        report(co);
+        report(co, "");
     }
     // SAFETY: we pass on exactly what the kernel gave us.
     unsafe { chain(sig, info, uctx) };
@@ -99,8 +99,9 @@ fn overflowed(addr: usize) -> Option<&'static Coroutine> {
     None
 }
 
-/// Prints the overflow report and aborts; allocates nothing.
-fn report(co: &Coroutine) -> ! {
+/// Prints the overflow report, with `how` it was caught (if not by the
+/// guard page) after it, and aborts; allocates nothing.
+pub(crate) fn report(co: &Coroutine, how: &str) -> ! {
     let mut msg = Line { buf: [0; 512], len: 0 };
     let size = co.stack_bounds().map_or(0, |(_, size)| size);
     let entry = co.entry.get().map_or(ptr::null(), |f| f as *const c_void);
@@ -113,7 +114,7 @@ fn report(co: &Coroutine) -> ! {
             let _ = write!(msg, "at {entry:p}");
         }
     }
-    let _ = writeln!(msg, ", stack size {size} bytes");
+    let _ = writeln!(msg, ", stack size {size} bytes{how}");
     // SAFETY: writing our own buffer to stderr; abort takes no arguments.
     unsafe {
         libc::write(libc::STDERR_FILENO, msg.buf.as_ptr().cast(), msg.len);
