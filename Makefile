@@ -257,3 +257,17 @@ check-stress: $(STRESS_BIN)
 
 stress: $(STRESS_BIN)
 	$(STRESS_BIN) $(if $(SEED),--seed $(SEED),--seconds $(SECONDS))
+
+# --- QEMU backend (issue 4, docs/qemu-backend.md); logic in qemu/*.sh -----
+.PHONY: qemu-backend check-qemu bench-qemu
+
+# build/qemu-backend/libqemucoro-backend.a, the archive QEMU links
+qemu-backend:
+	qemu/build-backend.sh
+
+# QEMU_VERSION=10.0.2 (default) or 7.2; QEMU_SRC=dir for an existing tree
+check-qemu:
+	qemu/check-qemu.sh
+
+bench-qemu:
+	qemu/bench-qemu.sh

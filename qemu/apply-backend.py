@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Adds the qemucoro backend choice to a QEMU source tree (7.2 .. 10.x).
+
+Idempotent. Makes three edits, all opt-in at configure time:
+  * meson_options.txt gains  option('qemucoro_lib', type: 'string', ...)
+  * util/meson.build: when qemucoro_lib is set, build util/coroutine-qemucoro.c
+    (layout checks only) instead of util/coroutine-<backend>.c, and link the
+    archive named by the option into everything that links libqemuutil.a
+  * util/coroutine-qemucoro.c is copied from this repository
+With the option left empty the tree builds exactly as before.
+Usage: apply-backend.py QEMU_SOURCE_DIR
+"""
+import pathlib
+import re
+import shutil
+import sys
+
+MARK = "qemucoro"
+OPTION = (
+    "\n# Added by qemucoro's apply-backend.py\n"
+    "option('qemucoro_lib', type: 'string', value: '',\n"
+    "       description: 'path to libqemucoro-backend.a, which then replaces "
+    "the coroutine backend')\n"
+)
+# The original backend line differs between QEMU versions; keep it verbatim
+# as the else branch.
+BACKEND_LINE = re.compile(r"^(\s*)util_ss\.add\(files\(.*coroutine-@.*\)\)\s*$", re.M)
+BLOCK = """{i}if get_option('qemucoro_lib') != ''
+{i}  # qemucoro: Rust backend archive instead of coroutine-<backend>.c
+{i}  util_ss.add(files('coroutine-qemucoro.c'))
+{i}  util_ss.add(declare_dependency(link_args: [get_option('qemucoro_lib')]))
+{i}else
+{i}  {orig}
+{i}endif"""
+
+
+def main(src: pathlib.Path) -> None:
+    here = pathlib.Path(__file__).resolve().parent
+    shim = here / "coroutine-qemucoro.c"
+    dest = src / "util" / "coroutine-qemucoro.c"
+    # Copy only on change, so an unchanged tree does not rebuild.
+    if not dest.exists() or dest.read_bytes() != shim.read_bytes():
+        shutil.copyfile(shim, dest)
+
+    opts = src / "meson_options.txt"
+    text = opts.read_text()
+    if "qemucoro_lib" not in text:
+        opts.write_text(text + OPTION)
+
+    util = src / "util" / "meson.build"
+    text = util.read_text()
+    if MARK not in text:
+        m = BACKEND_LINE.search(text)
+        if not m:
+            sys.exit(f"apply-backend: no coroutine backend line in {util}; "
+                     "QEMU's build changed, see docs/qemu-backend.md")
+        block = BLOCK.format(i=m.group(1), orig=m.group(0).strip())
+        util.write_text(text[: m.start()] + block + text[m.end():])
+    print(f"apply-backend: {src} has the qemucoro backend choice")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(pathlib.Path(sys.argv[1]))

@@ -1,0 +1,39 @@
+#!/bin/sh
+# Builds the QEMU backend archive: build/qemu-backend/libqemucoro-backend.a,
+# one pre-linked object whose only global definitions are the five functions
+# QEMU's util/qemu-coroutine.c calls. Prints the archive's path.
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${QEMUCORO_BACKEND_DIR:-$ROOT/build/qemu-backend}
+SYMS="qemu_coroutine_new qemu_coroutine_delete qemu_coroutine_switch qemu_coroutine_self qemu_in_coroutine"
+
+cd "$ROOT"
+# Only the staticlib, compiled for PIE: QEMU links the backend into its
+# executables only, and PIE code reaches TLS with the local-exec model (one
+# %fs-relative access). The crate's cdylib could not be built that way.
+cargo rustc --release --locked --quiet --lib --crate-type staticlib \
+    --features qemu-backend --target-dir target/qemu-backend \
+    -- -C relocation-model=pie >&2
+mkdir -p "$OUT"
+# ld -r pulls from the Rust staticlib only the members the five symbols need
+# (not all of std); objcopy then makes every other definition local, so the
+# object cannot clash with anything QEMU (or another Rust archive) defines.
+undef=""
+keep=""
+for s in $SYMS; do undef="$undef -u $s"; keep="$keep --keep-global-symbol=$s"; done
+# shellcheck disable=SC2086
+ld -r --gc-sections $undef -o "$OUT/qemucoro-backend.o" target/qemu-backend/release/libqemucoro.a
+# shellcheck disable=SC2086
+# Embedded LLVM bitcode (from std) is dropped: binutils' LLVM plugin, if
+# installed, chokes on bitcode from a newer LLVM when ar/nm read the object.
+objcopy $keep --remove-section=.llvmbc --remove-section=.llvmcmd "$OUT/qemucoro-backend.o"
+rm -f "$OUT/libqemucoro-backend.a"
+ar rcs "$OUT/libqemucoro-backend.a" "$OUT/qemucoro-backend.o"
+
+got=$(nm -g --defined-only "$OUT/qemucoro-backend.o" | awk '{print $3}' | sort | tr '\n' ' ')
+want=$(echo "$SYMS" | tr ' ' '\n' | sort | tr '\n' ' ')
+if [ "$got" != "$want" ]; then
+    echo "build-backend: archive exports [$got], expected [$want]" >&2
+    exit 1
+fi
+echo "$OUT/libqemucoro-backend.a"
