@@ -31,7 +31,7 @@ C_TEST_SRC = $(wildcard c-tests/test-*.c) c-tests/harness.c
 C_TEST_BIN = build/c-tests/run
 OVERFLOW_BIN = build/c-tests/overflow
 
-.PHONY: all check check-rust check-header check-link-line check-c check-install \
+.PHONY: bench all check check-rust check-header check-link-line check-c check-install \
         check-demo demo install uninstall clean
 
 all: $(LIB_A) $(LIB_SO) $(HEADER)
@@ -118,6 +118,27 @@ check-install:
 	    grep -v -E '^(qemu_|qemucoro_|aio_|yield_until_fd_readable$$|timer_|iothread_|error_(get_pretty|free)$$)' | \
 	    { if read -r extra; then echo "libqemucoro.so exports $$extra, not an API symbol"; exit 1; fi; }
 	@echo "install: programs built with pkg-config (shared) and the archive (static) ran"
+
+# `make bench`: bench/bench.c against our library (with the raw switch
+# floors) and against QEMU's own coroutines, run in turn by bench/compare.py.
+BENCH_LIB = target/bench/release/libqemucoro.a
+BENCH_ROUNDS ?= 5
+
+$(BENCH_LIB): $(RUST_SRC)
+	$(CARGO) build --release --locked --features bench-floor --target-dir target/bench
+
+build/bench-ours: bench/bench.c c-tests/iothread.h $(BENCH_LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -Ic-tests -pthread -o $@ $< $(BENCH_LIB) $(NATIVE_LIBS)
+
+bench: build/bench-ours
+	@if bench/build-qemu-baseline.sh >build/bench-qemu.log 2>&1; then \
+	    python3 bench/compare.py --rounds $(BENCH_ROUNDS) build/bench-ours build/bench-qemu; \
+	else \
+	    tail -5 build/bench-qemu.log; \
+	    echo "QEMU's coroutines could not be built (build/bench-qemu.log): no baseline"; \
+	    python3 bench/compare.py --rounds $(BENCH_ROUNDS) build/bench-ours; \
+	fi
 
 build/qemucoro.pc: Makefile
 	@mkdir -p build

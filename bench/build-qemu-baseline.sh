@@ -1,0 +1,31 @@
+#!/bin/sh
+# The baseline of `make bench`: bench/bench.c linked against QEMU's own
+# coroutines (its generic layer and ucontext backend, libqemuutil and what it
+# needs), from Debian's source as `make check-qemu` fetches it. Writes
+# build/bench-qemu; any failure leaves no binary and exits non-zero, and
+# `make bench` then reports the baseline as missing.
+#   QEMU_VERSION, QEMU_SRC, QEMU_DL_DIR as for qemu/check-qemu.sh
+set -eu
+. "$(dirname "$0")/../qemu/common.sh"
+
+OUT=$ROOT/build/bench-qemu
+rm -f "$OUT"
+select_version
+install_system_deps
+select_python
+prepare_source
+U=$WORK/build-$QV-ucontext
+configure_build "$U" ""
+log "building QEMU $QV's ucontext coroutines for the bench baseline"
+build_targets "$U" tests/unit/test-coroutine
+
+# QEMU's headers want its config and generated qapi headers; iothread.c is
+# QEMU's unit-test helper, compiled from the tree (not copied).
+CFLAGS_Q="-O2 -g -DBENCH_QEMU -I$SRC/include -I$U -I$U/qapi -I$SRC -I$SRC/tests/unit $(pkg-config --cflags glib-2.0)"
+# shellcheck disable=SC2086
+cc $CFLAGS_Q -c -o "$U/bench-iothread.o" "$SRC/tests/unit/iothread.c"
+# shellcheck disable=SC2086
+cc $CFLAGS_Q -o "$OUT" "$ROOT/bench/bench.c" "$U/bench-iothread.o" \
+    "$U"/libqom.a.p/*.o "$U"/libevent-loop-base.a.p/*.o "$U/libqemuutil.a" \
+    $(pkg-config --libs glib-2.0 gthread-2.0) -lm -lz -lrt -pthread
+log "baseline: $OUT (QEMU $QV, ucontext)"
