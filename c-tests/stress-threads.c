@@ -22,14 +22,16 @@
  *   - nested create/enter inside a worker, with yields and re-entry after
  *     the worker moved to another thread: each body is resumed exactly as
  *     often as it was entered, never twice at once;
- *   - every coroutine finishes: workers (and those they spawn) are counted,
+ *   - every coroutine finishes: workers (and those they spawn, through
+ *     aio_co_schedule or aio_co_enter into a random context) are counted,
  *     and the library's count of live coroutines returns to where it was.
  * Nothing can deadlock by construction: no operation waits while holding a
  * lock other than the queue's, and a waker coroutine wakes every parked and
  * queued coroutine whenever the workers have made no progress for a
  * millisecond. A lost wake-up is therefore a hang, which a watchdog reports
  * (with what each unfinished worker is doing) after 60 s without progress.
- * A failure prints the seed; `make stress SEED=N` replays its scripts.
+ * Scripts also sleep (qemu_co_sleep_ns). A failure prints the seed and the
+ * command line that replays its scripts (make stress SEED=N by default).
  *
  * SPDX-License-Identifier: MIT OR Apache-2.0
  */
@@ -518,8 +520,13 @@ static void op_nest(Worker *w)
 
 static void coroutine_fn worker_body(void *opaque);
 
-/* Starts a worker from `seed` in context `where`. */
-static void start_worker(Worker *parent, uint64_t seed, unsigned generation, int where)
+/*
+ * Starts a worker from `seed` in context `where`: scheduled there, or with
+ * `enter`, through aio_co_enter (which from a coroutine in `where` itself
+ * runs it right after that coroutine next yields).
+ */
+static void start_worker(Worker *parent, uint64_t seed, unsigned generation, int where,
+                         bool enter)
 {
     unsigned i = atomic_fetch_add(&n_workers, 1);
     Worker *w;
@@ -531,14 +538,19 @@ static void start_worker(Worker *parent, uint64_t seed, unsigned generation, int
     w->rng = seed;
     atomic_store(&w->doing, "not started");
     w->co = qemu_coroutine_create(worker_body, w);
-    aio_co_schedule(ctxs[where], w->co);
+    if (enter) {
+        aio_co_enter(ctxs[where], w->co);
+    } else {
+        aio_co_schedule(ctxs[where], w->co);
+    }
 }
 
 static void op_spawn(Worker *w)
 {
     if (w->generation + 1 < GENERATIONS && w->spawns < MAX_SPAWNS) {
         w->spawns++;
-        start_worker(w, splitmix64(&w->rng), w->generation + 1, below(w, THREADS));
+        start_worker(w, splitmix64(&w->rng), w->generation + 1, below(w, THREADS),
+                     below(w, 2));
     }
 }
 
@@ -781,7 +793,7 @@ void stress_threads_round(uint64_t seed, unsigned initial)
     atomic_store(&waker->doing, "waker");
     waker->co = qemu_coroutine_create(waker_body, waker);
     for (unsigned i = 0; i < initial; i++) {
-        start_worker(NULL, splitmix64(&rng), 0, i % THREADS);
+        start_worker(NULL, splitmix64(&rng), 0, i % THREADS, false);
     }
     aio_co_schedule(ctxs[0], waker->co);
     wait_for_round();
