@@ -31,6 +31,7 @@ C_TEST_SRC = $(wildcard c-tests/test-*.c) c-tests/harness.c
 C_TEST_BIN = build/c-tests/run
 OVERFLOW_BIN = build/c-tests/overflow
 STRESS_SRC = c-tests/stress.c c-tests/stress-threads.c
+STRESS_BIN = build/c-tests/stress
 
 .PHONY: all check check-rust check-header check-link-line check-c check-install \
         check-demo demo install uninstall clean
@@ -241,11 +242,10 @@ check-gdb: build/gdb-target
 	gdb/check.sh build/gdb-target build/gdb
 
 # Seeded randomised stress test (c-tests/stress.c, single thread, and
-# c-tests/stress-threads.c, 4 iothreads). `make check` runs one bounded
-# round of each with a fresh seed; `make stress SECONDS=N` runs rounds of
-# both for N seconds; a failure prints its seed, and `make stress SEED=n`
-# replays it.
-STRESS_BIN = build/c-tests/stress
+# c-tests/stress-threads.c, 4 iothreads). `make check` runs 20 bounded
+# rounds of each from fresh seeds (about 2 s); `make stress SECONDS=N` runs
+# rounds of both for N seconds; a failure prints its seed, and `make stress
+# SEED=n` replays its scripts.
 SECONDS ?= 60
 $(STRESS_BIN): $(STRESS_SRC) c-tests/stress.h $(LIB_A) $(HEADERS)
 	@mkdir -p $(dir $@)
