@@ -1,5 +1,6 @@
 /*
- * Seeded randomised stress test of the coroutine core (single thread).
+ * Seeded randomised stress test of the coroutine core: the driver and the
+ * single-thread mode.
  *
  * A driver and the coroutines themselves pick random actions from one
  * seeded generator: create, enter (from the driver or nested inside another
@@ -15,19 +16,18 @@
  * Everything is deterministic given the seed, so a failure prints the seed
  * and `stress --seed N` (make stress SEED=N) replays it exactly.
  *
- *   stress [--seed N] [--ops N] [--seconds N]
+ * A second mode (stress-threads.c) runs seeded scripts of coroutines on 4
+ * iothreads with CoMutex, CoRwlock, CoQueue, aio_co_wake and moves between
+ * the threads; there the seed fixes every script, not the interleaving.
  *
- * One round is --ops driver steps from one seed. --seconds runs rounds with
- * fresh seeds until the time is up. Without --seed the first seed comes
- * from the clock.
+ *   stress [--seed N] [--ops N] [--workers N] [--rounds N] [--seconds N]
+ *          [--mode single|threads|both]
  *
- * To extend once the locks and event-loop branches are in: more actions in
- * body() (CoMutex lock/unlock with an "owners" counter that must stay <= 1,
- * CoRwlock readers/writers counters, CoQueue wait/restart with a count of
- * waiters that must match), and a mode with 4 threads each running an
- * AioContext where aio_co_schedule() moves coroutines between them; the
- * model's per-coroutine fields then need a mutex and the thread that runs
- * each coroutine is checked against where it was scheduled.
+ * One round is --ops driver steps of the single-thread mode, then a round
+ * of --workers coroutines of the 4-thread mode, from one seed (--mode picks
+ * one of them). Each further round takes the next seed of a sequence:
+ * --rounds of them, and more until --seconds have passed (unless --seed
+ * is given). Without --seed the first seed comes from the clock.
  *
  * SPDX-License-Identifier: MIT OR Apache-2.0
  */
@@ -41,6 +41,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "stress.h"
+
+#define DEFAULT_OPS 50000
+#define DEFAULT_WORKERS 256
 #define MAX_TASKS 128
 #define MAX_DEPTH 24
 #define MAX_STEPS 64          /* steps a body takes before it must return */
@@ -66,6 +70,8 @@ static uint64_t rng;
 static uint64_t round_seed;
 static bool draining;
 static QemucoroStats baseline;
+static const char *program;
+static unsigned long ops_per_round = DEFAULT_OPS, workers_per_round = DEFAULT_WORKERS;
 
 #define ASSERT(cond)                                                        \
     do {                                                                    \
@@ -74,22 +80,38 @@ static QemucoroStats baseline;
         }                                                                   \
     } while (0)
 
+/* The command line that reruns a round: same seed, same sizes. */
+void stress_print_replay(uint64_t seed)
+{
+    fprintf(stderr, "stress: seed %" PRIu64 "; replay with: ", seed);
+    if (ops_per_round == DEFAULT_OPS && workers_per_round == DEFAULT_WORKERS) {
+        fprintf(stderr, "make stress SEED=%" PRIu64 " (or ", seed);
+    }
+    fprintf(stderr, "%s --seed %" PRIu64 " --ops %lu --workers %lu%s\n", program, seed,
+            ops_per_round, workers_per_round,
+            ops_per_round == DEFAULT_OPS && workers_per_round == DEFAULT_WORKERS ? ")" : "");
+}
+
 static void fail(int line, const char *expr)
 {
-    fprintf(stderr, "stress: FAILED at op %lu: stress.c:%d: %s\n"
-            "stress: seed %" PRIu64 "; replay with: make stress SEED=%" PRIu64 "\n",
-            op, line, expr, round_seed, round_seed);
+    fprintf(stderr, "stress: FAILED at op %lu: stress.c:%d: %s\n", op, line, expr);
+    stress_print_replay(round_seed);
     abort();
 }
 
 /* splitmix64: small, fast, and every seed gives a good sequence. */
-static uint64_t next_random(void)
+uint64_t splitmix64(uint64_t *state)
 {
-    uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
 
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
+}
+
+static uint64_t next_random(void)
+{
+    return splitmix64(&rng);
 }
 
 static unsigned below(unsigned n)
@@ -243,34 +265,62 @@ static void run_round(uint64_t seed, unsigned long ops)
     fflush(stdout);
 }
 
+static int usage(void)
+{
+    fprintf(stderr, "usage: %s [--seed N] [--ops N] [--workers 1..4096] [--rounds N] "
+            "[--seconds N] [--mode single|threads|both]\n", program);
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seed = 0;
     bool have_seed = false;
-    unsigned long ops = 100000, seconds = 0;
+    bool single = true, threads = true;
+    unsigned long seconds = 0, rounds = 1, round = 0;
     time_t end;
 
+    program = argv[0];
+    if (argc % 2 == 0) {
+        return usage();
+    }
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--seed")) {
             seed = strtoull(argv[i + 1], NULL, 0);
             have_seed = true;
         } else if (!strcmp(argv[i], "--ops")) {
-            ops = strtoul(argv[i + 1], NULL, 0);
+            ops_per_round = strtoul(argv[i + 1], NULL, 0);
+        } else if (!strcmp(argv[i], "--workers")) {
+            workers_per_round = strtoul(argv[i + 1], NULL, 0);
+        } else if (!strcmp(argv[i], "--rounds")) {
+            rounds = strtoul(argv[i + 1], NULL, 0);
         } else if (!strcmp(argv[i], "--seconds")) {
             seconds = strtoul(argv[i + 1], NULL, 0);
+        } else if (!strcmp(argv[i], "--mode") &&
+                   (!strcmp(argv[i + 1], "single") || !strcmp(argv[i + 1], "threads") ||
+                    !strcmp(argv[i + 1], "both"))) {
+            single = strcmp(argv[i + 1], "threads") != 0;
+            threads = strcmp(argv[i + 1], "single") != 0;
         } else {
-            fprintf(stderr, "usage: %s [--seed N] [--ops N] [--seconds N]\n", argv[0]);
-            return 2;
+            return usage();
         }
+    }
+    if (workers_per_round < 1 || workers_per_round > 4096) {
+        return usage();
     }
     if (!have_seed) {
         seed = (uint64_t)time(NULL) * 2654435761u ^ (uint64_t)clock();
     }
     end = time(NULL) + seconds;
     do {
-        run_round(seed, ops);
+        if (single) {
+            run_round(seed, ops_per_round);
+        }
+        if (threads) {
+            stress_threads_round(seed, workers_per_round);
+        }
         rng = seed;
         seed = next_random();
-    } while (!have_seed && time(NULL) < end);
+    } while (++round < rounds || (!have_seed && time(NULL) < end));
     return 0;
 }
