@@ -30,6 +30,7 @@ pub mod co_rwlock;
 pub mod coroutine;
 #[cfg(not(feature = "qemu-backend"))]
 pub mod current;
+/// cbindgen:ignore
 #[cfg(feature = "bench-floor")]
 pub mod floor;
 #[cfg(not(feature = "qemu-backend"))]
