@@ -144,7 +144,9 @@ static void exec_child(void *opaque)
     ExecChild *e = opaque;
     char *argv[] = { "run", "--child", (char *)e->child, NULL };
 
-    putenv((char *)e->env);
+    if (e->env) {
+        putenv((char *)e->env);
+    }
     execv(self_path, argv);
     _exit(127);
 }

@@ -41,7 +41,8 @@ bool child_aborts_with(void (*fn)(void *), void *opaque, const char *message);
 
 /*
  * Like child_aborts_with, but the child is this program run afresh with the
- * environment variable assignment `env` ("NAME=value") and running only
+ * environment variable assignment `env` ("NAME=value", or NULL for none)
+ * and running only
  * the CHILD() function `child`; a `message` ending in '*' matches any line
  * that starts with the text before it.
  */

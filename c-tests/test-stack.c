@@ -8,6 +8,7 @@
 #include "harness.h"
 
 #include <string.h>
+#include <sys/resource.h>
 
 /* Uses about 64 KiB of stack per level, writing all of it. */
 static int __attribute__((noinline)) deep(int n)
@@ -93,4 +94,32 @@ TEST(hundred_thousand_live, "/stack/100000-live")
     }
     CHECK(finished == HUNDRED_K);
     free(cos);
+}
+
+static void coroutine_fn park(void *opaque)
+{
+    (void)opaque;
+    qemu_coroutine_yield();
+}
+
+/*
+ * Check that running out of address space for stacks aborts with the size
+ * and errno instead of handing back a coroutine without a stack.
+ */
+CHILD(stack_map_fails, "stack-map-fails")
+{
+    struct rlimit as = { 256 << 20, 256 << 20 };
+
+    setrlimit(RLIMIT_AS, &as);
+    for (int i = 0; i < 1000; i++) {   /* 1000 MiB of stacks > 256 MiB */
+        qemu_coroutine_enter(qemu_coroutine_create(park, NULL));
+    }
+    exit(0);
+}
+
+TEST(stack_map_failure_aborts, "/stack/map-failure-aborts")
+{
+    CHECK(exec_child_aborts_with("stack-map-fails", NULL,
+          "failed to map a coroutine stack of 1048576 bytes: "
+          "Cannot allocate memory (os error 12)"));
 }
