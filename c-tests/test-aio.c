@@ -570,3 +570,36 @@ TEST(poll_null_aborts, "/aio/poll/null-aborts")
 {
     CHECK(child_aborts_with(poll_null, NULL, "aio_poll: ctx must not be NULL"));
 }
+
+static void coroutine_fn yield_then_mark(void *opaque)
+{
+    bool *ran = opaque;
+    qemu_coroutine_yield();
+    *ran = true;
+}
+
+static void coroutine_fn wake_other(void *opaque)
+{
+    aio_co_wake(opaque);
+}
+
+/*
+ * Check that the very first coroutines of a program's main thread (in a
+ * fresh process, before anything touched the event loop) run in the main
+ * context: one woken by another with aio_co_wake runs as soon as the waker
+ * yields, without waiting for aio_poll.
+ */
+CHILD(first_enter_records_main_context, "first-enter-main-context")
+{
+    bool ran = false;
+    Coroutine *sleeper = qemu_coroutine_create(yield_then_mark, &ran);
+
+    qemu_coroutine_enter(sleeper);
+    qemu_coroutine_enter(qemu_coroutine_create(wake_other, sleeper));
+    exit(ran ? 0 : 1);
+}
+
+TEST(first_enter_main_context, "/aio/context/first-enter-is-main")
+{
+    CHECK(exec_child_succeeds("first-enter-main-context", NULL));
+}

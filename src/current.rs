@@ -71,7 +71,7 @@ pub fn set(co: *const Coroutine) {
 /// thread's AioContext.
 #[inline(never)]
 pub fn enter_switch(to: *const Coroutine) -> (*const Coroutine, *mut c_void) {
-    STATE.with(|s| {
+    let (from, mut ctx) = STATE.with(|s| {
         let old = s.current.replace(to);
         let from = if old.is_null() {
             crate::overflow::thread_init();
@@ -80,7 +80,13 @@ pub fn enter_switch(to: *const Coroutine) -> (*const Coroutine, *mut c_void) {
             old
         };
         (from, s.aio_context.get())
-    })
+    });
+    // A thread that set no context yet: the main thread binds the main one
+    // on first use (as `aio_context` does), other threads have none.
+    if ctx.is_null() {
+        ctx = crate::aio::thread_default_context();
+    }
+    (from, ctx)
 }
 
 /// The yield path's one TLS access: if the running coroutine has a caller,
