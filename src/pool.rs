@@ -13,9 +13,10 @@
 
 use std::cell::Cell;
 use std::ptr;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use crate::coroutine::Coroutine;
+use crate::sanitizer::Mutex;
 
 /// Coroutines a thread keeps for itself.
 const LOCAL_MAX: usize = 4096;
@@ -163,21 +164,18 @@ fn take_all(l: &Local) -> Vec<*mut Coroutine> {
 }
 
 fn take_global() -> Option<Batch> {
-    let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = GLOBAL.lock();
     let batch = g.batches.pop()?;
     g.size -= batch.0.len();
-    // TSan builds: the lock is invisible to TSan (see sanitizer.rs).
-    crate::sanitizer::acquire(std::ptr::addr_of!(GLOBAL).cast());
     Some(batch)
 }
 
 fn put_global(batch: Batch) {
     let rejected = {
-        let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = GLOBAL.lock();
         if g.size < g.max.min(hard_max()) {
             g.size += batch.0.len();
             g.batches.push(batch);
-            crate::sanitizer::release(std::ptr::addr_of!(GLOBAL).cast());
             None
         } else {
             Some(batch)
@@ -191,13 +189,13 @@ fn put_global(batch: Batch) {
 
 /// `qemu_coroutine_inc_pool_size`.
 pub fn inc_max(n: usize) {
-    let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = GLOBAL.lock();
     g.max = g.max.saturating_add(n);
 }
 
 /// `qemu_coroutine_dec_pool_size`.
 pub fn dec_max(n: usize) {
-    let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = GLOBAL.lock();
     g.max = g.max.saturating_sub(n);
 }
 
