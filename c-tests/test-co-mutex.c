@@ -95,6 +95,28 @@ TEST(unlock_hands_over_to_waiter, "/co-mutex/hand-off")
     CHECK(!locked);
 }
 
+/* The start of /co-mutex/hand-off as a program's first coroutine code. */
+CHILD(first_hand_off, "co-mutex-first-hand-off")
+{
+    Coroutine *c1 = qemu_coroutine_create(lock_yield_unlock, NULL);
+    Coroutine *c2 = qemu_coroutine_create(lock_yield_unlock, NULL);
+
+    qemu_coroutine_enter(c1);
+    qemu_coroutine_enter(c2);
+    qemu_coroutine_enter(c1);
+    exit(done_count == 1 && locked ? 0 : 1);
+}
+
+/*
+ * Check that the hand-off works in a program that never asked for the main
+ * context before its first qemu_coroutine_enter (that enter binds it, so
+ * the waiter is known to run in the unlocker's context).
+ */
+TEST(hand_off_in_fresh_program, "/co-mutex/hand-off-in-fresh-program")
+{
+    CHECK(exec_child_succeeds("co-mutex-first-hand-off", "QEMUCORO_TEST=1"));
+}
+
 static void coroutine_fn lock_note_unlock(void *opaque)
 {
     qemu_co_mutex_lock(&mutex);

@@ -36,6 +36,7 @@ use crate::abort::die;
 use crate::atomic_view;
 use crate::coroutine::{self, Coroutine};
 use crate::current;
+use crate::sanitizer;
 use crate::spin;
 use crate::wakeup::CoList;
 
@@ -85,6 +86,9 @@ impl CoMutex {
         if self.locked().compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
             self.lock_contended(me);
         }
+        // TSan builds: whichever way we got the mutex (free, spun for,
+        // handed over, woken), the last unlock's `release` came first.
+        sanitizer::acquire(ptr::from_ref(self).cast());
         self.ctx().store(me.ctx.load(Ordering::Relaxed), Ordering::Relaxed);
         self.holder().store(ptr::from_ref(me).cast_mut(), Ordering::Relaxed);
         me.locks_held.set(me.locks_held.get() + 1);
@@ -109,6 +113,8 @@ impl CoMutex {
         self.ctx().store(ptr::null_mut(), Ordering::Relaxed);
         self.holder().store(ptr::null_mut(), Ordering::Relaxed);
         me.locks_held.set(me.locks_held.get() - 1);
+        // Pairs with the `acquire` at the end of `lock`.
+        sanitizer::release(ptr::from_ref(self).cast());
         if self.locked().fetch_sub(1, Ordering::Release) != 1 {
             self.hand_over();
         }

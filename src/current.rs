@@ -68,7 +68,8 @@ pub fn set(co: *const Coroutine) {
 
 /// The enter path's one TLS access: makes `to` the running coroutine and
 /// returns the coroutine it replaces (the leader if none ran yet) and the
-/// thread's AioContext.
+/// thread's AioContext (as `aio_context` gives it, so that the main thread's
+/// first enter binds the main context rather than recording none).
 #[inline(never)]
 pub fn enter_switch(to: *const Coroutine) -> (*const Coroutine, *mut c_void) {
     let (from, mut ctx) = STATE.with(|s| {

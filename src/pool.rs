@@ -13,9 +13,10 @@
 
 use std::cell::Cell;
 use std::ptr;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use crate::coroutine::Coroutine;
+use crate::sanitizer::Mutex;
 
 /// Coroutines a thread keeps for itself.
 const LOCAL_MAX: usize = 4096;
@@ -78,7 +79,7 @@ impl Drop for ExitHook {
 /// A pooled coroutine, if there is one here or in the global pool.
 // Not inlined: it touches TLS (see current.rs).
 #[inline(never)]
-pub fn get() -> Option<*mut Coroutine> {
+pub(crate) fn get() -> Option<*mut Coroutine> {
     LOCAL
         .try_with(|l| {
             if l.head.get().is_null() {
@@ -96,7 +97,7 @@ pub fn get() -> Option<*mut Coroutine> {
 
 /// Recycles a terminated coroutine.
 #[inline(never)]
-pub fn put(co: *mut Coroutine) {
+pub(crate) fn put(co: *mut Coroutine) {
     let kept = LOCAL.try_with(|l| {
         if l.len.get() == 0 {
             arm_exit_hook();
@@ -163,21 +164,18 @@ fn take_all(l: &Local) -> Vec<*mut Coroutine> {
 }
 
 fn take_global() -> Option<Batch> {
-    let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = GLOBAL.lock();
     let batch = g.batches.pop()?;
     g.size -= batch.0.len();
-    // TSan builds: the lock is invisible to TSan (see sanitizer.rs).
-    crate::sanitizer::acquire(std::ptr::addr_of!(GLOBAL).cast());
     Some(batch)
 }
 
 fn put_global(batch: Batch) {
     let rejected = {
-        let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = GLOBAL.lock();
         if g.size < g.max.min(hard_max()) {
             g.size += batch.0.len();
             g.batches.push(batch);
-            crate::sanitizer::release(std::ptr::addr_of!(GLOBAL).cast());
             None
         } else {
             Some(batch)
@@ -191,13 +189,13 @@ fn put_global(batch: Batch) {
 
 /// `qemu_coroutine_inc_pool_size`.
 pub fn inc_max(n: usize) {
-    let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = GLOBAL.lock();
     g.max = g.max.saturating_add(n);
 }
 
 /// `qemu_coroutine_dec_pool_size`.
 pub fn dec_max(n: usize) {
-    let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = GLOBAL.lock();
     g.max = g.max.saturating_sub(n);
 }
 

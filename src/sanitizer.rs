@@ -10,7 +10,14 @@
 //! program that links us (gcc's libasan/libtsan). So TSan sees C code only,
 //! and where the library hands a coroutine or data from one thread to
 //! another it must say so with `release`/`acquire`, as QEMU's ucontext
-//! backend does.
+//! backend does. The hand-offs, each released before the atomic that
+//! publishes and acquired after the one that takes, on the same address:
+//! the push list of scheduled coroutines and bottom halves (per item), a
+//! bottom half's flags, the spinlock (CoRwlock, CoMutex's queue), CoMutex
+//! itself, `Mutex` below (pool, slab stacks, timers, fd handlers), an
+//! AioContext's last reference, and the main context's publication.
+//! Iothreads make their context before starting the thread, which TSan
+//! sees by itself.
 //!
 //! Fibers (switch.rs) call these for every switch; another backend reusing
 //! stack.rs gets Valgrind for free and calls `FiberHooks` and
@@ -110,6 +117,61 @@ pub fn acquire(_addr: *const u8) {
     unsafe {
         tsan::__tsan_acquire(_addr.cast_mut().cast())
     };
+}
+
+/// A `std::sync::Mutex` whose hand-offs TSan sees: std's lock is atomics
+/// and futex system calls, invisible to TSan, so a guard `acquire`s the
+/// mutex's address once locked and `release`s it before unlocking. In
+/// other builds it is the std mutex and nothing more. Panics abort, so
+/// poisoning never happens and `lock` returns the guard directly.
+pub struct Mutex<T> {
+    inner: std::sync::Mutex<T>,
+}
+
+/// Holds a `Mutex` until dropped.
+pub struct MutexGuard<'a, T> {
+    inner: std::sync::MutexGuard<'a, T>,
+    addr: *const u8,
+}
+
+impl<T> Mutex<T> {
+    pub const fn new(value: T) -> Mutex<T> {
+        Mutex { inner: std::sync::Mutex::new(value) }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let addr = std::ptr::from_ref(self).cast::<u8>();
+        // Pairs with the `release` of the guard that last unlocked us.
+        acquire(addr);
+        MutexGuard { inner, addr }
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Mutex<T> {
+        Mutex::new(T::default())
+    }
+}
+
+impl<T> std::ops::Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T> std::ops::DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+impl<T> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        // Runs before `inner` unlocks: the next locker's `acquire` sees it.
+        release(self.addr);
+    }
 }
 
 #[cfg(feature = "asan")]

@@ -9,8 +9,11 @@
 //! preempted mid-update (then we yield the CPU rather than burn it).
 
 use std::hint;
+use std::ptr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
+
+use crate::sanitizer;
 
 /// Spins before giving the CPU away to a (presumably preempted) holder.
 const SPINS_BEFORE_YIELD: u32 = 128;
@@ -25,6 +28,9 @@ pub fn lock(word: &AtomicU32) -> SpinGuard<'_> {
     while word.compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
         wait_until_free(word);
     }
+    // TSan builds: pairs with the `release` of the last unlock (the atomics
+    // here are invisible to TSan).
+    sanitizer::acquire(ptr::from_ref(word).cast());
     SpinGuard { word }
 }
 
@@ -43,6 +49,7 @@ fn wait_until_free(word: &AtomicU32) {
 
 impl Drop for SpinGuard<'_> {
     fn drop(&mut self) {
+        sanitizer::release(ptr::from_ref(self.word).cast());
         self.word.store(0, Ordering::Release);
     }
 }

@@ -209,17 +209,17 @@ fn map_anonymous(len: usize, usable: usize) -> *mut u8 {
 /// Stacks without guard pages, `SLAB_SLOTS` to a mapping.
 mod slab {
     use std::collections::HashMap;
-    use std::sync::Mutex;
 
     use corosensei::stack::valgrind::ValgrindStackRegistration;
 
     use super::{die_os, map_anonymous, page_size, Stack, SLAB_SLOTS};
+    use crate::sanitizer::Mutex;
 
     /// Free slots by stack size, as addresses.
     static FREE: Mutex<Option<HashMap<usize, Vec<usize>>>> = Mutex::new(None);
 
     pub fn take(usable: usize) -> Stack {
-        let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut free = FREE.lock();
         let slots = free.get_or_insert_with(HashMap::new).entry(usable).or_default();
         if slots.is_empty() {
             let page = page_size();
@@ -242,7 +242,7 @@ mod slab {
         // SAFETY: the slot is ours and unused (its coroutine was reset);
         // MADV_DONTNEED on private anonymous memory just zero-fills it later.
         unsafe { libc::madvise(start.cast(), len, libc::MADV_DONTNEED) };
-        let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut free = FREE.lock();
         free.get_or_insert_with(HashMap::new).entry(len).or_default().push(start as usize);
     }
 }

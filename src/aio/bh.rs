@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 use super::context::AioContext;
 use super::push_list::Linked;
+use crate::sanitizer;
 
 /// `void QEMUBHFunc(void *opaque)`.
 pub type QEMUBHFunc = unsafe extern "C" fn(opaque: *mut c_void);
@@ -78,6 +79,9 @@ fn enqueue(bh: &QEMUBH, flags: u32) {
     // SAFETY: a bottom half's context outlives it (QEMU's rule: delete
     // bottom halves before the last aio_context_unref).
     let ctx = unsafe { &*bh.ctx };
+    // TSan builds: when the bottom half is already pending, the flags alone
+    // hand our writes to the callback; pairs with the `acquire` in `poll`.
+    sanitizer::release(ptr::from_ref(bh).cast());
     let old = bh.flags.fetch_or(PENDING | flags, Ordering::AcqRel);
     if old & PENDING == 0 {
         ctx.bhs.push(bh);
@@ -94,6 +98,8 @@ pub fn poll(ctx: &AioContext) -> bool {
         // SAFETY: a bottom half on the list is live until we free it here.
         let b = unsafe { &*bh };
         let flags = b.flags.fetch_and(!(PENDING | SCHEDULED), Ordering::AcqRel);
+        // Pairs with the `release` in `enqueue`.
+        sanitizer::acquire(bh.cast());
         if flags & (SCHEDULED | DELETED) == SCHEDULED {
             // SAFETY: the scheduler promised cb(opaque) is valid to call.
             unsafe { (b.cb)(b.opaque) };

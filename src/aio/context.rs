@@ -20,6 +20,7 @@ use super::push_list::{Linked, PushList};
 use super::timer::{QEMUClockType, TimerList, CLOCKS};
 use crate::abort::die;
 use crate::coroutine::{self, Coroutine};
+use crate::sanitizer;
 
 /// An event loop: opaque to C.
 pub struct AioContext {
@@ -68,9 +69,13 @@ impl AioContext {
     /// The caller owns one reference, which it gives up: if it was the last,
     /// `self` is dangling afterwards and nobody may poll or use it.
     pub unsafe fn unref(&self) {
+        // TSan builds: every thread's use happens before the free; pairs
+        // with the `acquire` of whoever drops the last reference.
+        sanitizer::release(self.as_ptr().cast());
         if self.refcnt.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
         }
+        sanitizer::acquire(self.as_ptr().cast());
         bh::free_pending(self);
         // SAFETY: the last reference is gone, and every context comes from
         // Box::into_raw in `new`.

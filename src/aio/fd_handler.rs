@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use std::ffi::c_void;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use super::epoll::{Epoll, Event};
 use crate::abort::die;
+use crate::sanitizer::Mutex;
 
 /// `void IOHandler(void *opaque)`.
 pub type IOHandler = unsafe extern "C" fn(opaque: *mut c_void);
@@ -57,7 +57,7 @@ impl FdHandlers {
     /// Installs `h` for `fd`, or removes the fd when it has neither a read
     /// nor a write handler (QEMU: all-NULL handlers remove the fd).
     pub fn set(&self, epoll: &Epoll, fd: RawFd, h: Handlers) {
-        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        let mut table = self.table.lock();
         let was_watched = table.contains_key(&fd);
         if let Err(err) = epoll.watch(fd, h.events(), was_watched) {
             die(format_args!("aio_set_fd_handler: cannot watch fd {fd}: {err}"));
@@ -75,7 +75,7 @@ impl FdHandlers {
     }
 
     fn get(&self, fd: RawFd) -> Option<Handlers> {
-        self.table.lock().unwrap_or_else(|e| e.into_inner()).get(&fd).copied()
+        self.table.lock().get(&fd).copied()
     }
 
     /// Calls the handlers of one ready fd; true if any ran.

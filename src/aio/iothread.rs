@@ -3,7 +3,7 @@
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::bh;
@@ -22,21 +22,23 @@ struct SendPtr(*mut AioContext);
 // SAFETY: contexts are made to be used from any thread.
 unsafe impl Send for SendPtr {}
 
-/// `iothread_new`: starts the thread and returns once its context exists.
+/// `iothread_new`: starts a thread running a new context. The context is
+/// made here, before the thread starts, so that starting the thread is the
+/// only hand-off (one ThreadSanitizer sees) and nothing has to wait for it.
 pub fn new() -> Box<IOThread> {
     let stopping = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = mpsc::channel();
+    let ctx = AioContext::new()
+        .unwrap_or_else(|err| die(format_args!("iothread_new: cannot create a context: {err}")));
+    let send_ctx = SendPtr(ctx);
     let stop = stopping.clone();
     let thread = std::thread::Builder::new()
         .name("iothread".into())
         .spawn(move || {
-            let ctx = AioContext::new()
-                .unwrap_or_else(|err| die(format_args!("iothread_new: cannot create a context: {err}")));
-            current::set_aio_context(ctx.cast());
-            let _ = tx.send(SendPtr(ctx));
+            let send_ctx = send_ctx; // the whole struct, which is Send
+            current::set_aio_context(send_ctx.0.cast());
             // SAFETY: the IOThread owns the context's first reference and
             // drops it only after joining us.
-            let ctx = unsafe { &*ctx };
+            let ctx = unsafe { &*send_ctx.0 };
             while !stop.load(Ordering::Acquire) {
                 ctx.poll(true);
             }
@@ -46,7 +48,6 @@ pub fn new() -> Box<IOThread> {
             current::set_aio_context(std::ptr::null_mut());
         })
         .unwrap_or_else(|err| die(format_args!("iothread_new: cannot start a thread: {err}")));
-    let ctx = rx.recv().expect("the iothread sends its context before anything else").0;
     Box::new(IOThread { ctx, stopping, thread })
 }
 

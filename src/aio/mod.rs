@@ -25,6 +25,7 @@ pub use context::AioContext;
 use crate::abort::die;
 use crate::coroutine::Coroutine;
 use crate::current;
+use crate::sanitizer;
 
 static MAIN: AtomicPtr<AioContext> = AtomicPtr::new(ptr::null_mut());
 
@@ -32,10 +33,14 @@ static MAIN: AtomicPtr<AioContext> = AtomicPtr::new(ptr::null_mut());
 /// never freed.
 pub fn main_context() -> &'static AioContext {
     let mut ctx = MAIN.load(Ordering::Acquire);
+    // TSan builds: pairs with the `release` of the thread that created it
+    // (TSan sees its eventfd created there and used here).
+    sanitizer::acquire(ptr::addr_of!(MAIN).cast());
     if ctx.is_null() {
         let new = AioContext::new().unwrap_or_else(|err| {
             die(format_args!("qemu_get_aio_context: cannot create the main loop: {err}"))
         });
+        sanitizer::release(ptr::addr_of!(MAIN).cast());
         ctx = match MAIN.compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => new,

@@ -5,6 +5,8 @@
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
+use crate::sanitizer;
+
 /// An item that carries its own link for one `PushList`.
 pub trait Linked: Sized {
     fn link(&self) -> &AtomicPtr<Self>;
@@ -24,6 +26,10 @@ impl<T: Linked> PushList<T> {
     /// that has to wake the owner.
     pub fn push(&self, item: &T) -> bool {
         let item_ptr = ptr::from_ref(item).cast_mut();
+        // TSan builds: the hand-off below is invisible to TSan; `take_all`
+        // acquires the item's address. Released before the item is shared,
+        // so the taker cannot get there first.
+        sanitizer::release(item_ptr.cast());
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
             item.link().store(head, Ordering::Relaxed);
@@ -53,6 +59,8 @@ impl<T: Linked> PushList<T> {
         // SAFETY: the items were pushed live and are ours now that the swap
         // unlinked them from the shared head.
         while let Some(item) = unsafe { newest.as_ref() } {
+            // Pairs with the `release` in `push`.
+            sanitizer::acquire(newest.cast());
             let next = item.link().load(Ordering::Relaxed);
             item.link().store(oldest, Ordering::Relaxed);
             oldest = newest;

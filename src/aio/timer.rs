@@ -9,10 +9,10 @@
 use std::ffi::{c_int, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicI64, AtomicPtr, Ordering};
-use std::sync::Mutex;
 
 use super::context::AioContext;
 use crate::abort::die;
+use crate::sanitizer::{Mutex, MutexGuard};
 
 /// QEMU's clock names. An `int` in C, so that a bad value from C can be
 /// rejected with a message instead of being undefined behaviour.
@@ -159,8 +159,8 @@ impl TimerList {
         TimerList { head: Mutex::new(Head(ptr::null())) }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Head> {
-        self.head.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Head> {
+        self.head.lock()
     }
 
     /// Removes `t` if armed.
