@@ -4,6 +4,7 @@
 #   make install    PREFIX=/usr/local (libraries, headers, pkg-config file)
 #   make check-asan / check-tsan / check-valgrind   C tests under sanitizers
 #   make check-gdb  gdb/qemucoro.py on a live process and a core (in check)
+#   make check-qemu / check-qemu-asan   QEMU itself on the qemucoro backend
 #   make stress SECONDS=N | SEED=n   long randomised runs / replay a seed
 #   make demo       the seed's say_hello, as a coroutine and as callbacks
 
@@ -306,15 +307,24 @@ stress: $(STRESS_BIN)
 	$(STRESS_BIN) $(if $(SEED),--seed $(SEED),--seconds $(SECONDS))
 
 # --- QEMU backend (issue 4, docs/qemu-backend.md); logic in qemu/*.sh -----
-.PHONY: qemu-backend check-qemu bench-qemu
+.PHONY: qemu-backend qemu-backend-asan check-qemu check-qemu-asan bench-qemu
 
 # build/qemu-backend/libqemucoro-backend.a, the archive QEMU links
 qemu-backend:
 	qemu/build-backend.sh
 
+# build/qemu-backend-asan/libqemucoro-backend.a, for QEMU's --enable-asan
+qemu-backend-asan:
+	qemu/build-backend.sh asan
+
 # QEMU_VERSION=10.0.2 (default) or 7.2; QEMU_SRC=dir for an existing tree
 check-qemu:
 	qemu/check-qemu.sh
+
+# QEMU --enable-asan with the annotated backend: test-coroutine and
+# test-aio-multithread with no ASan report
+check-qemu-asan:
+	qemu/check-qemu.sh --asan
 
 bench-qemu:
 	qemu/bench-qemu.sh

@@ -2,9 +2,18 @@
 # Builds the QEMU backend archive: build/qemu-backend/libqemucoro-backend.a,
 # one pre-linked object whose only global definitions are the five functions
 # QEMU's util/qemu-coroutine.c calls. Prints the archive's path.
+#   qemu/build-backend.sh        the plain backend (no sanitizer hooks)
+#   qemu/build-backend.sh asan   with AddressSanitizer stack-switch
+#                                annotations, for a QEMU built --enable-asan:
+#                                build/qemu-backend-asan/libqemucoro-backend.a
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-OUT=${QEMUCORO_BACKEND_DIR:-$ROOT/build/qemu-backend}
+case "${1:-}" in
+    "") FEATURES=qemu-backend; NAME=qemu-backend ;;
+    asan) FEATURES=qemu-backend,asan; NAME=qemu-backend-asan ;;
+    *) echo "build-backend: unknown mode '$1' (want nothing or asan)" >&2; exit 2 ;;
+esac
+OUT=${QEMUCORO_BACKEND_DIR:-$ROOT/build/$NAME}
 SYMS="qemu_coroutine_new qemu_coroutine_delete qemu_coroutine_switch qemu_coroutine_self qemu_in_coroutine"
 
 cd "$ROOT"
@@ -12,7 +21,7 @@ cd "$ROOT"
 # executables only, and PIE code reaches TLS with the local-exec model (one
 # %fs-relative access). The crate's cdylib could not be built that way.
 cargo rustc --release --locked --quiet --lib --crate-type staticlib \
-    --features qemu-backend --target-dir target/qemu-backend \
+    --features "$FEATURES" --target-dir "target/$NAME" \
     -- -C relocation-model=pie >&2
 mkdir -p "$OUT"
 # ld -r pulls from the Rust staticlib only the members the five symbols need
@@ -22,7 +31,7 @@ undef=""
 keep=""
 for s in $SYMS; do undef="$undef -u $s"; keep="$keep --keep-global-symbol=$s"; done
 # shellcheck disable=SC2086
-ld -r --gc-sections $undef -o "$OUT/qemucoro-backend.o" target/qemu-backend/release/libqemucoro.a
+ld -r --gc-sections $undef -o "$OUT/qemucoro-backend.o" "target/$NAME/release/libqemucoro.a"
 # shellcheck disable=SC2086
 # Embedded LLVM bitcode (from std) is dropped: binutils' LLVM plugin, if
 # installed, chokes on bitcode from a newer LLVM when ar/nm read the object.
@@ -36,4 +45,12 @@ if [ "$got" != "$want" ]; then
     echo "build-backend: archive exports [$got], expected [$want]" >&2
     exit 1
 fi
+# The asan archive must really call ASan's fiber-switch interface (the
+# runtime comes from QEMU's -fsanitize=address link); the plain one must not.
+switches=$(nm -u "$OUT/qemucoro-backend.o" | grep -c '__sanitizer_start_switch_fiber' || true)
+case "$FEATURES:$switches" in
+    *asan:0) echo "build-backend: asan archive has no ASan fiber annotations" >&2; exit 1 ;;
+    *asan:*|qemu-backend:0) ;;
+    *) echo "build-backend: plain archive calls ASan's fiber interface" >&2; exit 1 ;;
+esac
 echo "$OUT/libqemucoro-backend.a"

@@ -141,13 +141,16 @@ legacy_configure() {
 
 # configure_build BUILD_DIR LIB: a minimal tools-only build in BUILD_DIR,
 # with the qemucoro backend archive LIB, or QEMU's ucontext backend if LIB
-# is empty. Re-running only refreshes the option.
+# is empty. Re-running only refreshes the option. CONFIGURE_EXTRA adds
+# configure options (check-qemu --asan: --enable-asan).
 configure_build() {
     _b=$1; _lib=$2
     if [ ! -f "$_b/build.ninja" ]; then
         rm -rf "$_b"; mkdir -p "$_b"
         set -- --without-default-features --enable-tools --disable-system \
             --disable-user --disable-install-blobs --disable-docs
+        # shellcheck disable=SC2086
+        set -- "$@" ${CONFIGURE_EXTRA:-}
         # 10.x takes the python (with meson) to build its venv from; 7.2
         # refuses --python with an external meson, so it gets PATH + --meson.
         if legacy_configure; then
@@ -164,8 +167,10 @@ configure_build() {
 }
 
 # The backend archive, built fresh (cargo is incremental).
+# BACKEND_MODE (empty or asan) is build-backend.sh's argument.
 build_backend() {
-    LIB=$("$ROOT/qemu/build-backend.sh") || die "building the backend archive failed"
+    # shellcheck disable=SC2086
+    LIB=$("$ROOT/qemu/build-backend.sh" ${BACKEND_MODE:-}) || die "building the backend archive failed"
 }
 
 # build_targets BUILD_DIR TARGET...

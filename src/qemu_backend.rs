@@ -17,6 +17,7 @@ use std::ffi::{c_char, c_int, c_void};
 use std::mem::{offset_of, size_of};
 use std::ptr;
 
+use crate::sanitizer::asan_drop_fake_stack;
 use crate::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
 use crate::switch::{Fiber, Suspender};
 
@@ -88,6 +89,8 @@ struct BackendCoroutine {
     /// Overflow canary of a slab stack (stacks past the guarded budget have
     /// no guard page); checked whenever the coroutine switches out.
     canary: Option<Canary>,
+    /// The fiber's stack as (lowest address, size), for ASan builds.
+    stack: (usize, usize),
     fiber: Option<Fiber>,
 }
 
@@ -195,6 +198,7 @@ extern "C" fn qemu_coroutine_new() -> *mut QemuCoroutine {
             base: QemuCoroutine::ZERO,
             suspender: ptr::null(),
             canary: None,
+            stack: (0, 0),
             fiber: None,
         }));
         let stack = Stack::new(DEFAULT_STACK_SIZE);
@@ -203,6 +207,7 @@ extern "C" fn qemu_coroutine_new() -> *mut QemuCoroutine {
         // SAFETY: `co` came from Box::into_raw just above and is not shared yet.
         unsafe {
             (*co).canary = canary;
+            (*co).stack = fiber.stack_bounds();
             (*co).fiber = Some(fiber);
         }
         co.cast::<QemuCoroutine>()
@@ -255,6 +260,12 @@ unsafe extern "C" fn qemu_coroutine_switch(
         // and suspend returns to `to`, the one that resumed it.
         unsafe {
             check_canary(from);
+            if action == COROUTINE_TERMINATE {
+                // Every C frame on this stack has returned; only our loop
+                // stays (see asan_drop_fake_stack; a no-op without ASan).
+                let (bottom, size) = (*from).stack;
+                asan_drop_fake_stack(bottom, size);
+            }
             (*(*from).suspender).suspend(action as u32)
         }
     } else {

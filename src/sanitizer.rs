@@ -220,3 +220,25 @@ pub unsafe fn asan_finish_switch(save: *mut std::ffi::c_void) -> (usize, usize) 
     #[cfg(not(feature = "asan"))]
     (0, 0)
 }
+
+/// For a stack that stays parked after its last instrumented frame returned
+/// (a terminated QEMU coroutine, whose fiber loops in uninstrumented Rust
+/// until it is re-entered or freed): frees ASan's fake stack for it now,
+/// with a switch from the stack `[bottom, bottom + size)` to itself that
+/// saves nothing. Otherwise a coroutine freed in that state would leak its
+/// fake stack (with `detect_stack_use_after_return`, megabytes each); the
+/// next entry simply starts a fresh one.
+///
+/// # Safety
+/// Runs on that stack, and no instrumented frame on it is live.
+#[inline(always)]
+#[allow(unused_variables)]
+pub unsafe fn asan_drop_fake_stack(bottom: usize, size: usize) {
+    // SAFETY: a switch to the stack we are on lands at once; per the
+    // contract no live frame uses the fake stack being freed.
+    #[cfg(feature = "asan")]
+    unsafe {
+        asan_start_switch(std::ptr::null_mut(), bottom, size);
+        asan_finish_switch(std::ptr::null_mut());
+    }
+}
