@@ -56,10 +56,12 @@ static GLOBAL: Mutex<Global> = Mutex::new(Global { batches: Vec::new(), size: 0,
 struct Local {
     head: Cell<*const Coroutine>,
     len: Cell<usize>,
+    /// Whether `EXIT` is registered for this thread (once is enough).
+    armed: Cell<bool>,
 }
 
 thread_local! {
-    static LOCAL: Local = const { Local { head: Cell::new(ptr::null()), len: Cell::new(0) } };
+    static LOCAL: Local = const { Local { head: Cell::new(ptr::null()), len: Cell::new(0), armed: Cell::new(false) } };
     static EXIT: ExitHook = const { ExitHook };
 }
 
@@ -99,9 +101,7 @@ pub(crate) fn get() -> Option<*mut Coroutine> {
 #[inline(never)]
 pub(crate) fn put(co: *mut Coroutine) {
     let kept = LOCAL.try_with(|l| {
-        if l.len.get() == 0 {
-            arm_exit_hook();
-        }
+        arm_exit_hook(l);
         if l.len.get() >= LOCAL_MAX {
             spill(l);
         }
@@ -116,17 +116,21 @@ pub(crate) fn put(co: *mut Coroutine) {
     }
 }
 
-/// Makes sure this thread's free list is handed over when the thread exits;
-/// called whenever the list goes from empty to not empty.
-fn arm_exit_hook() {
-    let _ = EXIT.try_with(|_| ());
+/// Makes sure this thread's free list is handed over when the thread exits:
+/// registers `EXIT` the first time the list gets anything.
+#[inline(always)]
+fn arm_exit_hook(l: &Local) {
+    if !l.armed.get() {
+        l.armed.set(true);
+        let _ = EXIT.try_with(|_| ());
+    }
 }
 
 /// Moves one global batch into the empty local list.
 #[cold]
 fn refill(l: &Local) -> Option<()> {
     let batch = take_global()?;
-    arm_exit_hook();
+    arm_exit_hook(l);
     // Batches list the most recently freed first; keep that order on top.
     for co in batch.0.into_iter().rev() {
         // SAFETY: the batch owned these pooled coroutines; now the list does.
