@@ -173,9 +173,7 @@ pub extern "C" fn aio_co_enter(ctx: *mut AioContext, co: *mut Coroutine) {
 /// thread, with `aio_co_enter`'s rules.
 #[no_mangle]
 pub extern "C" fn aio_co_wake(co: *mut Coroutine) {
-    let co = deref("aio_co_wake", "co", co);
-    let ctx = aio::resolve(co.ctx.load(std::sync::atomic::Ordering::Acquire));
-    coroutine::enter_in(ctx.as_ptr().cast(), co);
+    coroutine::wake(deref("aio_co_wake", "co", co));
 }
 
 /// Moves the running coroutine to `new_ctx` (its thread, if `new_ctx` is
