@@ -331,6 +331,8 @@ double qemucoro_bench_floor_corosensei(unsigned long iters);
 double qemucoro_bench_floor_context(unsigned long iters);
 double qemucoro_bench_floor_corosensei_nested2(unsigned long iters);
 double qemucoro_bench_floor_corosensei_nested(unsigned long iters);
+double qemucoro_bench_floor_jmp(unsigned long iters);
+double qemucoro_bench_floor_ret(unsigned long iters);
 #endif
 
 static const struct {
@@ -373,6 +375,8 @@ int main(int argc, char **argv)
     printf("floor/context %.2f\n", qemucoro_bench_floor_context(20000000));
     printf("floor/corosensei-nested %.2f\n", qemucoro_bench_floor_corosensei_nested(20000000));
     printf("floor/corosensei-nested2 %.2f\n", qemucoro_bench_floor_corosensei_nested2(20000000));
+    printf("floor/jmp %.2f\n", qemucoro_bench_floor_jmp(20000000));
+    printf("floor/ret %.2f\n", qemucoro_bench_floor_ret(20000000));
 #endif
     return 0;
 }

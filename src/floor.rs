@@ -95,3 +95,104 @@ pub extern "C" fn qemucoro_bench_floor_context(iters: u64) -> f64 {
     }
     start.elapsed().as_nanos() as f64 / iters as f64
 }
+
+// --- Our own switch (switch/arch): jmp-based, ret-based, and with QEMU's checks ---
+
+use std::cell::Cell;
+use std::ffi::c_void;
+
+use crate::switch::arch::{self, qemucoro_switch};
+
+std::arch::global_asm!(
+    // qemucoro_switch, but leaving with `ret`: the floor of a ret-based switch.
+    ".text",
+    ".p2align 4",
+    ".hidden qemucoro_floor_switch_ret",
+    ".globl qemucoro_floor_switch_ret",
+    "qemucoro_floor_switch_ret:",
+    "push rbp",
+    "push rbx",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    "mov rax, rsi",
+    "mov rcx, rsp",
+    "mov rsp, [rdi]",
+    "mov [rdi], rcx",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbx",
+    "pop rbp",
+    "ret",
+);
+
+extern "C" {
+    fn qemucoro_floor_switch_ret(slot: *mut usize, value: usize) -> usize;
+}
+
+type SwitchFn = unsafe extern "C" fn(*mut usize, usize) -> usize;
+
+/// A bare fiber for the floors: a slot and a stack.
+struct Bare {
+    slot: Cell<usize>,
+    _stack: Stack,
+}
+
+/// The floor fibers' body: `arg` is the `Bare`; yields forever through
+/// the switch function that the first value names (0 jmp, 1 ret).
+unsafe extern "C" fn bare_body(arg: *mut c_void, first: usize) -> ! {
+    let bare = arg.cast::<Bare>();
+    let sw: SwitchFn = if first == 0 { qemucoro_switch } else { qemucoro_floor_switch_ret };
+    loop {
+        // SAFETY: the fiber runs on bare's stack; its slot names the resumer.
+        black_box(unsafe { bare_yield(sw, (*bare).slot.as_ptr()) });
+    }
+}
+
+/// One call deep, as `qemu_coroutine_yield` is.
+#[inline(never)]
+unsafe fn bare_yield(sw: SwitchFn, slot: *mut usize) -> usize {
+    // SAFETY: the caller's fiber is running and `slot` is its slot.
+    black_box(unsafe { sw(slot, 0) })
+}
+
+/// One call deep, as `qemu_coroutine_enter` is.
+#[inline(never)]
+unsafe fn bare_enter(sw: SwitchFn, slot: *mut usize) -> usize {
+    // SAFETY: the fiber of `slot` is suspended.
+    black_box(unsafe { sw(slot, 1) })
+}
+
+fn bare_round_trips(iters: u64, ret: bool) -> f64 {
+    let stack = Stack::new(DEFAULT_STACK_SIZE);
+    let top = stack.bottom() as usize + stack.size();
+    let bare = Box::new(Bare { slot: Cell::new(0), _stack: stack });
+    let arg = std::ptr::from_ref(&*bare).cast_mut().cast();
+    // SAFETY: the stack is fresh and the Box keeps `slot` in place.
+    bare.slot.set(unsafe { arch::init_stack(top, bare.slot.as_ptr(), bare_body, arg) });
+    let sw: SwitchFn = if ret { qemucoro_floor_switch_ret } else { qemucoro_switch };
+    // SAFETY: the first switch starts bare_body, which then yields.
+    unsafe { sw(bare.slot.as_ptr(), ret as usize) };
+    let start = Instant::now();
+    for _ in 0..iters {
+        // SAFETY: the fiber is suspended in bare_yield.
+        unsafe { bare_enter(sw, bare.slot.as_ptr()) };
+    }
+    // The fiber stays parked; nothing on its stack needs dropping.
+    start.elapsed().as_nanos() as f64 / iters as f64
+}
+
+/// ns per out-of-line enter()+yield() round trip on our jmp-based switch.
+#[no_mangle]
+pub extern "C" fn qemucoro_bench_floor_jmp(iters: u64) -> f64 {
+    bare_round_trips(iters, false)
+}
+
+/// The same with a switch that leaves with `ret`.
+#[no_mangle]
+pub extern "C" fn qemucoro_bench_floor_ret(iters: u64) -> f64 {
+    bare_round_trips(iters, true)
+}

@@ -17,6 +17,10 @@ use std::ptr;
 use corosensei::{Coroutine as RawCoroutine, CoroutineResult};
 
 use crate::sanitizer::FiberHooks;
+
+#[cfg(target_arch = "x86_64")]
+#[path = "switch/arch/x86_64.rs"]
+pub(crate) mod arch;
 use crate::stack::Stack;
 
 type RawYielder = corosensei::Yielder<u32, u32>;
