@@ -8,11 +8,13 @@
 //! as QEMU's threads that hold the BQL do.
 
 pub mod bh;
+pub mod co_io;
 pub mod context;
 mod epoll;
 pub mod fd_handler;
 pub mod iothread;
 mod push_list;
+pub mod sleep;
 pub mod timer;
 
 use std::cell::Cell;
@@ -22,10 +24,10 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 pub use context::AioContext;
 
-use crate::abort::die;
+use crate::util::abort::die;
 use crate::coroutine::Coroutine;
-use crate::current;
-use crate::sanitizer;
+use crate::coroutine::current;
+use crate::util::sanitizer;
 
 static MAIN: AtomicPtr<AioContext> = AtomicPtr::new(ptr::null_mut());
 

@@ -9,11 +9,11 @@ use std::ffi::{c_void, CStr};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use crate::abort::die;
+use crate::util::abort::die;
 use crate::aio::timer::{QEMUClockType, QEMUTimer, QEMU_CLOCK_REALTIME, SCALE_NS};
 use crate::aio::{self};
 use crate::coroutine::{self, Coroutine, CoroutineEntry};
-use crate::current;
+use crate::coroutine::current;
 
 /// What a sleep is waiting for: embed it (usually on the sleeper's stack)
 /// and pass it to `qemu_co_sleep_wake` to end the sleep early.

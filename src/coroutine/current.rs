@@ -48,7 +48,7 @@ pub fn get() -> *const Coroutine {
         }
         let leader: *const Coroutine = &s.leader;
         s.current.set(leader);
-        crate::overflow::thread_init();
+        crate::coroutine::overflow::thread_init();
         leader
     })
 }
@@ -75,7 +75,7 @@ pub fn enter_switch(to: *const Coroutine) -> (*const Coroutine, *mut c_void) {
     let (from, mut ctx) = STATE.with(|s| {
         let old = s.current.replace(to);
         let from = if old.is_null() {
-            crate::overflow::thread_init();
+            crate::coroutine::overflow::thread_init();
             &s.leader
         } else {
             old

@@ -12,18 +12,22 @@
 //! the one field written by other threads, `scheduled`, is atomic. Only the
 //! thread currently running or entering a coroutine touches its cells.
 
+pub mod co_list;
+pub mod current;
+pub mod overflow;
+pub mod pool;
+pub mod registry;
+pub mod stats;
+
 use std::cell::Cell;
 use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
-use crate::abort::die;
-use crate::current;
-use crate::pool;
-use crate::registry;
-use crate::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
+use crate::util::abort::die;
+use crate::switch::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
 use crate::switch::{Fiber, Suspender};
-use crate::wakeup::CoList;
+use crate::coroutine::co_list::CoList;
 
 /// `void coroutine_fn CoroutineEntry(void *opaque)`.
 pub type CoroutineEntry = unsafe extern "C" fn(opaque: *mut c_void);
@@ -147,7 +151,7 @@ impl Coroutine {
 
     #[cold]
     fn overflowed(&self) -> ! {
-        crate::overflow::report(self, " (an unguarded stack: caught by its canary)")
+        crate::coroutine::overflow::report(self, " (an unguarded stack: caught by its canary)")
     }
 
     #[inline(always)]
