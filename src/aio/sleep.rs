@@ -73,7 +73,7 @@ pub fn wake(w: &QemuCoSleep) {
     if !ptr::eq(was, SLEEP.as_ptr()) {
         die(format_args!("qemu_co_sleep_wake: the coroutine in QemuCoSleep is not sleeping"));
     }
-    coroutine::wake(co);
+    aio::wake(co);
 }
 
 unsafe extern "C" fn timer_expired(opaque: *mut c_void) {
@@ -154,7 +154,7 @@ pub unsafe fn timeout(
     let co = coroutine::create(timeout_entry, t.cast());
     // From inside a coroutine this runs `co` once we yield in the sleep.
     // SAFETY: `create` returns a live coroutine.
-    coroutine::enter_in(aio::current_context().as_ptr().cast(), unsafe { &*co });
+    aio::enter_in(aio::current_context().as_ptr().cast(), unsafe { &*co });
     let ns = i64::try_from(timeout_ns).unwrap_or(i64::MAX);
     // SAFETY: `t` is live until both sides are done; only the side that
     // finishes second frees it, and we are not done yet.

@@ -14,6 +14,7 @@
 
 pub mod co_list;
 pub mod current;
+pub mod event_loop;
 pub mod overflow;
 pub mod pool;
 pub mod registry;
@@ -253,30 +254,10 @@ fn terminated(co: &Coroutine) {
     pool::put(ptr::from_ref(co).cast_mut());
 }
 
-/// `aio_co_enter`: runs `co` in `ctx` now if `ctx` is this thread's; from
-/// inside a coroutine, right after the running coroutine next yields or
-/// terminates; and in another thread's context, by scheduling it there.
-pub fn enter_in(ctx: *mut c_void, co: &Coroutine) {
-    if ctx != current::aio_context() {
-        crate::aio::schedule(ctx, co);
-        return;
-    }
-    // SAFETY: `current::get` returns the running coroutine or the leader,
-    // both live for as long as they run.
-    let me = unsafe { &*current::get() };
-    if me.is_entered() {
-        if ptr::eq(me, co) {
-            die(format_args!("aio_co_enter: a coroutine cannot wake itself"));
-        }
-        me.wakeup.push_back(co);
-    } else {
-        enter(ctx, co);
-    }
-}
-
-/// `aio_co_wake`: re-enters `co` in the context it last ran in.
+/// `aio_co_wake` for the layers below the event loop (the locks): re-enters
+/// `co` in the context it last ran in, through the event loop's hook.
 pub fn wake(co: &Coroutine) {
-    enter_in(co.ctx.load(Ordering::Acquire), co);
+    event_loop::wake(co);
 }
 
 /// `qemu_coroutine_yield`: back to whoever entered the running coroutine.
