@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::epoll::{Epoll, Event};
 use crate::util::abort::die;
-use crate::util::sanitizer::Mutex;
+use crate::util::mutex::Mutex;
 
 /// `void IOHandler(void *opaque)`.
 pub type IOHandler = unsafe extern "C" fn(opaque: *mut c_void);

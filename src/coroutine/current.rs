@@ -32,7 +32,7 @@ thread_local! {
     static STATE: ThreadState = const {
         ThreadState {
             current: Cell::new(ptr::null()),
-            leader: Coroutine::leader(),
+            leader: Coroutine::blank(),
             aio_context: Cell::new(ptr::null_mut()),
         }
     };

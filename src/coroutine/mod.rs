@@ -80,8 +80,9 @@ pub struct Coroutine {
 }
 
 impl Coroutine {
-    /// A thread's leader: never entered, never yields, has no stack.
-    pub const fn leader() -> Coroutine {
+    /// A coroutine with no stack and no entry: as is, a thread's leader
+    /// (never entered, never yields); `new_boxed` gives it a fiber.
+    pub const fn blank() -> Coroutine {
         Coroutine {
             entry: Cell::new(None),
             entry_arg: Cell::new(ptr::null_mut()),
@@ -105,7 +106,7 @@ impl Coroutine {
 
     /// A new coroutine with its own stack, parked before its first entry.
     pub(crate) fn new_boxed(stack_size: usize) -> *mut Coroutine {
-        let co = Box::into_raw(Box::new(Coroutine::leader()));
+        let co = Box::into_raw(Box::new(Coroutine::blank()));
         let stack = Stack::new(stack_size);
         let canary = stack.arm_canary();
         let fiber = Fiber::new(stack, trampoline, co.cast());

@@ -213,7 +213,7 @@ mod slab {
     use corosensei::stack::valgrind::ValgrindStackRegistration;
 
     use super::{die_os, map_anonymous, page_size, Stack, SLAB_SLOTS};
-    use crate::util::sanitizer::Mutex;
+    use crate::util::mutex::Mutex;
 
     /// Free slots by stack size, as addresses.
     static FREE: Mutex<Option<HashMap<usize, Vec<usize>>>> = Mutex::new(None);

@@ -5,6 +5,7 @@
 pub mod abort;
 #[cfg(not(feature = "qemu-backend"))]
 pub mod atomic_view;
+pub mod mutex;
 pub mod sanitizer;
 #[cfg(not(feature = "qemu-backend"))]
 pub mod spin;
