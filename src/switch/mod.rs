@@ -10,18 +10,24 @@
 //! This module is the one place every switch and every stack's birth and
 //! death pass through, so the sanitizer and Valgrind hooks live here.
 
+/// cbindgen:ignore
+#[cfg(feature = "bench-floor")]
+pub mod floor;
+pub mod stack;
+
 use std::convert::Infallible;
 use std::ffi::c_void;
 use std::ptr;
 
 use corosensei::{Coroutine as RawCoroutine, CoroutineResult};
 
-use crate::sanitizer::FiberHooks;
+use crate::util::sanitizer::FiberHooks;
+use crate::switch::stack::Stack;
 
+/// cbindgen:ignore
 #[cfg(target_arch = "x86_64")]
-#[path = "switch/arch/x86_64.rs"]
+#[path = "arch/x86_64.rs"]
 pub(crate) mod arch;
-use crate::stack::Stack;
 
 type RawYielder = corosensei::Yielder<u32, u32>;
 
