@@ -200,8 +200,6 @@ typedef struct {
   size_t pooled;
 } QemucoroStats;
 
-
-
 /**
  * Wait at the front of the queue instead of the back: for re-queueing a
  * request whose condition still does not hold after it was woken.

@@ -1,4 +1,14 @@
 //! C exports of the coroutine core (QEMU's `qemu/coroutine-core.h`).
+//!
+//! `qemu_coroutine_enter` and `qemu_coroutine_yield` are assembly stubs on
+//! x86_64: a call to the core's `*_begin` (checks and bookkeeping, plain
+//! Rust with its thread-locals inlined), the switch, and (enter only) the
+//! core's `enter_end`, leaving with `pop rcx; jmp rcx` rather than `ret`.
+//! A `ret` here would return through a frame the other side's calls
+//! pushed and miss the return-stack predictor on every switch; balanced
+//! calls to the helpers cost nothing. Yield tail-jumps into the switch, so
+//! a yielded coroutine resumes straight in its C caller (in sanitizer
+//! builds it calls `yield_end` first, for the hooks).
 
 use std::ffi::{c_uint, c_void};
 use std::ptr;
@@ -25,6 +35,41 @@ pub extern "C" fn qemu_coroutine_create(
 /// Coroutines that `co` woke meanwhile (through a lock or queue) run next,
 /// before this returns. Aborts with "Co-routine re-entered recursively" if
 /// `co` is already entered, and if `co` is NULL.
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
+#[no_mangle]
+pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
+    std::arch::naked_asm!(
+        ".cfi_startproc",
+        "push rbx",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset rbx, -16",
+        "mov rbx, rdi",
+        "call {begin}",
+        "mov rdi, rax",
+        "mov esi, {enter}",
+        "call {switch}",
+        "mov rdi, rbx",
+        "mov esi, eax",
+        "call {end}",
+        "pop rbx",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore rbx",
+        "pop rcx",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_register rip, rcx",
+        "jmp rcx",
+        ".cfi_endproc",
+        begin = sym coroutine::enter_begin,
+        end = sym coroutine::enter_end,
+        switch = sym crate::switch::arch::qemucoro_switch,
+        enter = const coroutine::ACTION_ENTER,
+    )
+}
+
+/// As above, for targets without an assembly stub.
+/// cbindgen:ignore
+#[cfg(not(target_arch = "x86_64"))]
 #[no_mangle]
 pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
     let co = deref("qemu_coroutine_enter", "co", co);
@@ -43,6 +88,59 @@ pub extern "C" fn qemu_coroutine_enter_if_inactive(co: *mut Coroutine) {
 /// Suspends the running coroutine and returns to whoever entered it.
 ///
 /// Aborts with "Co-routine is yielding to no one" outside a coroutine.
+#[cfg(all(target_arch = "x86_64", not(any(feature = "asan", feature = "tsan"))))]
+#[unsafe(naked)]
+#[no_mangle]
+pub extern "C" fn qemu_coroutine_yield() {
+    std::arch::naked_asm!(
+        ".cfi_startproc",
+        "push rax",
+        ".cfi_adjust_cfa_offset 8",
+        "call {begin}",
+        "pop rcx",
+        ".cfi_adjust_cfa_offset -8",
+        "mov rdi, rax",
+        "mov esi, {yield_}",
+        "jmp {switch}",
+        ".cfi_endproc",
+        begin = sym coroutine::yield_begin,
+        switch = sym crate::switch::arch::qemucoro_switch,
+        yield_ = const coroutine::ACTION_YIELD,
+    )
+}
+
+/// As above, with the sanitizers' hooks after the switch.
+/// cbindgen:ignore
+#[cfg(all(target_arch = "x86_64", any(feature = "asan", feature = "tsan")))]
+#[unsafe(naked)]
+#[no_mangle]
+pub extern "C" fn qemu_coroutine_yield() {
+    std::arch::naked_asm!(
+        ".cfi_startproc",
+        "push rax",
+        ".cfi_adjust_cfa_offset 8",
+        "call {begin}",
+        "mov rdi, rax",
+        "mov esi, {yield_}",
+        "call {switch}",
+        "call {end}",
+        "pop rcx",
+        ".cfi_adjust_cfa_offset -8",
+        "pop rcx",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_register rip, rcx",
+        "jmp rcx",
+        ".cfi_endproc",
+        begin = sym coroutine::yield_begin,
+        end = sym coroutine::yield_end,
+        switch = sym crate::switch::arch::qemucoro_switch,
+        yield_ = const coroutine::ACTION_YIELD,
+    )
+}
+
+/// As above, for targets without an assembly stub.
+/// cbindgen:ignore
+#[cfg(not(target_arch = "x86_64"))]
 #[no_mangle]
 pub extern "C" fn qemu_coroutine_yield() {
     coroutine::yield_now();
