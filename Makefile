@@ -138,13 +138,24 @@ build/bench-ours: bench/bench.c c-tests/iothread.h $(BENCH_LIB) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -Ic-tests -pthread -o $@ $< $(BENCH_LIB) $(NATIVE_LIBS)
 
-bench: build/bench-ours
+# The same program on the shared library, for the .so column (rpath to
+# the bench build's own .so).
+BENCH_SO = target/bench/release/libqemucoro.so
+build/bench-ours-shared: bench/bench.c c-tests/iothread.h $(BENCH_LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	ln -sf libqemucoro.so $(BENCH_SO).0
+	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -Ic-tests -pthread -o $@ $< \
+	    -L$(dir $(BENCH_SO)) -Wl,-rpath,$(CURDIR)/$(dir $(BENCH_SO)) -lqemucoro
+
+bench: build/bench-ours build/bench-ours-shared
 	@if bench/build-qemu-baseline.sh >build/bench-qemu.log 2>&1; then \
-	    python3 bench/compare.py --rounds $(BENCH_ROUNDS) build/bench-ours build/bench-qemu; \
+	    python3 bench/compare.py --rounds $(BENCH_ROUNDS) --shared build/bench-ours-shared \
+	        build/bench-ours build/bench-qemu; \
 	else \
 	    tail -5 build/bench-qemu.log; \
 	    echo "QEMU's coroutines could not be built (build/bench-qemu.log): no baseline"; \
-	    python3 bench/compare.py --rounds $(BENCH_ROUNDS) build/bench-ours; \
+	    python3 bench/compare.py --rounds $(BENCH_ROUNDS) --shared build/bench-ours-shared \
+	        build/bench-ours; \
 	fi
 
 build/qemucoro.pc: Makefile

@@ -309,11 +309,17 @@ fn already_scheduled(scheduled: *const c_char) -> ! {
 fn terminated(co: &Coroutine) {
     let held = co.locks_held.get();
     if held != 0 {
-        die(format_args!("Co-routine terminated while holding {held} lock(s)"));
+        terminated_holding_locks(held);
     }
     co.caller.set(ptr::null());
     co.state.store(STATE_POOLED, Ordering::Relaxed);
     pool::put(ptr::from_ref(co).cast_mut());
+}
+
+#[cold]
+#[inline(never)]
+fn terminated_holding_locks(held: usize) -> ! {
+    die(format_args!("Co-routine terminated while holding {held} lock(s)"))
 }
 
 /// `aio_co_wake` for the layers below the event loop (the locks): re-enters
