@@ -106,6 +106,30 @@ check-demo: $(EXAMPLES)
 	@diff -u examples/hello-callbacks.expected build/examples/hello-callbacks.out
 	@echo "demo: both say_hello examples printed the expected transcripts"
 
+# A program that does not link the library dlopen()s it (the initial-exec
+# thread block comes from glibc's static TLS surplus then) and runs
+# coroutines on two threads.
+build/c-tests/dlopen: c-tests/dlopen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARNFLAGS) -pthread -o $@ $< -ldl
+
+check-dlopen: build/c-tests/dlopen $(LIB_SO)
+	build/c-tests/dlopen $(CURDIR)/$(LIB_SO)
+
+# The shared library's hot paths as issue 14 wants them: no call to
+# __tls_get_addr and none through the PLT in the functions the C API's
+# enter, yield and create run.
+HOT_FNS = qemu_coroutine_enter qemu_coroutine_yield qemu_coroutine_create \
+    qemu_coroutine_self enter_begin enter_end yield_begin qemucoro_switch
+check-shared: $(LIB_SO)
+	@objdump -d --no-show-raw-insn $(LIB_SO) | awk -v fns="$(HOT_FNS)" ' \
+	    BEGIN { n = split(fns, f, " ") } \
+	    /^[0-9a-f]+ <.*>:$$/ { hot = 0; for (i = 1; i <= n; i++) if (index($$2, f[i])) hot = 1; name = $$2 } \
+	    hot && /__tls_get_addr|@plt/ { print "libqemucoro.so: " name ": " $$0; bad = 1 } \
+	    END { exit bad }' || { echo "shared: a hot path calls __tls_get_addr or the PLT"; exit 1; }
+	@readelf -d $(LIB_SO) | grep -q STATIC_TLS || { echo "shared: no initial-exec TLS (DF_STATIC_TLS)"; exit 1; }
+	@echo "shared: hot paths without __tls_get_addr or PLT calls; thread block initial-exec"
+
 # Installs into a scratch prefix and builds a program the way a C user
 # would: pkg-config's line (which picks the shared library), and the static
 # archive with pkg-config's private libraries.
