@@ -193,7 +193,7 @@ unsafe extern "C" fn qemu_coroutine_delete(co: *mut QemuCoroutine) {
 /// `from` is the current coroutine of this thread. For ENTER, `to` is a
 /// coroutine from `qemu_coroutine_new` that is not running; otherwise `to`
 /// is `from`'s caller and `from` came from `qemu_coroutine_new`.
-#[cfg(not(any(feature = "asan", feature = "tsan")))]
+#[cfg(all(target_arch = "x86_64", not(any(feature = "asan", feature = "tsan"))))]
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 unsafe extern "C" fn qemu_coroutine_switch(
@@ -221,7 +221,7 @@ unsafe extern "C" fn qemu_coroutine_switch(
 }
 
 /// As above, with the sanitizers' hooks after the switch.
-#[cfg(any(feature = "asan", feature = "tsan"))]
+#[cfg(all(target_arch = "x86_64", any(feature = "asan", feature = "tsan")))]
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 unsafe extern "C" fn qemu_coroutine_switch(
@@ -272,6 +272,21 @@ unsafe extern "C" fn qemu_coroutine_switch(
     )
 }
 
+/// As above, for targets without an assembly stub.
+#[cfg(not(target_arch = "x86_64"))]
+#[unsafe(no_mangle)]
+unsafe extern "C" fn qemu_coroutine_switch(
+    from: *mut QemuCoroutine,
+    to: *mut QemuCoroutine,
+    action: c_int,
+) -> c_int {
+    let slot = switch_begin(from, to, action);
+    // SAFETY: switch_begin returned the slot of the side being entered or
+    // left, per this function's contract.
+    let back = unsafe { switch::switch(slot, action as u32) } as c_int;
+    switch_end(from, to, action, back)
+}
+
 /// Everything `qemu_coroutine_switch` does before its switch: the running
 /// coroutine becomes `to`, the leaving side's canary is checked, the
 /// sanitizers are told; returns the slot to switch on.
@@ -302,7 +317,7 @@ extern "C" fn switch_begin(from: *mut QemuCoroutine, to: *mut QemuCoroutine, act
 }
 
 /// The sanitizers' half of a switch that came back to `from`.
-#[cfg(any(feature = "asan", feature = "tsan"))]
+#[cfg(any(feature = "asan", feature = "tsan", not(target_arch = "x86_64")))]
 extern "C" fn switch_end(from: *mut QemuCoroutine, _to: *mut QemuCoroutine, action: c_int, back: c_int) -> c_int {
     // SAFETY: `from` is live: it is running again.
     let from = unsafe { &*from.cast::<BackendCoroutine>() };
