@@ -121,8 +121,18 @@ check-dlopen: build/c-tests/dlopen $(LIB_SO)
 # __tls_get_addr and none through the PLT in the functions the C API's
 # enter, yield and create run.
 HOT_FNS = qemu_coroutine_enter qemu_coroutine_yield qemu_coroutine_create \
-    qemu_coroutine_self enter_begin enter_end yield_begin qemucoro_switch
+    qemu_coroutine_self enter_begin enter_end qemucoro_switch
+# ... and yield and enter_begin reach the switch with a direct tail jump
+# (so no `ret` crosses a switch: capi/coroutine.rs).
+TAIL_FNS = qemu_coroutine_yield enter_begin
 check-shared: $(LIB_SO)
+	@for f in $(TAIL_FNS); do \
+	    objdump -d --no-show-raw-insn $(LIB_SO) | awk -v f=$$f ' \
+	        /^[0-9a-f]+ <.*>:$$/ { in_f = index($$2, f) > 0 } \
+	        in_f && /jmp +[0-9a-f]+ <.*qemucoro_switch/ { ok = 1 } \
+	        in_f && /call.*qemucoro_switch/ { bad = 1 } \
+	        END { exit !(ok && !bad) }' || { echo "shared: $$f does not tail-jump into the switch"; exit 1; }; \
+	done
 	@objdump -d --no-show-raw-insn $(LIB_SO) | awk -v fns="$(HOT_FNS)" ' \
 	    BEGIN { n = split(fns, f, " ") } \
 	    /^[0-9a-f]+ <.*>:$$/ { hot = 0; for (i = 1; i <= n; i++) if (index($$2, f[i])) hot = 1; name = $$2 } \

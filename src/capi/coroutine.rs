@@ -1,14 +1,18 @@
 //! C exports of the coroutine core (QEMU's `qemu/coroutine-core.h`).
 //!
-//! `qemu_coroutine_enter` and `qemu_coroutine_yield` are assembly stubs on
-//! x86_64: a call to the core's `*_begin` (checks and bookkeeping, plain
-//! Rust with its thread-locals inlined), the switch, and (enter only) the
-//! core's `enter_end`, leaving with `pop rcx; jmp rcx` rather than `ret`.
-//! A `ret` here would return through a frame the other side's calls
-//! pushed and miss the return-stack predictor on every switch; balanced
-//! calls to the helpers cost nothing. Yield tail-jumps into the switch, so
-//! a yielded coroutine resumes straight in its C caller (in sanitizer
-//! builds it calls `yield_end` first, for the hooks).
+//! On x86_64 no `ret` crosses a switch on the way through
+//! `qemu_coroutine_enter` and `qemu_coroutine_yield`: a `ret` there would
+//! return through a frame the other side's calls pushed and miss the
+//! return-stack predictor on every switch. `qemu_coroutine_enter` is an
+//! assembly stub: it calls the core's `enter_begin` (checks and
+//! bookkeeping, plain Rust with its thread-locals inlined), which tail-jumps
+//! into the switch, so the coroutine comes back straight into the stub; the
+//! stub then calls `enter_end` (balanced) and leaves with `pop rcx; jmp
+//! rcx`. `qemu_coroutine_yield` is the checks and a tail jump into the
+//! switch, so a yielded coroutine resumes straight in its C caller (in
+//! sanitizer builds, a stub that calls `yield_end` after the switch, for
+//! the hooks). The tail jumps are LLVM's (a sibling call to the naked
+//! switch); `make check-shared` checks that they are there.
 
 use std::ffi::{c_uint, c_void};
 use std::ptr;
@@ -46,9 +50,6 @@ pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
         ".cfi_offset rbx, -16",
         "mov rbx, rdi",
         "call {begin}",
-        "mov rdi, rax",
-        "mov esi, {enter}",
-        "call {switch}",
         "mov rdi, rbx",
         "mov esi, eax",
         "call {end}",
@@ -62,8 +63,6 @@ pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
         ".cfi_endproc",
         begin = sym coroutine::enter_begin,
         end = sym coroutine::enter_end,
-        switch = sym crate::switch::arch::qemucoro_switch,
-        enter = const coroutine::ACTION_ENTER,
     )
 }
 
@@ -89,24 +88,9 @@ pub extern "C" fn qemu_coroutine_enter_if_inactive(co: *mut Coroutine) {
 ///
 /// Aborts with "Co-routine is yielding to no one" outside a coroutine.
 #[cfg(all(target_arch = "x86_64", not(any(feature = "asan", feature = "tsan"))))]
-#[unsafe(naked)]
 #[no_mangle]
 pub extern "C" fn qemu_coroutine_yield() {
-    std::arch::naked_asm!(
-        ".cfi_startproc",
-        "push rax",
-        ".cfi_adjust_cfa_offset 8",
-        "call {begin}",
-        "pop rcx",
-        ".cfi_adjust_cfa_offset -8",
-        "mov rdi, rax",
-        "mov esi, {yield_}",
-        "jmp {switch}",
-        ".cfi_endproc",
-        begin = sym coroutine::yield_begin,
-        switch = sym crate::switch::arch::qemucoro_switch,
-        yield_ = const coroutine::ACTION_YIELD,
-    )
+    coroutine::yield_to_caller();
 }
 
 /// As above, with the sanitizers' hooks after the switch.

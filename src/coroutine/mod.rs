@@ -193,13 +193,16 @@ pub fn enter(ctx: *mut c_void, co: &Coroutine) {
 }
 
 /// The enter path's first half, for the C stub: the checks of `enter`
-/// (and QEMU's NULL check), then the slot to switch on.
-pub(crate) extern "C" fn enter_begin(co: *const Coroutine) -> *mut usize {
+/// (and QEMU's NULL check), then a tail jump into the switch, so that the
+/// coroutine comes back straight into the stub with its action.
+pub(crate) extern "C" fn enter_begin(co: *const Coroutine) -> u32 {
     // SAFETY: C passes a coroutine pointer; NULL is rejected here.
     let Some(co) = (unsafe { co.as_ref() }) else {
         crate::util::abort::null_arg("qemu_coroutine_enter", "co")
     };
-    begin_enter(ptr::null_mut(), co)
+    let slot = begin_enter(ptr::null_mut(), co);
+    // SAFETY: as in `enter`.
+    unsafe { switch::switch(slot, ACTION_ENTER) }
 }
 
 /// The enter path's second half, for the C stub: `action` is what the
@@ -337,7 +340,18 @@ pub fn yield_now() {
     yield_end();
 }
 
-/// The yield path's first half, for the C stub: checks, then the slot.
+/// `qemu_coroutine_yield` without the sanitizers: the checks, then a tail
+/// jump into the switch, so the coroutine resumes straight in its C caller.
+#[inline(always)]
+pub(crate) fn yield_to_caller() {
+    let slot = begin_yield();
+    // SAFETY: as in `yield_now`.
+    unsafe { switch::switch(slot, ACTION_YIELD) };
+}
+
+/// The yield path's first half, for the sanitizer builds' C stub: checks,
+/// then the slot.
+#[cfg(any(feature = "asan", feature = "tsan"))]
 pub(crate) extern "C" fn yield_begin() -> *mut usize {
     begin_yield()
 }

@@ -86,60 +86,6 @@ use std::arch::{asm, global_asm};
 use std::ffi::c_void;
 
 global_asm!(
-    // The switch. rdi = slot, rsi = value.
-    ".text",
-    ".p2align 4",
-    ".globl qemucoro_switch",
-    ".hidden qemucoro_switch",
-    ".type qemucoro_switch,@function",
-    "qemucoro_switch:",
-    ".cfi_startproc",
-    "push rbp",
-    ".cfi_adjust_cfa_offset 8",
-    ".cfi_rel_offset rbp, 0",
-    "push rbx",
-    ".cfi_adjust_cfa_offset 8",
-    ".cfi_rel_offset rbx, 0",
-    "push r12",
-    ".cfi_adjust_cfa_offset 8",
-    ".cfi_rel_offset r12, 0",
-    "push r13",
-    ".cfi_adjust_cfa_offset 8",
-    ".cfi_rel_offset r13, 0",
-    "push r14",
-    ".cfi_adjust_cfa_offset 8",
-    ".cfi_rel_offset r14, 0",
-    "push r15",
-    ".cfi_adjust_cfa_offset 8",
-    ".cfi_rel_offset r15, 0",
-    "mov rax, rsi",
-    "mov rcx, rsp",
-    "mov rsp, [rdi]",
-    "mov [rdi], rcx",
-    "pop r15",
-    ".cfi_adjust_cfa_offset -8",
-    ".cfi_restore r15",
-    "pop r14",
-    ".cfi_adjust_cfa_offset -8",
-    ".cfi_restore r14",
-    "pop r13",
-    ".cfi_adjust_cfa_offset -8",
-    ".cfi_restore r13",
-    "pop r12",
-    ".cfi_adjust_cfa_offset -8",
-    ".cfi_restore r12",
-    "pop rbx",
-    ".cfi_adjust_cfa_offset -8",
-    ".cfi_restore rbx",
-    "pop rbp",
-    ".cfi_adjust_cfa_offset -8",
-    ".cfi_restore rbp",
-    "pop rcx",
-    ".cfi_adjust_cfa_offset -8",
-    ".cfi_register rip, rcx",
-    "jmp rcx",
-    ".cfi_endproc",
-    ".size qemucoro_switch, .-qemucoro_switch",
     // The first frame of every fiber: r12 = body, r13 = arg, rax = value.
     ".p2align 4",
     ".globl qemucoro_fiber_start",
@@ -176,10 +122,64 @@ global_asm!(
 );
 
 extern "C" {
-    /// See the module comment.
-    pub fn qemucoro_switch(slot: *mut usize, value: usize) -> usize;
     fn qemucoro_fiber_start();
 }
+
+/// See the module comment. A naked Rust function rather than `global_asm!`
+/// so that Rust callers reach it with a direct call (or jump) in the shared
+/// library too, not through the GOT.
+#[unsafe(naked)]
+pub unsafe extern "C" fn qemucoro_switch(slot: *mut usize, value: usize) -> usize {
+    std::arch::naked_asm!(
+        ".cfi_startproc",
+        "push rbp",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_rel_offset rbp, 0",
+        "push rbx",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_rel_offset rbx, 0",
+        "push r12",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_rel_offset r12, 0",
+        "push r13",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_rel_offset r13, 0",
+        "push r14",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_rel_offset r14, 0",
+        "push r15",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_rel_offset r15, 0",
+        "mov rax, rsi",
+        "mov rcx, rsp",
+        "mov rsp, [rdi]",
+        "mov [rdi], rcx",
+        "pop r15",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore r15",
+        "pop r14",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore r14",
+        "pop r13",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore r13",
+        "pop r12",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore r12",
+        "pop rbx",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore rbx",
+        "pop rbp",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore rbp",
+        "pop rcx",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_register rip, rcx",
+        "jmp rcx",
+        ".cfi_endproc",
+    )
+}
+
 
 /// Bytes of `qemucoro_tls`.
 pub const THREAD_BLOCK_SIZE: usize = 64;
