@@ -1,6 +1,8 @@
 //! The x86_64 stack switch (System V ABI), in assembly: one routine that
-//! swaps stacks, the first frame of a fresh stack, and the thread block the
-//! hot paths reach with the initial-exec TLS model.
+//! swaps stacks (a naked Rust function, so that Rust code reaches it with a
+//! direct call or tail jump even in the shared library), the first frame
+//! of a fresh stack, and the thread block the hot paths reach with the
+//! initial-exec TLS model.
 //!
 //! # The contract (an aarch64 port implements the same one)
 //!
