@@ -31,9 +31,9 @@ FIGURES = {
     "aio/co-sleep-0": ("qemu_co_sleep_ns(0) through the loop", None),
 }
 FLOORS = {
-    "floor/jmp": "our switch (leaves with jmp): enter() + yield(), each one call deep",
+    "floor/jmp": "our switch (leaves with jmp), called straight from both loops",
     "floor/ret": "... the same switch leaving with ret",
-    "floor/jmp-checks": "... jmp, with QEMU's checks (NULL, scheduled, re-entry, caller, TLS current, wake-ups)",
+    "floor/jmp-checks": "... with QEMU's checks inlined (NULL, scheduled, re-entry, caller, TLS current, wake-ups)",
     "floor/corosensei": "corosensei resume + suspend, suspend inlined",
     "floor/corosensei-nested2": "... resume and suspend each one call deep",
     "floor/context": "context crate (Boost.Context fcontext) round trip",
