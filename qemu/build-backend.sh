@@ -35,8 +35,9 @@ mkdir -p "$OUT"
 undef=""
 keep=""
 for s in $SYMS; do undef="$undef -u $s"; keep="$keep --keep-global-symbol=$s"; done
+# (-u also keeps qemucoro_qemu_gdb_layout, which gdb/qemucoro.py reads.)
 # shellcheck disable=SC2086
-ld -r --gc-sections $undef -o "$OUT/qemucoro-backend.o" "target/$NAME/release/libqemucoro.a"
+ld -r --gc-sections $undef -u qemucoro_qemu_gdb_layout -o "$OUT/qemucoro-backend.o" "target/$NAME/release/libqemucoro.a"
 # shellcheck disable=SC2086
 # Embedded LLVM bitcode (from std) is dropped: binutils' LLVM plugin, if
 # installed, chokes on bitcode from a newer LLVM when ar/nm read the object.
