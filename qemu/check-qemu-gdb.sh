@@ -34,6 +34,9 @@ session() {
     rm -f "$_core"
 }
 
+# Our qemu_coroutine_switch, named by the backend's own debug info.
+SWITCH='(qemucoro::qemu_backend::)?qemu_coroutine_switch \(\)'
+
 fail=0
 expect() {    # expect FILE REGEX: a line of FILE matches REGEX
     grep -Eq "$2" "$1" || { echo "check-qemu-gdb: $1 has no line matching: $2"; fail=1; }
@@ -50,7 +53,7 @@ check_nesting() {
     [ "$n" -eq 3 ] || { echo "check-qemu-gdb: $f: $n coroutine sections, want 3"; fail=1; }
     expect "$f" '^#0 .* nest \(.*test-coroutine\.c:[0-9]+$'
     for k in 1 2; do
-        section "$f" $k | grep -Eq '^#[0-9]+ .* in qemu_coroutine_switch' &&
+        section "$f" $k | grep -Eq "^#[0-9]+ .* in $SWITCH " &&
         section "$f" $k | grep -Eq '^#[0-9]+ .* in nest \(\) at .*test-coroutine\.c:[0-9]+$' ||
             { echo "check-qemu-gdb: $f: section $k is not a nest coroutine in qemu_coroutine_switch"; fail=1; }
     done
@@ -60,7 +63,8 @@ check_nesting() {
 
 check_yield() {
     f=$1
-    expect "$f" '^#0 .* in qemu_coroutine_switch'
+    expect "$f" "^#[0-9]+ .* in $SWITCH "
+    expect "$f" '^#0 '
     expect "$f" '^#[0-9]+ .* in qemu_coroutine_yield \(\) at .*qemu-coroutine\.c:[0-9]+$'
     expect "$f" '^#[0-9]+ .* in yield_5_times \(\) at .*test-coroutine\.c:[0-9]+$'
     expect "$f" '^pc: qemu_coroutine_switch'
