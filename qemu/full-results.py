@@ -24,8 +24,13 @@ def meson(testlog, out):
     for line in pathlib.Path(testlog).read_text().splitlines():
         if line.strip():
             t = json.loads(line)
-            lines.append("%s %s" % (t["name"], MESON_STATUS.get(t["result"], "fail")))
+            lines.append("%s %s" % (test_name(t["name"]), MESON_STATUS.get(t["result"], "fail")))
     write(out, lines)
+
+
+def test_name(logged):
+    """meson logs "unit - qemu:test-aio"; `meson test` takes "test-aio"."""
+    return logged.split(" - ", 1)[-1].split(":", 1)[-1].replace(" ", "_")
 
 
 TAP = re.compile(r"^(not ok|ok) \S+ (\S+)( # SKIP)?")
