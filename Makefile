@@ -5,6 +5,7 @@
 #   make check-asan / check-tsan / check-valgrind   C tests under sanitizers
 #   make check-gdb  gdb/qemucoro.py on a live process and a core (in check)
 #   make check-qemu / check-qemu-asan   QEMU itself on the qemucoro backend
+#   make check-aarch64   cross-built for aarch64, C tests under qemu-aarch64
 #   make stress SECONDS=N | SEED=n   long randomised runs / replay a seed
 #   make demo       the seed's say_hello, as a coroutine and as callbacks
 
@@ -336,3 +337,12 @@ check-qemu-asan:
 
 bench-qemu:
 	qemu/bench-qemu.sh
+
+# --- aarch64 under user-mode emulation (issue 13); logic in cross/ -------
+.PHONY: check-aarch64
+
+# Debian's rustc-web + arm64 std, gcc-aarch64-linux-gnu, qemu-aarch64-static;
+# prints the tests it leaves out (cross/aarch64-skip says why).
+# CROSS_INSTALL=1 installs the toolchain and emulator first (CI).
+check-aarch64:
+	cross/check-aarch64.sh $(if $(CROSS_INSTALL),--install)

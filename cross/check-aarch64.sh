@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# make check-aarch64: cross-builds the library (Debian's rustc-web with its
+# arm64 std) and the C tests (gcc-aarch64-linux-gnu), then runs them under
+# qemu-aarch64 user-mode emulation, less the tests in cross/aarch64-skip
+# (threads and forked children hang under emulation on these machines).
+#   --install   first install the toolchain and emulator with apt (CI)
+# QEMU_AARCH64=path picks the emulator (default: qemu-aarch64-static).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGET=aarch64-unknown-linux-gnu
+OUT=build/aarch64
+LIB=target/aarch64/$TARGET/release/libqemucoro.a
+CC_A64=aarch64-linux-gnu-gcc
+NATIVE_LIBS="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
+CFLAGS="-O2 -g -Wall -Wextra -Werror -Iinclude -pthread"
+QEMU_AARCH64=${QEMU_AARCH64:-qemu-aarch64-static}
+# Each run is bounded: a test that hangs under emulation fails the target
+# instead of stalling CI.
+RUN_TIMEOUT=${RUN_TIMEOUT:-600}
+
+die() { echo "check-aarch64: $*" >&2; exit 1; }
+
+# rustc-web (1.96 in bookworm-security; plain rustc there is 1.63, older
+# than our rust-version 1.80) with the arm64 std that matches it exactly.
+install_tools() {
+    dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        rustc-web cargo-web libstd-rust-web-dev:arm64 \
+        gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static >/dev/null
+}
+
+# Debian's cargo and rustc, not a rustup toolchain earlier in PATH: the
+# arm64 std is built for exactly that rustc. Same Cargo.lock, --locked.
+build_lib() {
+    [ -x /usr/bin/rustc ] && [ -x /usr/bin/cargo ] ||
+        die "no /usr/bin/rustc or /usr/bin/cargo (run with --install, or apt-get install rustc-web cargo-web)"
+    [ -d /usr/lib/rustlib/$TARGET ] ||
+        die "no arm64 std (apt-get install libstd-rust-web-dev:arm64)"
+    echo "check-aarch64: $(/usr/bin/rustc --version), $(/usr/bin/cargo --version)"
+    RUSTC=/usr/bin/rustc CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=$CC_A64 \
+        /usr/bin/cargo build --release --locked --target $TARGET --target-dir target/aarch64
+}
+
+build_tests() {
+    mkdir -p $OUT
+    # shellcheck disable=SC2086
+    $CC_A64 $CFLAGS -o $OUT/run c-tests/test-*.c c-tests/harness.c $LIB $NATIVE_LIBS
+    # shellcheck disable=SC2086
+    $CC_A64 $CFLAGS -o $OUT/stress c-tests/stress.c c-tests/stress-threads.c $LIB $NATIVE_LIBS
+}
+
+# One "--skip PREFIX" per line of cross/aarch64-skip, comments dropped.
+skip_args() {
+    grep -v -e '^#' -e '^$' cross/aarch64-skip | sed 's/^/--skip /'
+}
+
+run_tests() {
+    command -v "$QEMU_AARCH64" >/dev/null || die "no $QEMU_AARCH64 (apt-get install qemu-user-static)"
+    export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
+    aarch64-linux-gnu-readelf -h $OUT/run | grep -q 'Machine: *AArch64' ||
+        die "$OUT/run is not an aarch64 program"
+    echo "check-aarch64: left out under emulation (cross/aarch64-skip says why):"
+    grep -v -e '^#' -e '^$' cross/aarch64-skip | sed 's/^/    /'
+    # shellcheck disable=SC2046
+    timeout -k 5 "$RUN_TIMEOUT" "$QEMU_AARCH64" $OUT/run $(skip_args)
+    timeout -k 5 "$RUN_TIMEOUT" "$QEMU_AARCH64" $OUT/stress --mode single --rounds 20
+}
+
+[ "${1:-}" = --install ] && install_tools
+build_lib
+build_tests
+run_tests
