@@ -59,7 +59,7 @@ pub struct Fiber {
     hooks: Box<FiberHooks>,
 }
 
-/// Field offsets for the gdb script (see registry.rs).
+/// Field offsets for the gdb script (see coroutine/registry.rs).
 #[cfg(not(feature = "qemu-backend"))]
 pub(crate) mod layout {
     use super::{Fiber, RawCoroutine, Stack};

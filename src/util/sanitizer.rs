@@ -1,9 +1,9 @@
 //! What ThreadSanitizer and AddressSanitizer must be told about stack
 //! switches, behind the cargo features `tsan` and `asan`. Without them every
 //! hook here is an empty inline function, so the default build's switch path
-//! is unchanged. (Valgrind needs no feature: stack.rs registers each stack
-//! with a client request that is a few no-op instructions natively, once per
-//! stack birth and death.)
+//! is unchanged. (Valgrind needs no feature: switch/stack.rs registers each
+//! stack with a client request that is a few no-op instructions natively,
+//! once per stack birth and death.)
 //!
 //! The library's own Rust code is not instrumented (that needs nightly's
 //! `-Zsanitizer`); the sanitizer runtime comes from the instrumented C
@@ -19,8 +19,8 @@
 //! Iothreads make their context before starting the thread, which TSan
 //! sees by itself.
 //!
-//! Fibers (switch.rs) call these for every switch; another backend reusing
-//! stack.rs gets Valgrind for free and calls `FiberHooks` and
+//! Fibers (switch/mod.rs) call these for every switch; another backend
+//! reusing switch/stack.rs gets Valgrind for free and calls `FiberHooks` and
 //! `asan_start_switch`/`asan_finish_switch` around its own switch.
 
 #[cfg(any(feature = "tsan", feature = "asan"))]
