@@ -2,7 +2,9 @@
 # make check-aarch64: cross-builds the library (Debian's rustc-web with its
 # arm64 std) and the C tests (gcc-aarch64-linux-gnu), then runs them under
 # qemu-aarch64 user-mode emulation, less the tests in cross/aarch64-skip
-# (threads and forked children hang under emulation on these machines).
+# (threads and forked children hang under emulation on these machines),
+# and cross/switch-test.rs: the bare aarch64 switch (src/switch/arch/
+# aarch64.rs) on its own.
 #   --install   first install the toolchain and emulator with apt (CI)
 # QEMU_AARCH64=path picks the emulator (default: qemu-aarch64-static).
 set -euo pipefail
@@ -49,6 +51,8 @@ build_tests() {
     $CC_A64 $CFLAGS -o $OUT/run c-tests/test-*.c c-tests/harness.c $LIB $NATIVE_LIBS
     # shellcheck disable=SC2086
     $CC_A64 $CFLAGS -o $OUT/stress c-tests/stress.c c-tests/stress-threads.c $LIB $NATIVE_LIBS
+    /usr/bin/rustc --edition 2021 --target $TARGET -C linker=$CC_A64 -C opt-level=2 -g \
+        -o $OUT/switch-test cross/switch-test.rs
 }
 
 # One "--skip PREFIX" per line of cross/aarch64-skip, comments dropped.
@@ -66,6 +70,7 @@ run_tests() {
     # shellcheck disable=SC2046
     timeout -k 5 "$RUN_TIMEOUT" "$QEMU_AARCH64" $OUT/run $(skip_args)
     timeout -k 5 "$RUN_TIMEOUT" "$QEMU_AARCH64" $OUT/stress --mode single --rounds 20
+    timeout -k 5 "$RUN_TIMEOUT" "$QEMU_AARCH64" $OUT/switch-test
 }
 
 [ "${1:-}" = --install ] && install_tools
