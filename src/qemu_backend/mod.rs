@@ -280,7 +280,7 @@ unsafe extern "C" fn qemu_coroutine_switch(
     set_current(to);
     // Under TSan (no-ops otherwise), what QEMU's ucontext backend does
     // around its switch: the TSan fiber we leave is acquired before it and
-    // released once we are back on it. The fiber switches are switch.rs's.
+    // released once we are back on it. The fiber switches are src/switch's.
     let me = tsan_fiber();
     acquire(me);
     let back = if action == COROUTINE_ENTER {
