@@ -5,8 +5,8 @@
 # backend differs), then QEMU's own suites on both: check-unit, check-block
 # and the iotests `quick` group for qcow2, raw and nbd. Prints pass/fail/skip
 # per suite and backend. A test that fails on both backends is reported as
-# environmental (named, never hidden); one that fails only with qemucoro
-# fails the target.
+# environmental (named, never hidden); one that fails only with qemucoro is
+# run once more, and fails the target if it fails again.
 #   check-qemu-full.sh [SUITE...]   default: unit block qcow2 raw nbd
 #   check-qemu-full.sh --build-only builds both trees, runs nothing
 #   QEMU_DL_DIR=dir                 look here for the orig tarball first
