@@ -341,7 +341,7 @@ check-qemu-asan:
 	qemu/check-qemu.sh --asan
 
 # QEMU --enable-tsan twice (TSan-annotated qemucoro, ucontext): test-coroutine
-# clean, test-aio-multithread with no more reports than ucontext
+# clean, test-aio-multithread racing no pair of functions ucontext does not
 check-qemu-tsan:
 	qemu/check-qemu-tsan.sh
 
