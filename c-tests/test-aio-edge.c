@@ -156,31 +156,36 @@ typedef struct {
     int calls;
 } ClosedFd;
 
+/* A fixed number for the fd whose number is reused, above what the loops
+ * themselves take (a new number would be the lowest free one). */
+#define REUSED_FD 200
+
 static void closed_fd_then_reused(void *opaque)
 {
     AioContext *ctx = qemu_get_aio_context();
     ClosedFd *c = opaque;
     bool expired = false;
     QEMUTimer *t = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, SCALE_MS, expire_flag, &expired);
-    int old[2], fresh[2], keep;
+    int old[2], fresh[2];
 
     CHECK(pipe2(old, O_NONBLOCK) == 0);
-    keep = dup(old[0]);                 /* the file stays open */
-    aio_set_fd_handler(ctx, old[0], count_cb, NULL, NULL, NULL, &c->calls);
-    close(old[0]);
-    aio_set_fd_handler(ctx, old[0], NULL, NULL, NULL, NULL, NULL);
+    CHECK(dup2(old[0], REUSED_FD) == REUSED_FD);    /* old[0] keeps the file */
+    aio_set_fd_handler(ctx, REUSED_FD, count_cb, NULL, NULL, NULL, &c->calls);
+    close(REUSED_FD);
+    aio_set_fd_handler(ctx, REUSED_FD, NULL, NULL, NULL, NULL, NULL);
     CHECK(write(old[1], "x", 1) == 1);  /* the old file is readable */
     CHECK(pipe2(fresh, O_NONBLOCK) == 0);
-    CHECK(fresh[0] == old[0]);          /* the number is reused */
-    aio_set_fd_handler(ctx, fresh[0], count_cb, NULL, NULL, NULL, &c->calls);
+    CHECK(dup2(fresh[0], REUSED_FD) == REUSED_FD);  /* the number is reused */
+    aio_set_fd_handler(ctx, REUSED_FD, count_cb, NULL, NULL, NULL, &c->calls);
     timer_mod(t, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + 50);
     while (!expired) {
         aio_poll(ctx, true);
         c->polls++;
     }
-    aio_set_fd_handler(ctx, fresh[0], NULL, NULL, NULL, NULL, NULL);
+    aio_set_fd_handler(ctx, REUSED_FD, NULL, NULL, NULL, NULL, NULL);
     timer_free(t);
-    close(keep);
+    close(REUSED_FD);
+    close(old[0]);
     close(old[1]);
     close(fresh[0]);
     close(fresh[1]);
@@ -208,16 +213,21 @@ static void closed_fd_reregistered(void *opaque)
 
     (void)opaque;
     CHECK(pipe2(old, O_NONBLOCK) == 0);
-    aio_set_fd_handler(ctx, old[0], count_cb, NULL, NULL, NULL, &calls);
+    CHECK(dup2(old[0], REUSED_FD) == REUSED_FD);
     close(old[0]);
+    aio_set_fd_handler(ctx, REUSED_FD, count_cb, NULL, NULL, NULL, &calls);
+    close(REUSED_FD);                   /* the file is gone for good */
     close(old[1]);
     CHECK(pipe2(fresh, O_NONBLOCK) == 0);
-    CHECK(fresh[0] == old[0]);
-    aio_set_fd_handler(ctx, fresh[0], count_cb, NULL, NULL, NULL, &calls);
+    CHECK(dup2(fresh[0], REUSED_FD) == REUSED_FD);
+    aio_set_fd_handler(ctx, REUSED_FD, count_cb, NULL, NULL, NULL, &calls);
     CHECK(write(fresh[1], "x", 1) == 1);
     CHECK(aio_poll(ctx, true));
     CHECK(calls == 1);
-    aio_set_fd_handler(ctx, fresh[0], NULL, NULL, NULL, NULL, NULL);
+    aio_set_fd_handler(ctx, REUSED_FD, NULL, NULL, NULL, NULL, NULL);
+    close(REUSED_FD);
+    close(fresh[0]);
+    close(fresh[1]);
 }
 
 /*

@@ -40,7 +40,7 @@ pub fn yield_until_fd_readable(fd: RawFd) {
     if !coroutine::in_coroutine() {
         die(format_args!("yield_until_fd_readable: not in a coroutine"));
     }
-    let ctx = aio::current_context();
+    let ctx = aio::require_context("yield_until_fd_readable");
     // SAFETY: inside a coroutine, `current::get` is that live coroutine.
     let co = unsafe { &*current::get() };
     let wait = FdWait { ctx, co, fd };

@@ -2,18 +2,21 @@
 //! descriptor becomes readable or writable.
 //!
 //! The table is shared: QEMU lets any thread change a context's handlers,
-//! so it sits behind a mutex. Dispatch looks each ready fd up again just
-//! before calling it, so that a handler removed by an earlier callback of the
-//! same round is not called.
+//! so it sits behind a mutex. Each `aio_poll` marks the fds its wait found
+//! ready with its own token, and dispatch calls an fd only while that mark
+//! is still its own: a nested `aio_poll` (from a handler) that finds the
+//! same fd ready takes the mark over and calls it, so the outer round does
+//! not call it again for its stale event, and a handler changed or removed
+//! meanwhile is not called for an event of the old one (QEMU's ready list).
 
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::epoll::{Epoll, Event};
+use super::epoll::{Epoll, Event, Watched, MAX_EVENTS};
 use crate::abort::die;
-use crate::sanitizer::Mutex;
+use crate::sanitizer::{Mutex, MutexGuard};
 
 /// `void IOHandler(void *opaque)`.
 pub type IOHandler = unsafe extern "C" fn(opaque: *mut c_void);
@@ -46,45 +49,116 @@ impl Handlers {
     }
 }
 
+struct Entry {
+    h: Handlers,
+    /// How the fd is watched; None: closed, nothing to watch.
+    watched: Option<Watched>,
+    /// The token of the poll whose wait last found it ready, 0 for none.
+    ready: u64,
+}
+
 #[derive(Default)]
 pub struct FdHandlers {
-    table: Mutex<HashMap<RawFd, Handlers>>,
-    /// How many fds are watched: lets a non-blocking poll skip epoll_wait.
+    table: Mutex<HashMap<RawFd, Entry>>,
+    /// How many fds are registered: lets a non-blocking poll skip epoll_wait.
     count: AtomicUsize,
+    /// How many of them epoll refuses (always ready): a poll never sleeps.
+    always_ready: AtomicUsize,
 }
+
+type Table<'a> = MutexGuard<'a, HashMap<RawFd, Entry>>;
 
 impl FdHandlers {
     /// Installs `h` for `fd`, or removes the fd when it has neither a read
     /// nor a write handler (QEMU: all-NULL handlers remove the fd).
     pub fn set(&self, epoll: &Epoll, fd: RawFd, h: Handlers) {
         let mut table = self.table.lock();
-        let was_watched = table.contains_key(&fd);
-        if let Err(err) = epoll.watch(fd, h.events(), was_watched) {
-            die(format_args!("aio_set_fd_handler: cannot watch fd {fd}: {err}"));
+        let old = table.remove(&fd).and_then(|e| e.watched);
+        let events = h.events();
+        let mut stale = false;
+        if events != 0 {
+            let watched = match old {
+                Some(Watched::Yes) => match epoll.modify(fd, events) {
+                    Ok(()) => Some(Watched::Yes),
+                    Err(_) => {
+                        stale = true; // closed, or the number reused since
+                        None
+                    }
+                },
+                Some(Watched::AlwaysReady) => Some(Watched::AlwaysReady),
+                None => match epoll.add(fd, events) {
+                    Ok(w) => Some(w),
+                    Err(err) => die(format_args!("aio_set_fd_handler: cannot watch fd {fd}: {err}")),
+                },
+            };
+            table.insert(fd, Entry { h, watched, ready: 0 });
+        } else if old == Some(Watched::Yes) && epoll.remove(fd).is_err() {
+            stale = true;
         }
-        if h.events() == 0 {
-            table.remove(&fd);
-        } else {
-            table.insert(fd, h);
+        if stale {
+            rebuild(epoll, &mut table);
         }
         self.count.store(table.len(), Ordering::Relaxed);
+        let always = table.values().filter(|e| e.watched == Some(Watched::AlwaysReady)).count();
+        self.always_ready.store(always, Ordering::Relaxed);
     }
 
     pub fn is_empty(&self) -> bool {
         self.count.load(Ordering::Relaxed) == 0
     }
 
-    fn get(&self, fd: RawFd) -> Option<Handlers> {
-        self.table.lock().get(&fd).copied()
+    /// Whether some fd is always ready, so that a poll must not sleep.
+    pub fn any_always_ready(&self) -> bool {
+        self.always_ready.load(Ordering::Relaxed) != 0
     }
 
-    /// Calls the handlers of one ready fd; true if any ran.
-    pub fn dispatch(&self, ev: &Event) -> bool {
+    /// Marks the fds of the `n` events in `buf` as ready for the poll with
+    /// `token`, appends the always-ready fds (room permitting), and returns
+    /// the new count of events.
+    pub fn mark_ready(&self, buf: &mut [Event; MAX_EVENTS], mut n: usize, token: u64) -> usize {
+        let mut table = self.table.lock();
+        for ev in &buf[..n] {
+            if let Some(e) = table.get_mut(&(ev.u64 as RawFd)) {
+                e.ready = token;
+            }
+        }
+        if self.any_always_ready() {
+            for (&fd, e) in table.iter_mut() {
+                if e.watched == Some(Watched::AlwaysReady) && n < MAX_EVENTS {
+                    e.ready = token;
+                    buf[n] = Event { events: e.h.events() & (libc::EPOLLIN | libc::EPOLLOUT) as u32, u64: fd as u64 };
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// The handlers of `fd` if the poll with `token` still owns its ready
+    /// mark, which this takes.
+    fn take_ready(&self, fd: RawFd, token: u64) -> Option<Handlers> {
+        let mut table = self.table.lock();
+        let e = table.get_mut(&fd)?;
+        if e.ready != token {
+            return None;
+        }
+        e.ready = 0;
+        Some(e.h)
+    }
+
+    fn get(&self, fd: RawFd) -> Option<Handlers> {
+        self.table.lock().get(&fd).map(|e| e.h)
+    }
+
+    /// Calls the handlers of one ready fd for the poll with `token`; true
+    /// if any ran.
+    pub fn dispatch(&self, ev: &Event, token: u64) -> bool {
         let (fd, revents) = (ev.u64 as RawFd, ev.events as libc::c_int);
+        let Some(h) = self.take_ready(fd, token) else { return false };
         let mut progress = false;
         let readable = libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR;
         if revents & readable != 0 {
-            if let Some(Handlers { io_read: Some(read), opaque, .. }) = self.get(fd) {
+            if let Handlers { io_read: Some(read), opaque, .. } = h {
                 // SAFETY: the caller of aio_set_fd_handler promised that
                 // io_read(opaque) may be called while the handler is set.
                 unsafe { read(opaque as *mut c_void) };
@@ -100,5 +174,19 @@ impl FdHandlers {
             }
         }
         progress
+    }
+}
+
+/// Replaces the epoll instance with one watching exactly the table's fds.
+fn rebuild(epoll: &Epoll, table: &mut Table<'_>) {
+    let fds: Vec<(RawFd, u32)> = table.iter().map(|(&fd, e)| (fd, e.h.events())).collect();
+    let outcome = epoll
+        .rebuild(&fds)
+        .unwrap_or_else(|err| die(format_args!("aio_set_fd_handler: cannot renew the epoll set: {err}")));
+    for (&(fd, _), w) in fds.iter().zip(outcome) {
+        if let Some(e) = table.get_mut(&fd) {
+            e.watched = w;
+            e.ready = 0;
+        }
     }
 }
