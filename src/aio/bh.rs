@@ -23,8 +23,8 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 use super::context::AioContext;
 use super::push_list::{self, Linked};
-use crate::abort::die;
-use crate::sanitizer;
+use crate::util::abort::die;
+use crate::util::sanitizer;
 
 /// `void QEMUBHFunc(void *opaque)`.
 pub type QEMUBHFunc = unsafe extern "C" fn(opaque: *mut c_void);

@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
-use crate::sanitizer::Mutex;
+use crate::util::mutex::Mutex;
 
 /// The epoll `data` value that marks the wake-up eventfd; fd handlers use the
 /// fd itself, which is never negative.

@@ -15,8 +15,8 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::epoll::{Epoll, Event, Watched, MAX_EVENTS};
-use crate::abort::die;
-use crate::sanitizer::{Mutex, MutexGuard};
+use crate::util::abort::die;
+use crate::util::mutex::{Mutex, MutexGuard};
 
 /// `void IOHandler(void *opaque)`.
 pub type IOHandler = unsafe extern "C" fn(opaque: *mut c_void);

@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_void};
 
 use super::aio::c_callback;
 use super::deref;
-use crate::abort::null_arg;
+use crate::util::abort::null_arg;
 use crate::aio::bh::{self, QEMUBHFunc, QEMUBH};
 
 /// Stands for QEMU's function type `QEMUBHFunc` (`void QEMUBHFunc(void
@@ -41,7 +41,7 @@ pub extern "C" fn aio_bh_new_full(
 ) -> *mut QEMUBH {
     let ctx = deref("aio_bh_new_full", "ctx", ctx);
     if !reentrancy_guard.is_null() {
-        crate::abort::die(format_args!("aio_bh_new_full: reentrancy_guard is not supported"));
+        crate::util::abort::die(format_args!("aio_bh_new_full: reentrancy_guard is not supported"));
     }
     bh::new(ctx, callback("aio_bh_new_full", cb), opaque, name)
 }

@@ -38,7 +38,7 @@ use std::sync::OnceLock;
 use corosensei::stack::valgrind::ValgrindStackRegistration;
 use corosensei::stack::StackPointer;
 
-use crate::abort::die;
+use crate::util::abort::die;
 
 /// QEMU's `COROUTINE_STACK_SIZE`.
 pub const DEFAULT_STACK_SIZE: usize = 1 << 20;
@@ -213,7 +213,7 @@ mod slab {
     use corosensei::stack::valgrind::ValgrindStackRegistration;
 
     use super::{die_os, map_anonymous, page_size, Stack, SLAB_SLOTS};
-    use crate::sanitizer::Mutex;
+    use crate::util::mutex::Mutex;
 
     /// Free slots by stack size, as addresses.
     static FREE: Mutex<Option<HashMap<usize, Vec<usize>>>> = Mutex::new(None);

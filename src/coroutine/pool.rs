@@ -16,7 +16,7 @@ use std::ptr;
 use std::sync::OnceLock;
 
 use crate::coroutine::Coroutine;
-use crate::sanitizer::Mutex;
+use crate::util::mutex::Mutex;
 
 /// Coroutines a thread keeps for itself.
 const LOCAL_MAX: usize = 4096;

@@ -25,8 +25,8 @@ use std::ptr;
 use std::sync::{Once, OnceLock};
 
 use crate::coroutine::Coroutine;
-use crate::current;
-use crate::stack::page_size;
+use crate::coroutine::current;
+use crate::switch::stack::page_size;
 
 /// Bytes of alternate signal stack we give a thread that has none.
 const ALT_STACK_SIZE: usize = 64 * 1024;
