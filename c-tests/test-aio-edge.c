@@ -344,11 +344,12 @@ static void start_sleeper(void *opaque)
     qemu_coroutine_enter(qemu_coroutine_create(sleep_long, opaque));
 }
 
-static void join_with_sleeper(void *opaque)
+/* Children that start threads are exec'd afresh: ThreadSanitizer cannot
+ * start threads in a fork of a process that had some. */
+CHILD(join_with_sleeper, "join-with-sleeper")
 {
     IOThread *iothread = iothread_new();
 
-    (void)opaque;
     aio_bh_schedule_oneshot(iothread_get_aio_context(iothread), start_sleeper, NULL);
     usleep(20 * 1000);
     iothread_join(iothread);
@@ -357,23 +358,22 @@ static void join_with_sleeper(void *opaque)
 /* Check that joining an iothread with a coroutine asleep in it aborts. */
 TEST(join_with_sleeper_aborts, "/aio/iothread/join-with-sleeper-aborts")
 {
-    CHECK(child_aborts_with(join_with_sleeper, NULL,
+    CHECK(exec_child_aborts_with("join-with-sleeper", NULL,
           ABORT_MSG("aio_context_unref: a timer is still armed, aborting...",
                     "*timerlist_free: Assertion `!timerlist_has_timers(timer_list)' failed.")));
 }
 
-static void poll_iothread_ctx(void *opaque)
+CHILD(poll_iothread_ctx, "poll-iothread-ctx")
 {
     IOThread *iothread = iothread_new();
 
-    (void)opaque;
     aio_poll(iothread_get_aio_context(iothread), false);
 }
 
 /* Check that polling another thread's context aborts. */
 TEST(poll_other_thread_aborts, "/aio/poll/other-thread-aborts")
 {
-    CHECK(child_aborts_with(poll_iothread_ctx, NULL,
+    CHECK(exec_child_aborts_with("poll-iothread-ctx", NULL,
           ABORT_MSG("aio_poll: ctx is not the calling thread's AioContext",
                     "*aio_poll: Assertion `in_aio_context_home_thread(*' failed.")));
 }
@@ -404,11 +404,11 @@ static void *sleep_on_plain_thread(void *opaque)
     return NULL;
 }
 
-static void plain_thread_sleeps(void *opaque)
+CHILD(plain_thread_sleeps, "plain-thread-sleeps")
 {
     pthread_t t;
 
-    pthread_create(&t, NULL, sleep_on_plain_thread, opaque);
+    pthread_create(&t, NULL, sleep_on_plain_thread, NULL);
     pthread_join(t, NULL);
 }
 
@@ -420,6 +420,6 @@ static void plain_thread_sleeps(void *opaque)
 TEST_OURS(sleep_without_context_aborts, "/aio/context/sleep-without-context-aborts",
           "QEMU crashes on the NULL context")
 {
-    CHECK(child_aborts_with(plain_thread_sleeps, NULL,
+    CHECK(exec_child_aborts_with("plain-thread-sleeps", NULL,
           "qemu_co_sleep_ns_wakeable: the calling thread has no AioContext"));
 }
