@@ -279,13 +279,20 @@ TEST(yield_until_unwatchable_readable, "/aio/fd-handler/yield-until-unwatchable-
     }
 }
 
+/* Where the abort children keep what they leak on purpose, so that
+ * Valgrind finds it reachable when they abort. */
+static AioContext *leaked_ctx;
+static QEMUBH *leaked_bh;
+static QEMUTimer *leaked_timer;
+static IOThread *leaked_iothread;
+
 static void unref_with_scheduled_bh(void *opaque)
 {
-    AioContext *ctx = aio_context_new(NULL);
-
     (void)opaque;
-    qemu_bh_schedule(aio_bh_new(ctx, count_cb, NULL));
-    aio_context_unref(ctx);
+    leaked_ctx = aio_context_new(NULL);
+    leaked_bh = aio_bh_new(leaked_ctx, count_cb, NULL);
+    qemu_bh_schedule(leaked_bh);
+    aio_context_unref(leaked_ctx);
 }
 
 /* Check that destroying a context with a scheduled bottom half aborts
@@ -299,11 +306,10 @@ TEST(unref_scheduled_bh_aborts, "/aio/context/unref-scheduled-bh-aborts")
 
 static void unref_with_oneshot_bh(void *opaque)
 {
-    AioContext *ctx = aio_context_new(NULL);
-
     (void)opaque;
-    aio_bh_schedule_oneshot(ctx, count_cb, NULL);
-    aio_context_unref(ctx);
+    leaked_ctx = aio_context_new(NULL);
+    aio_bh_schedule_oneshot(leaked_ctx, count_cb, NULL);
+    aio_context_unref(leaked_ctx);
 }
 
 /* Check that destroying a context with a one-shot bottom half pending
@@ -317,12 +323,11 @@ TEST(unref_oneshot_bh_aborts, "/aio/context/unref-oneshot-bh-aborts")
 
 static void unref_with_armed_timer(void *opaque)
 {
-    AioContext *ctx = aio_context_new(NULL);
-    QEMUTimer *t = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, SCALE_MS, count_cb, NULL);
-
     (void)opaque;
-    timer_mod(t, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + 1000);
-    aio_context_unref(ctx);
+    leaked_ctx = aio_context_new(NULL);
+    leaked_timer = aio_timer_new(leaked_ctx, QEMU_CLOCK_REALTIME, SCALE_MS, count_cb, NULL);
+    timer_mod(leaked_timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + 1000);
+    aio_context_unref(leaked_ctx);
 }
 
 /* Check that destroying a context with an armed timer aborts. */
@@ -365,9 +370,8 @@ TEST(join_with_sleeper_aborts, "/aio/iothread/join-with-sleeper-aborts")
 
 CHILD(poll_iothread_ctx, "poll-iothread-ctx")
 {
-    IOThread *iothread = iothread_new();
-
-    aio_poll(iothread_get_aio_context(iothread), false);
+    leaked_iothread = iothread_new();
+    aio_poll(iothread_get_aio_context(leaked_iothread), false);
 }
 
 /* Check that polling another thread's context aborts. */
@@ -381,7 +385,8 @@ TEST(poll_other_thread_aborts, "/aio/poll/other-thread-aborts")
 static void poll_new_ctx(void *opaque)
 {
     (void)opaque;
-    aio_poll(aio_context_new(NULL), false);
+    leaked_ctx = aio_context_new(NULL);
+    aio_poll(leaked_ctx, false);
 }
 
 /* Check that polling a new context no thread has made its own aborts. */

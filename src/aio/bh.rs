@@ -235,25 +235,35 @@ fn run(bh: *mut QEMUBH) -> bool {
 /// Frees the deleted bottom halves left on the list of a context being
 /// destroyed; one that is still scheduled (or a pending one-shot) aborts,
 /// naming it: its owner still expects it to run, or to delete it later
-/// through the freed context.
+/// through the freed context. Checked before anything is taken off, so the
+/// abort leaves the bottom halves reachable from the context.
 pub fn free_pending(ctx: &AioContext) {
-    let mut bh = ctx.bhs.take_chain();
+    let mut bh = ctx.bhs.peek();
     while !bh.is_null() {
         push_list::acquire(bh);
-        // SAFETY: as in poll.
+        // SAFETY: queued bottom halves are live; nobody else can take them
+        // (the last reference is gone).
         let b = unsafe { &*bh };
-        let next = b.next.load(Ordering::Relaxed);
         if b.flags.load(Ordering::Acquire) & DELETED == 0 {
-            let name = if b.name.is_null() {
-                "?".into()
-            } else {
-                // SAFETY: non-null names are NUL-terminated static strings.
-                unsafe { CStr::from_ptr(b.name) }.to_string_lossy()
-            };
-            die(format_args!("aio_context_unref: BH '{name}' leaked, aborting..."));
+            die(format_args!("aio_context_unref: BH '{}' leaked, aborting...", name(b)));
         }
-        // SAFETY: deleted: nobody may use it any more (see run).
+        bh = b.next.load(Ordering::Relaxed);
+    }
+    let mut bh = ctx.bhs.take_chain();
+    while !bh.is_null() {
+        // SAFETY: as above; all are deleted, so nobody may use them.
+        let next = unsafe { &*bh }.next.load(Ordering::Relaxed);
+        // SAFETY: deleted, and it came from Box::into_raw in `alloc`.
         drop(unsafe { Box::from_raw(bh) });
         bh = next;
+    }
+}
+
+fn name(b: &QEMUBH) -> std::borrow::Cow<'_, str> {
+    if b.name.is_null() {
+        "?".into()
+    } else {
+        // SAFETY: non-null names are NUL-terminated static strings.
+        unsafe { CStr::from_ptr(b.name) }.to_string_lossy()
     }
 }

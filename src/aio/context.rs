@@ -114,7 +114,7 @@ impl AioContext {
 
     /// `aio_set_fd_handler`.
     pub fn set_fd_handler(&self, fd: i32, h: Handlers) {
-        self.handlers.set(&self.epoll, fd, h);
+        self.handlers.set(&self.epoll, fd, h, self.poll_token.load(Ordering::Relaxed));
         self.notify();
     }
 
@@ -163,10 +163,15 @@ impl AioContext {
         if buf[..n].iter().any(|ev| ev.u64 == NOTIFIER_KEY) {
             self.epoll.clear_notification();
         }
-        // This poll's mark on the fds it found ready (see fd_handler.rs).
-        let token = self.poll_token.fetch_add(1, Ordering::Relaxed) + 1;
-        if n != 0 || self.handlers.any_always_ready() {
-            n = self.handlers.mark_ready(&mut buf, n, token);
+        if self.handlers.any_always_ready() {
+            n = self.handlers.add_always_ready(&mut buf, n);
+        }
+        // This poll's token for the fds it found ready (see fd_handler.rs).
+        let mut token = 0;
+        if n != 0 {
+            // Only the home thread polls: no read-modify-write needed.
+            token = self.poll_token.load(Ordering::Relaxed) + 1;
+            self.poll_token.store(token, Ordering::Relaxed);
         }
         let mut progress = self.run_scheduled();
         progress |= bh::poll(self);

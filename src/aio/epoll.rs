@@ -149,7 +149,8 @@ impl Epoll {
     /// Closes replaced instances; called by the home thread before it
     /// waits, so never while it waits on one of them.
     pub fn close_retired(&self) {
-        if self.any_retired.swap(false, Ordering::AcqRel) {
+        // A plain load first: this runs on every iteration of the loop.
+        if self.any_retired.load(Ordering::Relaxed) && self.any_retired.swap(false, Ordering::AcqRel) {
             self.retired.lock().clear();
         }
     }

@@ -2,12 +2,15 @@
 //! descriptor becomes readable or writable.
 //!
 //! The table is shared: QEMU lets any thread change a context's handlers,
-//! so it sits behind a mutex. Each `aio_poll` marks the fds its wait found
-//! ready with its own token, and dispatch calls an fd only while that mark
-//! is still its own: a nested `aio_poll` (from a handler) that finds the
-//! same fd ready takes the mark over and calls it, so the outer round does
-//! not call it again for its stale event, and a handler changed or removed
-//! meanwhile is not called for an event of the old one (QEMU's ready list).
+//! so it sits behind a mutex. Each `aio_poll` that found fds ready numbers
+//! itself with a token larger than any before (nested polls come later, so
+//! theirs are larger), and every fd carries a stamp: the token of the last
+//! poll that called it, or the latest token when its handlers changed. A
+//! poll calls an fd only if the stamp is older than its own token: a nested
+//! `aio_poll` that already called the fd leaves a newer stamp, so the outer
+//! round does not call it again for its stale event, and a handler changed
+//! after the wait is not called for an event of the old one (QEMU's ready
+//! list, at no cost beyond the lookup dispatch makes anyway).
 
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -53,8 +56,8 @@ struct Entry {
     h: Handlers,
     /// How the fd is watched; None: closed, nothing to watch.
     watched: Option<Watched>,
-    /// The token of the poll whose wait last found it ready, 0 for none.
-    ready: u64,
+    /// See the top of the file.
+    stamp: u64,
 }
 
 #[derive(Default)]
@@ -71,7 +74,8 @@ type Table<'a> = MutexGuard<'a, HashMap<RawFd, Entry>>;
 impl FdHandlers {
     /// Installs `h` for `fd`, or removes the fd when it has neither a read
     /// nor a write handler (QEMU: all-NULL handlers remove the fd).
-    pub fn set(&self, epoll: &Epoll, fd: RawFd, h: Handlers) {
+    /// `latest` is the latest poll token handed out.
+    pub fn set(&self, epoll: &Epoll, fd: RawFd, h: Handlers, latest: u64) {
         let mut table = self.table.lock();
         let old = table.remove(&fd).and_then(|e| e.watched);
         let events = h.events();
@@ -91,12 +95,12 @@ impl FdHandlers {
                     Err(err) => die(format_args!("aio_set_fd_handler: cannot watch fd {fd}: {err}")),
                 },
             };
-            table.insert(fd, Entry { h, watched, ready: 0 });
+            table.insert(fd, Entry { h, watched, stamp: latest });
         } else if old == Some(Watched::Yes) && epoll.remove(fd).is_err() {
             stale = true;
         }
         if stale {
-            rebuild(epoll, &mut table);
+            rebuild(epoll, &mut table, latest);
         }
         self.count.store(table.len(), Ordering::Relaxed);
         let always = table.values().filter(|e| e.watched == Some(Watched::AlwaysReady)).count();
@@ -112,37 +116,29 @@ impl FdHandlers {
         self.always_ready.load(Ordering::Relaxed) != 0
     }
 
-    /// Marks the fds of the `n` events in `buf` as ready for the poll with
-    /// `token`, appends the always-ready fds (room permitting), and returns
-    /// the new count of events.
-    pub fn mark_ready(&self, buf: &mut [Event; MAX_EVENTS], mut n: usize, token: u64) -> usize {
-        let mut table = self.table.lock();
-        for ev in &buf[..n] {
-            if let Some(e) = table.get_mut(&(ev.u64 as RawFd)) {
-                e.ready = token;
-            }
-        }
-        if self.any_always_ready() {
-            for (&fd, e) in table.iter_mut() {
-                if e.watched == Some(Watched::AlwaysReady) && n < MAX_EVENTS {
-                    e.ready = token;
-                    buf[n] = Event { events: e.h.events() & (libc::EPOLLIN | libc::EPOLLOUT) as u32, u64: fd as u64 };
-                    n += 1;
-                }
+    /// Appends an event for each always-ready fd to the `n` events in
+    /// `buf` (room permitting) and returns the new count.
+    pub fn add_always_ready(&self, buf: &mut [Event; MAX_EVENTS], mut n: usize) -> usize {
+        let table = self.table.lock();
+        for (&fd, e) in table.iter() {
+            if e.watched == Some(Watched::AlwaysReady) && n < MAX_EVENTS {
+                let events = e.h.events() & (libc::EPOLLIN | libc::EPOLLOUT) as u32;
+                buf[n] = Event { events, u64: fd as u64 };
+                n += 1;
             }
         }
         n
     }
 
-    /// The handlers of `fd` if the poll with `token` still owns its ready
-    /// mark, which this takes.
+    /// The handlers of `fd` if no poll newer than `token` called it and
+    /// they did not change since; stamps it as called by `token`.
     fn take_ready(&self, fd: RawFd, token: u64) -> Option<Handlers> {
         let mut table = self.table.lock();
         let e = table.get_mut(&fd)?;
-        if e.ready != token {
+        if e.stamp >= token {
             return None;
         }
-        e.ready = 0;
+        e.stamp = token;
         Some(e.h)
     }
 
@@ -178,7 +174,7 @@ impl FdHandlers {
 }
 
 /// Replaces the epoll instance with one watching exactly the table's fds.
-fn rebuild(epoll: &Epoll, table: &mut Table<'_>) {
+fn rebuild(epoll: &Epoll, table: &mut Table<'_>, latest: u64) {
     let fds: Vec<(RawFd, u32)> = table.iter().map(|(&fd, e)| (fd, e.h.events())).collect();
     let outcome = epoll
         .rebuild(&fds)
@@ -186,7 +182,7 @@ fn rebuild(epoll: &Epoll, table: &mut Table<'_>) {
     for (&(fd, _), w) in fds.iter().zip(outcome) {
         if let Some(e) = table.get_mut(&fd) {
             e.watched = w;
-            e.ready = 0;
+            e.stamp = latest;
         }
     }
 }

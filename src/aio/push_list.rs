@@ -52,6 +52,12 @@ impl<T: Linked> PushList<T> {
         self.head.load(Ordering::SeqCst).is_null()
     }
 
+    /// The newest queued item (null if none), left queued: for a walk by
+    /// the owner while nobody can push (a context being destroyed).
+    pub fn peek(&self) -> *mut T {
+        self.head.load(Ordering::Acquire)
+    }
+
     /// Takes every queued item as a chain through their links, newest
     /// first (null if none). The caller owns the chain; it must read an
     /// item's link before the item can be pushed again, and acquire each
