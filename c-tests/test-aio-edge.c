@@ -280,11 +280,12 @@ TEST(yield_until_unwatchable_readable, "/aio/fd-handler/yield-until-unwatchable-
 }
 
 /* Where the abort children keep what they leak on purpose, so that
- * Valgrind finds it reachable when they abort. */
-static AioContext *leaked_ctx;
-static QEMUBH *leaked_bh;
-static QEMUTimer *leaked_timer;
-static IOThread *leaked_iothread;
+ * Valgrind finds it reachable when they abort (global: the compiler may
+ * drop stores to a static nobody reads). */
+AioContext *leaked_ctx;
+QEMUBH *leaked_bh;
+QEMUTimer *leaked_timer;
+IOThread *leaked_iothread;
 
 static void unref_with_scheduled_bh(void *opaque)
 {
