@@ -9,15 +9,15 @@
 //! from another thread) aborts there with a message instead: no loop would
 //! ever run it.
 
-pub mod bh;
-pub mod co_io;
-pub mod context;
+pub(crate) mod bh;
+pub(crate) mod co_io;
+pub(crate) mod context;
 mod epoll;
-pub mod fd_handler;
-pub mod iothread;
+pub(crate) mod fd_handler;
+pub(crate) mod iothread;
 mod push_list;
-pub mod sleep;
-pub mod timer;
+pub(crate) mod sleep;
+pub(crate) mod timer;
 
 use std::ffi::c_void;
 use std::ptr;
@@ -165,15 +165,11 @@ unsafe extern "C" fn reschedule_bh(opaque: *mut c_void) {
 /// schedule is made by a bottom half of the current context, after the
 /// coroutine has yielded, so the new context cannot enter it too early.
 pub fn reschedule_self(to: &AioContext) {
-    if !coroutine::in_coroutine() {
-        die(format_args!("aio_co_reschedule_self: not in a coroutine"));
-    }
+    let co = coroutine::running_or_abort("aio_co_reschedule_self");
     let from = require_context("aio_co_reschedule_self");
     if ptr::eq(from, to) {
         return;
     }
-    // SAFETY: inside a coroutine, `current::get` is that live coroutine.
-    let co = unsafe { &*current::get() };
     let r = Reschedule { co, to };
     bh::schedule_oneshot(from, reschedule_bh, ptr::from_ref(&r).cast_mut().cast(), c"aio_co_reschedule_self_bh");
     coroutine::yield_now();
