@@ -5,6 +5,7 @@
 #   make check-asan / check-tsan / check-valgrind   C tests under sanitizers
 #   make check-gdb  gdb/qemucoro.py on a live process and a core (in check)
 #   make check-qemu / check-qemu-asan   QEMU itself on the qemucoro backend
+#   make check-vs-qemu  the C suite against QEMU's own util/ code
 #   make check-aarch64   cross-built for aarch64, C tests under qemu-aarch64
 #   make stress SECONDS=N | SEED=n   long randomised runs / replay a seed
 #   make demo       the seed's say_hello, as a coroutine and as callbacks
@@ -317,7 +318,7 @@ stress: $(STRESS_BIN)
 
 # --- QEMU backend (issue 4, docs/qemu-backend.md); logic in qemu/*.sh -----
 .PHONY: qemu-backend qemu-backend-asan qemu-backend-tsan check-qemu check-qemu-asan \
-        check-qemu-tsan check-qemu-gdb check-qemu-full bench-qemu
+        check-qemu-tsan check-qemu-gdb check-qemu-full bench-qemu check-vs-qemu
 
 # build/qemu-backend/libqemucoro-backend.a, the archive QEMU links
 qemu-backend:
@@ -358,6 +359,11 @@ check-qemu-full:
 bench-qemu:
 	qemu/bench-qemu.sh
 
+# The C suite built a second time against QEMU 10.0.2's own coroutine, lock,
+# sleep, AioContext and iothread code (the tree `make bench` builds): every
+# test not declared TEST_OURS must pass there too.
+check-vs-qemu:
+	qemu/check-vs-qemu.sh
 # --- aarch64 under user-mode emulation (issue 13); logic in cross/ -------
 .PHONY: check-aarch64
 
