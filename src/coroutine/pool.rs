@@ -11,18 +11,16 @@
 //! what `qemu_coroutine_inc_pool_size` asked for, and never beyond half of
 //! the mappings `/proc/sys/vm/max_map_count` leaves after a reserve.
 
-use std::sync::OnceLock;
 
 use crate::coroutine::current::{block, ThreadBlock};
 use crate::coroutine::Coroutine;
+use crate::util::map_count;
 use crate::util::mutex::Mutex;
 
 /// Coroutines a thread keeps for itself.
 const LOCAL_MAX: usize = 4096;
 /// Coroutines moved to or from the global pool at once.
 const BATCH: usize = 128;
-/// Mappings left for the rest of the program, as QEMU reserves.
-const MAP_RESERVE: usize = 5000;
 
 /// A list of pooled coroutines, owned by whoever holds it.
 struct Batch(Vec<*mut Coroutine>);
@@ -197,14 +195,5 @@ pub fn dec_max(n: usize) {
 
 /// The most coroutines the global pool may hold, from the mapping limit.
 fn hard_max() -> usize {
-    static HARD: OnceLock<usize> = OnceLock::new();
-    *HARD.get_or_init(|| {
-        let Ok(text) = std::fs::read_to_string("/proc/sys/vm/max_map_count") else {
-            return usize::MAX;
-        };
-        match text.trim().parse::<usize>() {
-            Ok(n) => n.saturating_sub(MAP_RESERVE) / 2,
-            Err(_) => usize::MAX,
-        }
-    })
+    map_count::spare_mappings() / 2
 }

@@ -24,6 +24,7 @@ use std::ptr;
 
 use crate::switch::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
 use crate::switch::{self, Fiber};
+use crate::util::sanitizer::{acquire, release};
 
 /// QEMU's `CoroutineAction` values (a C enum, so passed as `int`).
 const COROUTINE_YIELD: c_int = 1;
@@ -99,6 +100,34 @@ impl BackendCoroutine {
         BackendCoroutine { base: QemuCoroutine::ZERO, canary: Cell::new(None), fiber: Fiber::empty() }
     }
 }
+
+/// Where gdb/qemucoro_qemu.py finds what QEMU's `qemu coroutine` and `qemu
+/// bt` need on this backend: byte offsets into a BackendCoroutine. #[used]
+/// and a fixed name keep it through linking (qemu/build-backend.sh keeps it
+/// in the archive, as a local symbol).
+#[repr(C)]
+struct GdbLayout {
+    /// Bumped when a field below changes meaning.
+    version: usize,
+    /// QEMU's `caller`.
+    caller: usize,
+    /// The stack, as (lowest address, size in bytes).
+    stack_bottom: usize,
+    stack_size: usize,
+    /// The switch's slot: a suspended coroutine's saved stack pointer, at
+    /// which the switch's frame lies (src/switch/arch/x86_64.rs).
+    sp: usize,
+}
+
+#[used]
+#[export_name = "qemucoro_qemu_gdb_layout"]
+static GDB_LAYOUT: GdbLayout = GdbLayout {
+    version: 2,
+    caller: offset_of!(QemuCoroutine, caller),
+    stack_bottom: offset_of!(BackendCoroutine, fiber) + switch::layout::BOTTOM,
+    stack_size: offset_of!(BackendCoroutine, fiber) + switch::layout::SIZE,
+    sp: offset_of!(BackendCoroutine, fiber) + switch::layout::SP,
+};
 
 /// The thread block (switch/arch) as this mode uses it: the running
 /// coroutine, null until the thread's first `qemu_coroutine_self`.
@@ -293,6 +322,11 @@ unsafe extern "C" fn qemu_coroutine_switch(
 extern "C" fn switch_begin(from: *mut QemuCoroutine, to: *mut QemuCoroutine, action: c_int) -> *mut usize {
     // Before the switch: after it we may be on another thread.
     block().current.set(to);
+    // Under TSan (a no-op otherwise), what QEMU's ucontext backend does
+    // around its switch: the TSan fiber we leave is acquired before it and
+    // released once we are back on it (switch_end). The fiber switches
+    // themselves are the Fiber's hooks.
+    acquire(tsan_fiber());
     let (from, to) = (from.cast::<BackendCoroutine>(), to.cast::<BackendCoroutine>());
     // SAFETY: per qemu_coroutine_switch's contract both are live; `from`
     // is this thread's current coroutine or leader, created by us.
@@ -326,7 +360,24 @@ extern "C" fn switch_end(from: *mut QemuCoroutine, _to: *mut QemuCoroutine, acti
     } else {
         from.fiber.after_suspend();
     }
+    release(tsan_fiber());
     back
+}
+
+/// TSan's handle of the running fiber (null without the `tsan` feature).
+#[inline(always)]
+fn tsan_fiber() -> *const u8 {
+    #[cfg(feature = "tsan")]
+    {
+        extern "C" {
+            fn __tsan_get_current_fiber() -> *mut c_void;
+        }
+        // SAFETY: only reads TSan's current fiber; the runtime comes from
+        // QEMU's -fsanitize=thread link.
+        unsafe { __tsan_get_current_fiber().cast_const().cast() }
+    }
+    #[cfg(not(feature = "tsan"))]
+    std::ptr::null()
 }
 
 /// QEMU: the running coroutine, or this thread's leader outside any.

@@ -18,16 +18,21 @@
 
 /// cbindgen:ignore
 #[cfg(feature = "bench-floor")]
-pub mod floor;
-pub mod stack;
+pub(crate) mod floor;
+pub(crate) mod stack;
 
 /// cbindgen:ignore
 #[cfg(target_arch = "x86_64")]
 #[path = "arch/x86_64.rs"]
 pub mod arch;
 
-#[cfg(not(target_arch = "x86_64"))]
-compile_error!("qemucoro has a stack switch for x86_64 only (src/switch/arch/)");
+/// cbindgen:ignore
+#[cfg(target_arch = "aarch64")]
+#[path = "arch/aarch64.rs"]
+pub mod arch;
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("qemucoro has a stack switch for x86_64 and aarch64 only (src/switch/arch/)");
 
 use std::cell::Cell;
 use std::ffi::c_void;

@@ -2,10 +2,13 @@
 //! of ours: the abort path, views of C-shared fields as atomics, the
 //! spinlock, and what the sanitizers must be told.
 
-pub mod abort;
+pub(crate) mod abort;
 #[cfg(not(feature = "qemu-backend"))]
-pub mod atomic_view;
-pub mod mutex;
-pub mod sanitizer;
+pub(crate) mod atomic_view;
 #[cfg(not(feature = "qemu-backend"))]
-pub mod spin;
+pub(crate) mod list;
+pub(crate) mod map_count;
+pub(crate) mod mutex;
+pub(crate) mod sanitizer;
+#[cfg(not(feature = "qemu-backend"))]
+pub(crate) mod spin;
