@@ -24,7 +24,7 @@ use std::ptr;
 
 use crate::switch::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
 use crate::switch::{self, Fiber};
-use crate::util::sanitizer::{acquire, release};
+use crate::util::sanitizer::acquire;
 
 /// QEMU's `CoroutineAction` values (a C enum, so passed as `int`).
 const COROUTINE_YIELD: c_int = 1;
@@ -360,7 +360,7 @@ extern "C" fn switch_end(from: *mut QemuCoroutine, _to: *mut QemuCoroutine, acti
     } else {
         from.fiber.after_suspend();
     }
-    release(tsan_fiber());
+    crate::util::sanitizer::release(tsan_fiber());
     back
 }
 

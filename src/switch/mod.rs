@@ -100,6 +100,7 @@ impl Fiber {
     }
 
     /// The usable stack as (lowest address, size); None for a leader.
+    #[cfg_attr(feature = "qemu-backend", allow(dead_code))]
     pub fn stack_bounds(&self) -> Option<(usize, usize)> {
         self.has_stack().then(|| (self.bottom.get(), self.size.get()))
     }
@@ -116,8 +117,10 @@ impl Fiber {
         self.hooks.before_resume(&from.hooks, self.bottom.get(), self.size.get());
     }
 
-    /// On `from`'s stack, first thing after the fiber it resumed came back.
+    /// On `from`'s stack, first thing after the fiber it resumed came back
+    /// (only ASan has something to do there).
     #[inline(always)]
+    #[allow(dead_code)] // called in ASan builds only
     pub fn after_resume(from: &Fiber) {
         FiberHooks::after_resume(&from.hooks);
     }
@@ -135,27 +138,13 @@ impl Fiber {
         self.hooks.after_suspend();
     }
 
-    /// Switches from `from` (running) into this fiber; returns the value
-    /// the fiber passes when it switches back.
-    ///
-    /// # Safety
-    /// This fiber is suspended, `from` is the running side, and the fiber
-    /// will switch back to `from` through this fiber's slot.
-    #[inline(always)]
-    pub unsafe fn resume(&self, from: &Fiber, value: u32) -> u32 {
-        self.before_resume(from);
-        // SAFETY: per the contract.
-        let back = unsafe { switch(self.slot(), value) };
-        Fiber::after_resume(from);
-        back
-    }
-
     /// Switches from this fiber (running) back to whoever resumed it;
     /// returns the value of the next resume.
     ///
     /// # Safety
     /// Runs on this fiber's stack, which was resumed and not yet suspended.
     #[inline(always)]
+    #[cfg_attr(feature = "qemu-backend", allow(dead_code))]
     pub unsafe fn suspend(&self, value: u32, last: bool) -> u32 {
         self.before_suspend(last);
         // SAFETY: per the contract, the slot holds the resumer's context.

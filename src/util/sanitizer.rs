@@ -107,6 +107,7 @@ impl FiberHooks {
 
     /// On `from`'s stack, first thing after a fiber it resumed switched back.
     #[inline(always)]
+    #[allow(dead_code)] // called in ASan builds only
     #[allow(unused_variables)]
     pub fn after_resume(from: &FiberHooks) {
         // SAFETY: follows the start of the switch that came back here.
