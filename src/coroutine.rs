@@ -35,6 +35,13 @@ pub struct CoroutineEntryFn {
     _opaque: [u8; 0],
 }
 
+/// Where a coroutine's fiber lies in the control area at the top of its
+/// stack (after the coroutine, cache-line aligned), and the area's size.
+const FIBER_AT: usize = std::mem::size_of::<Coroutine>().div_ceil(64) * 64;
+const CONTROL_SIZE: usize = FIBER_AT + std::mem::size_of::<Fiber>();
+const _: () = assert!(CONTROL_SIZE <= crate::stack::MAX_RESERVED_TOP);
+const _: () = assert!(std::mem::align_of::<Coroutine>() <= 64 && std::mem::align_of::<Fiber>() <= 64);
+
 /// What a switch tells the other side (QEMU's `CoroutineAction` values).
 pub(crate) const ACTION_YIELD: u32 = 1;
 pub(crate) const ACTION_TERMINATE: u32 = 2;
@@ -99,14 +106,26 @@ impl Coroutine {
     pub(crate) const FIBER_OFFSET: usize = std::mem::offset_of!(Coroutine, fiber);
 
     /// A new coroutine with its own stack, parked before its first entry.
+    /// The coroutine and its fiber live at the top of that stack, above
+    /// its first frame: entering a suspended coroutine then touches one
+    /// cold page, not a heap object, a fiber and a stack.
     pub(crate) fn new_boxed(stack_size: usize) -> *mut Coroutine {
-        let co = Box::into_raw(Box::new(Coroutine::leader()));
-        let stack = Stack::new(stack_size);
+        let mut stack = Stack::new(stack_size);
         let canary = stack.arm_canary();
+        let area = stack.reserve_top(CONTROL_SIZE);
+        let co = area.cast::<Coroutine>();
+        // SAFETY: fiber_at is 64-byte aligned and within the reserved area.
+        let fiber_at = unsafe { area.add(FIBER_AT) }.cast::<Fiber>();
         let fiber = Fiber::new(stack, trampoline, co.cast());
-        // SAFETY: `co` was just allocated above and is not shared yet.
+        // SAFETY: the reserved area is writable, cache-line aligned, ours
+        // alone and big enough for both (CONTROL_SIZE).
+        unsafe {
+            co.write(Coroutine::leader());
+            fiber_at.write(fiber);
+        }
+        // SAFETY: `co` was just written above and is not shared yet.
         let c = unsafe { &*co };
-        c.fiber.set(Box::into_raw(Box::new(fiber)));
+        c.fiber.set(fiber_at);
         c.canary.set(canary);
         registry::add(c);
         co
@@ -117,11 +136,14 @@ impl Coroutine {
     /// # Safety
     /// `co` came from `new_boxed` and no pointer to it is used afterwards.
     pub(crate) unsafe fn free(co: *mut Coroutine) {
-        // SAFETY: per the contract, both boxes are ours to drop.
+        // SAFETY: per the contract, the coroutine and its fiber are ours;
+        // both live in the fiber's stack, so the fiber is moved out and the
+        // coroutine dropped before the stack goes.
         unsafe {
             registry::remove(&*co);
-            drop(Box::from_raw((*co).fiber.get()));
-            drop(Box::from_raw(co));
+            let fiber = (*co).fiber.get().read();
+            co.drop_in_place();
+            drop(fiber);
         }
     }
 
@@ -133,6 +155,14 @@ impl Coroutine {
     pub fn stack_bounds(&self) -> Option<(usize, usize)> {
         // SAFETY: a non-null fiber is owned by this coroutine until `free`.
         unsafe { self.fiber.get().as_ref() }.map(Fiber::stack_bounds)
+    }
+
+    /// Gives back the stack pages of a terminated coroutine but for the top
+    /// one, which holds its parked frames (see pool.rs).
+    pub(crate) fn discard_cold_stack(&self) {
+        if let Some((bottom, size)) = self.stack_bounds() {
+            crate::stack::discard_cold_pages(bottom, size);
+        }
     }
 
     /// Aborts if the coroutine ran past the bottom of an unguarded stack.
@@ -218,6 +248,9 @@ fn switch_in(ctx: *mut c_void, to: &Coroutine) -> u32 {
     let ctx = if ctx.is_null() { thread_ctx } else { ctx };
     // Release: a waker that reads ctx also sees what we stored before.
     to.ctx.store(ctx, Ordering::Release);
+    if let Some(canary) = to.canary.get() {
+        canary.prefetch(); // read after the switch back (stack.rs says why)
+    }
     // The coroutine sets `current` back to `from` before it switches back.
     let action = to.resume(ACTION_ENTER);
     to.check_canary();

@@ -13,13 +13,16 @@
 
 use std::cell::Cell;
 use std::ptr;
-use std::sync::OnceLock;
 
 use crate::coroutine::Coroutine;
 use crate::sanitizer::Mutex;
 
 /// Coroutines a thread keeps for itself.
 const LOCAL_MAX: usize = 4096;
+/// Pooled coroutines of a thread that keep every stack page they touched;
+/// the others keep only their stack's top page (issue 12: a burst of deep
+/// coroutines must not pin its memory).
+const LOCAL_HOT: usize = 16;
 /// Coroutines moved to or from the global pool at once.
 const BATCH: usize = 128;
 /// Mappings left for the rest of the program, as QEMU reserves.
@@ -104,6 +107,10 @@ pub(crate) fn put(co: *mut Coroutine) {
         arm_exit_hook(l);
         if l.len.get() >= LOCAL_MAX {
             spill(l);
+        }
+        if l.len.get() >= LOCAL_HOT {
+            // SAFETY: a terminated coroutine is ours and not running.
+            unsafe { (*co).discard_cold_stack() };
         }
         // SAFETY: a terminated coroutine is ours and on no list.
         unsafe { (*co).queue_next.set(l.head.get()) };
@@ -205,14 +212,5 @@ pub fn dec_max(n: usize) {
 
 /// The most coroutines the global pool may hold, from the mapping limit.
 fn hard_max() -> usize {
-    static HARD: OnceLock<usize> = OnceLock::new();
-    *HARD.get_or_init(|| {
-        let Ok(text) = std::fs::read_to_string("/proc/sys/vm/max_map_count") else {
-            return usize::MAX;
-        };
-        match text.trim().parse::<usize>() {
-            Ok(n) => n.saturating_sub(MAP_RESERVE) / 2,
-            Err(_) => usize::MAX,
-        }
-    })
+    crate::stack::max_map_count().saturating_sub(MAP_RESERVE) / 2
 }
