@@ -170,6 +170,7 @@ CHILD(busy_mappings, "busy-mappings")
     for (int i = 0; i < 10000; i++) {
         qemu_coroutine_enter(cos[i]);
     }
+    free(cos);
     exit(0);
 }
 
