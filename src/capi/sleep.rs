@@ -6,7 +6,7 @@ use super::aio::c_callback;
 use super::deref;
 use crate::aio::timer::QEMUClockType;
 use crate::coroutine::{CoroutineEntry, CoroutineEntryFn};
-use crate::sleep::{self, QemuCoSleep};
+use crate::aio::sleep::{self, QemuCoSleep};
 
 /// Yields the running coroutine for `ns` nanoseconds of clock `type` (never
 /// less), the timer running in the current context. `w` records the sleeper

@@ -15,7 +15,7 @@ use std::cell::Cell;
 use std::ptr;
 
 use crate::coroutine::Coroutine;
-use crate::sanitizer::Mutex;
+use crate::util::mutex::Mutex;
 
 /// Coroutines a thread keeps for itself.
 const LOCAL_MAX: usize = 4096;
@@ -212,5 +212,5 @@ pub fn dec_max(n: usize) {
 
 /// The most coroutines the global pool may hold, from the mapping limit.
 fn hard_max() -> usize {
-    crate::stack::max_map_count().saturating_sub(MAP_RESERVE) / 2
+    crate::util::maps::max_map_count().saturating_sub(MAP_RESERVE) / 2
 }

@@ -7,9 +7,8 @@
 //! more in the meantime). `QEMUCORO_GUARDED_STACKS` overrides all of it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
-
-use crate::sanitizer::Mutex;
+use crate::util::maps::{max_map_count, own_mappings};
+use crate::util::mutex::Mutex;
 
 /// Guarded stacks at most, whatever the limit: 2 mappings each, so at a
 /// million live coroutines the process stays far below the default limit.
@@ -69,30 +68,4 @@ fn recount() {
     };
     MAX.store(max, Ordering::Relaxed);
     RECOUNT_AT.store(recount_at, Ordering::Relaxed);
-}
-
-/// `/proc/sys/vm/max_map_count`, read once (65530, Linux's default, if it
-/// cannot be read).
-pub fn max_map_count() -> usize {
-    static MAX_MAPS: OnceLock<usize> = OnceLock::new();
-    *MAX_MAPS.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/vm/max_map_count")
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-            .unwrap_or(65530)
-    })
-}
-
-/// The mappings this process holds now: the lines of /proc/self/maps.
-pub fn own_mappings() -> usize {
-    use std::io::Read;
-    let Ok(mut f) = std::fs::File::open("/proc/self/maps") else {
-        return 0;
-    };
-    let mut buf = [0u8; 16 * 1024];
-    let mut lines = 0;
-    while let Ok(n @ 1..) = f.read(&mut buf) {
-        lines += buf[..n].iter().filter(|&&b| b == b'\n').count();
-    }
-    lines
 }

@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use corosensei::stack::valgrind::ValgrindStackRegistration;
 
 use super::{die_os, map_anonymous, page_size, Stack};
-use crate::sanitizer::Mutex;
+use crate::util::mutex::Mutex;
 
 /// Bytes at the bottom of each slot that hold its canary word.
 pub(super) const CANARY_LEN: usize = 64;

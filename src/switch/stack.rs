@@ -40,9 +40,7 @@ use std::sync::OnceLock;
 use corosensei::stack::valgrind::ValgrindStackRegistration;
 use corosensei::stack::StackPointer;
 
-use crate::abort::die;
-
-pub use budget::{max_map_count, own_mappings};
+use crate::util::abort::die;
 
 /// QEMU's `COROUTINE_STACK_SIZE`.
 pub const DEFAULT_STACK_SIZE: usize = 1 << 20;

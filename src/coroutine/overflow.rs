@@ -25,8 +25,8 @@ use std::ptr;
 use std::sync::{Once, OnceLock};
 
 use crate::coroutine::Coroutine;
-use crate::current;
-use crate::stack::page_size;
+use crate::coroutine::current;
+use crate::switch::stack::page_size;
 
 /// Bytes of alternate signal stack we give a thread that has none.
 const ALT_STACK_SIZE: usize = 64 * 1024;
@@ -105,7 +105,7 @@ fn overflowed(addr: usize) -> Option<&'static Coroutine> {
 /// guard page) after it, and aborts; allocates nothing.
 pub(crate) fn report(co: &Coroutine, how: &str) -> ! {
     let mut msg = Line { buf: [0; 512], len: 0 };
-    let size = co.stack_bounds().map_or(0, |(_, size)| crate::stack::requested_size(size));
+    let size = co.stack_bounds().map_or(0, |(_, size)| crate::switch::stack::requested_size(size));
     let entry = co.entry.get().map_or(ptr::null(), |f| f as *const c_void);
     let _ = write!(msg, "Co-routine stack overflow: entry function ");
     match symbol_name(entry) {
