@@ -253,8 +253,10 @@ build/tsan/hello-%: examples/hello-%.c examples/peer.c examples/peer.h $(TSAN_LI
 # (/scale and /stack exhaust TSan's mappings).
 TSAN_RUN = TSAN_OPTIONS=halt_on_error=1:exitcode=66
 TSAN_TESTS = /threads /pool /aio /co-mutex/threads /sleep /co-io /main-loop
+# It measures RSS, which under TSan is mostly TSan's shadow memory.
+TSAN_SKIP = --skip /pool/burst-gives-back-stack-pages
 check-tsan: build/tsan/run build/tsan/overflow build/tsan/hello-coroutine build/tsan/hello-callbacks
-	for t in $(TSAN_TESTS); do $(TSAN_RUN) build/tsan/run $$t || exit 1; done
+	for t in $(TSAN_TESTS); do $(TSAN_RUN) build/tsan/run $$t $(TSAN_SKIP) || exit 1; done
 	$(TSAN_RUN) build/tsan/overflow /overflow/c-thread
 	for e in hello-coroutine hello-callbacks; do \
 	    $(TSAN_RUN) build/tsan/$$e > build/tsan/$$e.out || exit 1; \
