@@ -102,7 +102,7 @@ TEST(terminated_coroutine_is_reused, "/pool/reuse")
     qemu_coroutine_enter(second);
 }
 
-#define POOLED_MANY 300
+#define POOLED_MANY 1500
 
 static void coroutine_fn touch_and_count(void *opaque)
 {
@@ -116,11 +116,12 @@ static void coroutine_fn touch_and_count(void *opaque)
 
 /*
  * Check that pooled coroutines whose stack pages below the top were given
- * back (all but a thread's few hottest) run again when reused.
+ * back (a pool of over 1024: all but a thread's few hottest) run again
+ * when reused.
  */
 TEST(reuse_after_cold_pages_given_back, "/pool/reuse-after-cold-pages-given-back")
 {
-    Coroutine *cos[POOLED_MANY];
+    static Coroutine *cos[POOLED_MANY];
     int count = 0;
 
     for (int round = 0; round < 2; round++) {
@@ -135,7 +136,7 @@ TEST(reuse_after_cold_pages_given_back, "/pool/reuse-after-cold-pages-given-back
     CHECK(count == 2 * POOLED_MANY);
 }
 
-#define BURST 1024
+#define BURST 2048
 #define BURST_STACK (64 * 1024)
 
 static void coroutine_fn use_64k(void *opaque)

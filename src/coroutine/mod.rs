@@ -40,13 +40,6 @@ pub struct CoroutineEntryFn {
     _opaque: [u8; 0],
 }
 
-/// Where a coroutine's fiber lies in the control area at the top of its
-/// stack (after the coroutine, cache-line aligned), and the area's size.
-const FIBER_AT: usize = std::mem::size_of::<Coroutine>().div_ceil(64) * 64;
-const CONTROL_SIZE: usize = FIBER_AT + std::mem::size_of::<Fiber>();
-const _: () = assert!(CONTROL_SIZE <= crate::switch::stack::MAX_RESERVED_TOP);
-const _: () = assert!(std::mem::align_of::<Coroutine>() <= 64 && std::mem::align_of::<Fiber>() <= 64);
-
 /// What a switch tells the other side (QEMU's `CoroutineAction` values).
 pub(crate) const ACTION_YIELD: u32 = 1;
 pub(crate) const ACTION_TERMINATE: u32 = 2;
@@ -84,6 +77,9 @@ pub struct Coroutine {
     pub(crate) state: AtomicU8,
     /// Place in the registry of stacks (see registry.rs).
     pub(crate) registry: registry::Link,
+    /// Whether the stack holds no pages below its top page (given back
+    /// since it last ran): the pool's record, see pool.rs.
+    pub(crate) stack_clean: Cell<bool>,
 }
 
 impl Coroutine {
@@ -105,6 +101,7 @@ impl Coroutine {
             canary: Cell::new(None),
             state: AtomicU8::new(STATE_POOLED),
             registry: registry::Link::new(),
+            stack_clean: Cell::new(false),
         }
     }
 
@@ -112,26 +109,14 @@ impl Coroutine {
     pub(crate) const FIBER_OFFSET: usize = std::mem::offset_of!(Coroutine, fiber);
 
     /// A new coroutine with its own stack, parked before its first entry.
-    /// The coroutine and its fiber live at the top of that stack, above
-    /// its first frame: entering a suspended coroutine then touches one
-    /// cold page, not a heap object, a fiber and a stack.
     pub(crate) fn new_boxed(stack_size: usize) -> *mut Coroutine {
-        let mut stack = Stack::new(stack_size);
+        let co = Box::into_raw(Box::new(Coroutine::blank()));
+        let stack = Stack::new(stack_size);
         let canary = stack.arm_canary();
-        let area = stack.reserve_top(CONTROL_SIZE);
-        let co = area.cast::<Coroutine>();
-        // SAFETY: fiber_at is 64-byte aligned and within the reserved area.
-        let fiber_at = unsafe { area.add(FIBER_AT) }.cast::<Fiber>();
         let fiber = Fiber::new(stack, trampoline, co.cast());
-        // SAFETY: the reserved area is writable, cache-line aligned, ours
-        // alone and big enough for both (CONTROL_SIZE).
-        unsafe {
-            co.write(Coroutine::blank());
-            fiber_at.write(fiber);
-        }
-        // SAFETY: `co` was just written above and is not shared yet.
+        // SAFETY: `co` was just allocated above and is not shared yet.
         let c = unsafe { &*co };
-        c.fiber.set(fiber_at);
+        c.fiber.set(Box::into_raw(Box::new(fiber)));
         c.canary.set(canary);
         registry::add(c);
         co
@@ -142,14 +127,11 @@ impl Coroutine {
     /// # Safety
     /// `co` came from `new_boxed` and no pointer to it is used afterwards.
     pub(crate) unsafe fn free(co: *mut Coroutine) {
-        // SAFETY: per the contract, the coroutine and its fiber are ours;
-        // both live in the fiber's stack, so the fiber is moved out and the
-        // coroutine dropped before the stack goes.
+        // SAFETY: per the contract, both boxes are ours to drop.
         unsafe {
             registry::remove(&*co);
-            let fiber = (*co).fiber.get().read();
-            co.drop_in_place();
-            drop(fiber);
+            drop(Box::from_raw((*co).fiber.get()));
+            drop(Box::from_raw(co));
         }
     }
 
@@ -164,8 +146,12 @@ impl Coroutine {
     }
 
     /// Gives back the stack pages of a terminated coroutine but for the top
-    /// one, which holds its parked frames (see pool.rs).
+    /// one, which holds its parked frames (see pool.rs),
+    /// unless that was done since it last ran.
     pub(crate) fn discard_cold_stack(&self) {
+        if self.stack_clean.replace(true) {
+            return;
+        }
         if let Some((bottom, size)) = self.stack_bounds() {
             crate::switch::stack::discard_cold_pages(bottom, size);
         }
