@@ -147,7 +147,8 @@ static void *create_one(void *opaque)
  * Check that coroutines freed by an exiting thread serve another thread's
  * creates through the global pool.
  */
-TEST(global_pool_serves_other_threads, "/pool/global-between-threads")
+TEST_OURS(global_pool_serves_other_threads, "/pool/global-between-threads",
+          "our pool's hand-over between threads")
 {
     static Coroutine *donated[DONATED];
     pthread_t t;

@@ -13,7 +13,6 @@ use crate::util::abort::die;
 use crate::aio::timer::{QEMUClockType, QEMUTimer, QEMU_CLOCK_REALTIME, SCALE_NS};
 use crate::aio::{self};
 use crate::coroutine::{self, Coroutine, CoroutineEntry};
-use crate::coroutine::current;
 
 /// What a sleep is waiting for: embed it (usually on the sleeper's stack)
 /// and pass it to `qemu_co_sleep_wake` to end the sleep early.
@@ -27,7 +26,7 @@ const _: () = assert!(std::mem::size_of::<QemuCoSleep>() == std::mem::size_of::<
 const _: () = assert!(std::mem::align_of::<QemuCoSleep>() == std::mem::align_of::<usize>());
 
 /// The name a sleeping coroutine is marked with (one pointer, compared).
-static SLEEP: &CStr = c"qemu_co_sleep";
+static SLEEP: &CStr = c"qemu_co_sleep_ns";
 
 fn to_wake(w: &QemuCoSleep) -> &AtomicPtr<Coroutine> {
     // SAFETY: AtomicPtr<T> has the layout of *mut T; C and the waker may
@@ -35,17 +34,9 @@ fn to_wake(w: &QemuCoSleep) -> &AtomicPtr<Coroutine> {
     unsafe { &*ptr::addr_of!(w.to_wake).cast::<AtomicPtr<Coroutine>>() }
 }
 
-fn running(func: &str) -> &'static Coroutine {
-    if !coroutine::in_coroutine() {
-        die(format_args!("{func}: not in a coroutine"));
-    }
-    // SAFETY: inside a coroutine, `current::get` is that live coroutine.
-    unsafe { &*current::get() }
-}
-
 /// `qemu_co_sleep`: yields until `qemu_co_sleep_wake(w)`.
 pub fn sleep(w: &QemuCoSleep) {
-    let co = running("qemu_co_sleep");
+    let co = coroutine::running_or_abort("qemu_co_sleep");
     if let Err(prev) = co.scheduled.compare_exchange(
         ptr::null_mut(),
         SLEEP.as_ptr().cast_mut(),
@@ -85,9 +76,9 @@ unsafe extern "C" fn timer_expired(opaque: *mut c_void) {
 /// `qemu_co_sleep_ns_wakeable`: sleeps `ns` of `clock` in the current
 /// context, or less if woken through `w`.
 pub fn sleep_ns_wakeable(w: &QemuCoSleep, clock: QEMUClockType, ns: i64) {
-    running("qemu_co_sleep_ns_wakeable");
+    coroutine::running_or_abort("qemu_co_sleep_ns_wakeable");
     clock.index("qemu_co_sleep_ns_wakeable");
-    let ctx = aio::current_context();
+    let ctx = aio::require_context("qemu_co_sleep_ns_wakeable");
     let opaque = ptr::from_ref(w).cast_mut().cast();
     let timer = QEMUTimer::new(ctx, clock, SCALE_NS, timer_expired, opaque);
     timer.arm_ns(clock.now_ns().saturating_add(ns));
@@ -143,7 +134,8 @@ pub unsafe fn timeout(
         unsafe { entry(opaque) };
         return 0;
     }
-    running("qemu_co_timeout");
+    coroutine::running_or_abort("qemu_co_timeout");
+    let ctx = aio::require_context("qemu_co_timeout");
     let t = Box::into_raw(Box::new(Timeout {
         entry,
         opaque,
@@ -154,7 +146,7 @@ pub unsafe fn timeout(
     let co = coroutine::create(timeout_entry, t.cast());
     // From inside a coroutine this runs `co` once we yield in the sleep.
     // SAFETY: `create` returns a live coroutine.
-    aio::enter_in(aio::current_context().as_ptr().cast(), unsafe { &*co });
+    aio::enter_in(ctx.as_ptr().cast(), unsafe { &*co });
     let ns = i64::try_from(timeout_ns).unwrap_or(i64::MAX);
     // SAFETY: `t` is live until both sides are done; only the side that
     // finishes second frees it, and we are not done yet.

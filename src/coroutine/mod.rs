@@ -12,13 +12,12 @@
 //! the one field written by other threads, `scheduled`, is atomic. Only the
 //! thread currently running or entering a coroutine touches its cells.
 
-pub mod co_list;
-pub mod current;
-pub mod event_loop;
-pub mod overflow;
-pub mod pool;
-pub mod registry;
-pub mod stats;
+pub(crate) mod current;
+pub(crate) mod event_loop;
+pub(crate) mod overflow;
+pub(crate) mod pool;
+pub(crate) mod registry;
+pub(crate) mod stats;
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_void};
@@ -28,7 +27,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 use crate::util::abort::die;
 use crate::switch::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
 use crate::switch::{Fiber, Suspender};
-use crate::coroutine::co_list::CoList;
+use crate::util::list::{Linked, List};
 
 /// `void coroutine_fn CoroutineEntry(void *opaque)`.
 pub type CoroutineEntry = unsafe extern "C" fn(opaque: *mut c_void);
@@ -49,6 +48,9 @@ pub(crate) const ACTION_ENTER: u32 = 3;
 /// it terminates. Read by the statistics and the gdb script.
 pub(crate) const STATE_POOLED: u8 = 0;
 pub(crate) const STATE_LIVE: u8 = 1;
+
+/// The list coroutines queue on (wake-ups, CoQueue, CoMutex's waiters).
+pub type CoList = List<Coroutine>;
 
 /// A coroutine, or a thread's leader (which has no fiber).
 pub struct Coroutine {
@@ -80,6 +82,12 @@ pub struct Coroutine {
     /// Whether the stack holds no pages below its top page (given back
     /// since it last ran): the pool's record, see pool.rs.
     pub(crate) stack_clean: Cell<bool>,
+}
+
+impl Linked for Coroutine {
+    fn next(&self) -> &Cell<*const Coroutine> {
+        &self.queue_next
+    }
 }
 
 impl Coroutine {
@@ -293,6 +301,16 @@ pub fn yield_now() {
     // and recorded its suspender, which lives on its own stack.
     let s = unsafe { &*me.suspender.get() };
     s.suspend(ACTION_YIELD);
+}
+
+/// The running coroutine, for the functions that must be called from one;
+/// outside a coroutine, aborts with "FUNC: not in a coroutine".
+pub fn running_or_abort(func: &str) -> &'static Coroutine {
+    let me = current::running();
+    if !me.is_entered() {
+        die(format_args!("{func}: not in a coroutine"));
+    }
+    me
 }
 
 /// `qemu_in_coroutine`.

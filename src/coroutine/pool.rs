@@ -15,6 +15,7 @@ use std::cell::Cell;
 use std::ptr;
 
 use crate::coroutine::Coroutine;
+use crate::util::map_count;
 use crate::util::mutex::Mutex;
 
 /// Coroutines a thread keeps for itself.
@@ -28,8 +29,6 @@ const DISCARD_FROM: usize = 1024;
 const LOCAL_HOT: usize = 16;
 /// Coroutines moved to or from the global pool at once.
 const BATCH: usize = 128;
-/// Mappings left for the rest of the program, as QEMU reserves.
-const MAP_RESERVE: usize = 5000;
 
 /// A list of pooled coroutines, owned by whoever holds it.
 struct Batch(Vec<*mut Coroutine>);
@@ -58,7 +57,8 @@ static GLOBAL: Mutex<Global> = Mutex::new(Global { batches: Vec::new(), size: 0,
 
 /// This thread's free list, linked through `Coroutine::queue_next` (free
 /// coroutines are on no other list). No destructor, so access is a plain
-/// TLS load; `EXIT` empties it when the thread ends.
+/// TLS load that works even while the thread's destructors run (`with`
+/// cannot fail); `EXIT` empties it when the thread ends.
 struct Local {
     head: Cell<*const Coroutine>,
     len: Cell<usize>,
@@ -77,7 +77,7 @@ struct ExitHook;
 
 impl Drop for ExitHook {
     fn drop(&mut self) {
-        let all = LOCAL.try_with(take_all).unwrap_or_default();
+        let all = LOCAL.with(take_all);
         for chunk in all.chunks(BATCH) {
             put_global(Batch(chunk.to_vec()));
         }
@@ -88,27 +88,24 @@ impl Drop for ExitHook {
 // Not inlined: it touches TLS (see current.rs).
 #[inline(never)]
 pub(crate) fn get() -> Option<*mut Coroutine> {
-    LOCAL
-        .try_with(|l| {
-            if l.head.get().is_null() {
-                refill(l)?;
-            }
-            let co = l.head.get();
-            // SAFETY: the free list holds only live, pooled coroutines.
-            l.head.set(unsafe { (*co).queue_next.get() });
-            l.len.set(l.len.get() - 1);
-            // SAFETY: as above; it is about to run and touch its stack.
-            unsafe { (*co).stack_clean.set(false) };
-            Some(co.cast_mut())
-        })
-        .ok()
-        .flatten()
+    LOCAL.with(|l| {
+        if l.head.get().is_null() {
+            refill(l)?;
+        }
+        let co = l.head.get();
+        // SAFETY: the free list holds only live, pooled coroutines.
+        l.head.set(unsafe { (*co).queue_next.get() });
+        l.len.set(l.len.get() - 1);
+        // SAFETY: as above; it is about to run and touch its stack.
+        unsafe { (*co).stack_clean.set(false) };
+        Some(co.cast_mut())
+    })
 }
 
 /// Recycles a terminated coroutine.
 #[inline(never)]
 pub(crate) fn put(co: *mut Coroutine) {
-    let kept = LOCAL.try_with(|l| {
+    LOCAL.with(|l| {
         arm_exit_hook(l);
         if l.len.get() >= LOCAL_MAX {
             spill(l);
@@ -121,10 +118,6 @@ pub(crate) fn put(co: *mut Coroutine) {
         l.head.set(co);
         l.len.set(l.len.get() + 1);
     });
-    if kept.is_err() {
-        // The thread is exiting and its pool is gone.
-        Batch(vec![co]).free_all();
-    }
 }
 
 /// Gives back the cold stack pages of the pooled coroutines below the
@@ -240,5 +233,5 @@ pub fn dec_max(n: usize) {
 
 /// The most coroutines the global pool may hold, from the mapping limit.
 fn hard_max() -> usize {
-    crate::util::maps::max_map_count().saturating_sub(MAP_RESERVE) / 2
+    map_count::spare_mappings() / 2
 }

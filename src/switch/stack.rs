@@ -27,8 +27,8 @@
 //!
 //! The layer above gets a stack region (`bottom()`, `size()`, and its top
 //! through corosensei's `Stack::base`) and the canary to check; it keeps
-//! its own control data wherever it likes. The top page of every stack is
-//! whole and the stack's own, and is never given back while pooled.
+//! its own control data wherever it likes. A stack's top page is never
+//! given back while pooled (it holds the parked frames).
 
 mod budget;
 mod slab;
@@ -45,10 +45,6 @@ use crate::util::abort::die;
 /// QEMU's `COROUTINE_STACK_SIZE`.
 pub const DEFAULT_STACK_SIZE: usize = 1 << 20;
 
-/// At most this much of the top page may be reserved (`reserve_top`):
-/// the rest of it is for the parked frames of a pooled coroutine.
-pub(crate) const MAX_RESERVED_TOP: usize = 1024;
-
 /// XORed with the canary's address to make the expected canary value.
 const CANARY_MAGIC: u64 = 0x51c0_70a5_dead_c0de;
 
@@ -59,8 +55,6 @@ pub struct Stack {
     start: *mut u8,
     /// Bytes owned from `start`; `start + len` is the top.
     len: usize,
-    /// Bytes at the top set aside by `reserve_top` (not part of the stack).
-    reserved: usize,
     slab: bool,
     /// Tells Valgrind this range is a stack, so that switching to it is not
     /// taken for a wild stack pointer; natively a few no-op instructions.
@@ -73,7 +67,7 @@ unsafe impl Send for Stack {}
 
 impl Stack {
     /// A stack of `size` usable bytes (rounded up to pages) and up to a page
-    /// more above them, room for `reserve_top`: guarded while the budget of
+    /// more above them (a slab slot's layout needs it): guarded while the budget of
     /// guarded stacks lasts, from a slab after that. Aborts with the size and
     /// errno if the kernel refuses (out of memory or address space).
     pub fn new(size: usize) -> Stack {
@@ -93,7 +87,7 @@ impl Stack {
     fn new_guarded(usable: usize) -> Option<Stack> {
         let page = page_size();
         // guard page, the stack, and a top page beyond the size asked for
-        // (as a slab slot has): room for `reserve_top`
+        // (as a slab slot has)
         let len = page + usable + page;
         let Some(start) = try_map_anonymous(len) else {
             // Out of mappings, or of address space (then the slab fails too
@@ -112,41 +106,23 @@ impl Stack {
             return None;
         }
         let _valgrind = ValgrindStackRegistration::new(start.wrapping_add(page), len - page);
-        Some(Stack { start, len, reserved: 0, slab: false, _valgrind })
-    }
-
-    /// Sets aside `bytes` (rounded up to cache lines) at the very top, for
-    /// the owner's control data, and returns where they start. The stack
-    /// then begins below them, so a suspended coroutine's control data and
-    /// its top frames share one page (one cold page per switch at scale).
-    /// Call before the first frame is pushed; once.
-    pub fn reserve_top(&mut self, bytes: usize) -> *mut u8 {
-        assert!(self.reserved == 0 && bytes <= MAX_RESERVED_TOP, "reserve_top: {bytes} bytes");
-        self.reserved = bytes.div_ceil(64) * 64;
-        self.top()
+        Some(Stack { start, len, slab: false, _valgrind })
     }
 
     /// Where the first frame is pushed (16-byte aligned).
     fn top(&self) -> *mut u8 {
-        self.start.wrapping_add(self.len - self.reserved)
+        self.start.wrapping_add(self.len)
     }
 
-    /// Usable bytes, excluding any guard page or canary line and the
-    /// reserved top.
+    /// Usable bytes, excluding any guard page or canary line.
     pub fn size(&self) -> usize {
-        self.len - self.guard_len() - self.reserved
+        self.len - self.guard_len()
     }
 
     /// The lowest usable address (page aligned), just above the guard page
     /// or canary line.
     pub fn bottom(&self) -> *mut u8 {
         self.start.wrapping_add(self.guard_len())
-    }
-
-    /// Whether `addr` lies in this stack's guard page.
-    pub fn guard_contains(&self, addr: usize) -> bool {
-        let lo = self.start as usize;
-        !self.slab && (lo..lo + self.guard_len()).contains(&addr)
     }
 
     /// The canary of a slab stack (None for a guarded one), written now.
@@ -222,8 +198,7 @@ impl Canary {
 
 /// Gives back the pages of a stack that is not running, but for its top
 /// page: a pooled coroutine's parked frames fit there (a reused stack that
-/// lost them would crash at once, which the pool's tests would show), and
-/// so does anything reserved above them.
+/// lost them would crash at once, which the pool's tests would show).
 /// `(bottom, size)` are `Stack::bottom` and `Stack::size` of a live stack.
 pub fn discard_cold_pages(bottom: usize, size: usize) {
     let page = page_size();
@@ -309,8 +284,9 @@ mod tests {
         let s = Stack::new_guarded(DEFAULT_STACK_SIZE).expect("a guarded stack");
         // SAFETY: bottom()..bottom()+size() is the usable, writable area.
         unsafe { s.bottom().write_bytes(0xa5, s.size()) };
-        assert!(s.guard_contains(s.bottom() as usize - 1));
-        assert!(!s.guard_contains(s.bottom() as usize));
+        // The guard page is the mapping's first page, right below bottom().
+        assert_eq!(s.start as usize + s.guard_len(), s.bottom() as usize);
+        assert_eq!(s.guard_len(), page_size());
     }
 
     /// A size no other test uses, so that its slab is this test's alone.

@@ -3,11 +3,13 @@
 //! spinlock, the mapping limit and count, and what the sanitizers must be
 //! told.
 
-pub mod abort;
+pub(crate) mod abort;
 #[cfg(not(feature = "qemu-backend"))]
-pub mod atomic_view;
-pub mod maps;
-pub mod mutex;
-pub mod sanitizer;
+pub(crate) mod atomic_view;
 #[cfg(not(feature = "qemu-backend"))]
-pub mod spin;
+pub(crate) mod list;
+pub(crate) mod map_count;
+pub(crate) mod mutex;
+pub(crate) mod sanitizer;
+#[cfg(not(feature = "qemu-backend"))]
+pub(crate) mod spin;

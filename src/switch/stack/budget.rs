@@ -7,14 +7,12 @@
 //! more in the meantime). `QEMUCORO_GUARDED_STACKS` overrides all of it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use crate::util::maps::{max_map_count, own_mappings};
+use crate::util::map_count::{own_mappings, spare_mappings};
 use crate::util::mutex::Mutex;
 
 /// Guarded stacks at most, whatever the limit: 2 mappings each, so at a
 /// million live coroutines the process stays far below the default limit.
 const GUARDED_CAP: usize = 4096;
-/// Mappings left for the rest of the program.
-const MAP_RESERVE: usize = 5000;
 /// Below this much allowance left, stop recounting (it reads /proc).
 const RECOUNT_MIN: usize = 64;
 
@@ -58,7 +56,7 @@ fn recount() {
         RECOUNT_AT.store(usize::MAX, Ordering::Relaxed);
         return;
     }
-    let left = max_map_count().saturating_sub(own_mappings() + MAP_RESERVE);
+    let left = spare_mappings().saturating_sub(own_mappings());
     let allowance = left / 4;
     let max = GUARDED_CAP.min(live + allowance);
     let recount_at = if max == GUARDED_CAP || max - live < RECOUNT_MIN {

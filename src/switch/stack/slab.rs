@@ -62,7 +62,7 @@ pub fn take(usable: usize) -> Stack {
     } as *mut u8;
     let bottom = start.wrapping_add(CANARY_LEN);
     let _valgrind = ValgrindStackRegistration::new(bottom, stride - CANARY_LEN);
-    Stack { start, len: stride, reserved: 0, slab: true, _valgrind }
+    Stack { start, len: stride, slab: true, _valgrind }
 }
 
 /// Maps a slab of `n` slots and lists them in `slots`, lowest last (it is
