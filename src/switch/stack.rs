@@ -172,6 +172,7 @@ impl Canary {
     /// checks it would wait for two cold pages in turn; prefetched before
     /// the switch in, the two misses overlap.
     #[inline(always)]
+    #[cfg_attr(feature = "qemu-backend", allow(dead_code))] // core only so far
     pub fn prefetch(self) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a prefetch never faults and changes no state but the cache.
