@@ -324,7 +324,8 @@ stress: $(STRESS_BIN)
 	$(STRESS_BIN) $(if $(SEED),--seed $(SEED),--seconds $(SECONDS))
 
 # --- QEMU backend (issue 4, docs/qemu-backend.md); logic in qemu/*.sh -----
-.PHONY: qemu-backend qemu-backend-asan check-qemu check-qemu-asan bench-qemu check-vs-qemu
+.PHONY: qemu-backend qemu-backend-asan qemu-backend-tsan check-qemu check-qemu-asan \
+        check-qemu-tsan check-qemu-gdb check-qemu-full bench-qemu check-vs-qemu
 
 # build/qemu-backend/libqemucoro-backend.a, the archive QEMU links
 qemu-backend:
@@ -334,6 +335,10 @@ qemu-backend:
 qemu-backend-asan:
 	qemu/build-backend.sh asan
 
+# build/qemu-backend-tsan/libqemucoro-backend.a, for QEMU's --enable-tsan
+qemu-backend-tsan:
+	qemu/build-backend.sh tsan
+
 # QEMU_VERSION=10.0.2 (default) or 7.2; QEMU_SRC=dir for an existing tree
 check-qemu:
 	qemu/check-qemu.sh
@@ -342,6 +347,21 @@ check-qemu:
 # test-aio-multithread with no ASan report
 check-qemu-asan:
 	qemu/check-qemu.sh --asan
+
+# QEMU --enable-tsan twice (TSan-annotated qemucoro, ucontext): test-coroutine
+# clean, test-aio-multithread racing no pair of functions ucontext does not
+check-qemu-tsan:
+	qemu/check-qemu-tsan.sh
+
+# QEMU's `qemu bt` / `qemu coroutine` (gdb/qemucoro.py) on test-coroutine,
+# live and on a core
+check-qemu-gdb:
+	qemu/check-qemu-gdb.sh
+
+# QEMU 10.0.2 x86_64-softmmu + tools on qemucoro and on ucontext: check-unit,
+# check-block, iotests quick (qcow2, raw, nbd); SUITES="unit ..." for fewer
+check-qemu-full:
+	qemu/check-qemu-full.sh $(SUITES)
 
 bench-qemu:
 	qemu/bench-qemu.sh
