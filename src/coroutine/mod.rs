@@ -79,6 +79,9 @@ pub struct Coroutine {
     pub(crate) state: AtomicU8,
     /// Place in the registry of stacks (see registry.rs).
     pub(crate) registry: registry::Link,
+    /// Whether the stack holds no pages below its top page (given back
+    /// since it last ran): the pool's record, see pool.rs.
+    pub(crate) stack_clean: Cell<bool>,
 }
 
 impl Linked for Coroutine {
@@ -106,6 +109,7 @@ impl Coroutine {
             canary: Cell::new(None),
             state: AtomicU8::new(STATE_POOLED),
             registry: registry::Link::new(),
+            stack_clean: Cell::new(false),
         }
     }
 
@@ -147,6 +151,18 @@ impl Coroutine {
     pub fn stack_bounds(&self) -> Option<(usize, usize)> {
         // SAFETY: a non-null fiber is owned by this coroutine until `free`.
         unsafe { self.fiber.get().as_ref() }.map(Fiber::stack_bounds)
+    }
+
+    /// Gives back the stack pages of a terminated coroutine but for the top
+    /// one, which holds its parked frames (see pool.rs),
+    /// unless that was done since it last ran.
+    pub(crate) fn discard_cold_stack(&self) {
+        if self.stack_clean.replace(true) {
+            return;
+        }
+        if let Some((bottom, size)) = self.stack_bounds() {
+            crate::switch::stack::discard_cold_pages(bottom, size);
+        }
     }
 
     /// Aborts if the coroutine ran past the bottom of an unguarded stack.
@@ -232,6 +248,9 @@ fn switch_in(ctx: *mut c_void, to: &Coroutine) -> u32 {
     let ctx = if ctx.is_null() { thread_ctx } else { ctx };
     // Release: a waker that reads ctx also sees what we stored before.
     to.ctx.store(ctx, Ordering::Release);
+    if let Some(canary) = to.canary.get() {
+        canary.prefetch(); // read after the switch back (stack.rs says why)
+    }
     // The coroutine sets `current` back to `from` before it switches back.
     let action = to.resume(ACTION_ENTER);
     to.check_canary();
