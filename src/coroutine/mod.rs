@@ -86,6 +86,9 @@ pub struct Coroutine {
     pub(crate) state: AtomicU8,
     /// Place in the registry of stacks (see registry.rs).
     pub(crate) registry: registry::Link,
+    /// Whether the stack holds no pages below its top page (given back
+    /// since it last ran): the pool's record, see pool.rs.
+    pub(crate) stack_clean: Cell<bool>,
 }
 
 impl Linked for Coroutine {
@@ -112,6 +115,7 @@ impl Coroutine {
             canary: Cell::new(None),
             state: AtomicU8::new(STATE_POOLED),
             registry: registry::Link::new(),
+            stack_clean: Cell::new(false),
         }
     }
 
@@ -155,6 +159,18 @@ impl Coroutine {
     /// The usable stack as (lowest address, size); None for a leader.
     pub fn stack_bounds(&self) -> Option<(usize, usize)> {
         self.fiber.stack_bounds()
+    }
+
+    /// Gives back the stack pages of a terminated coroutine but for the top
+    /// one, which holds its parked frames (see pool.rs),
+    /// unless that was done since it last ran.
+    pub(crate) fn discard_cold_stack(&self) {
+        if self.stack_clean.replace(true) {
+            return;
+        }
+        if let Some((bottom, size)) = self.stack_bounds() {
+            crate::switch::stack::discard_cold_pages(bottom, size);
+        }
     }
 
     /// Aborts if the coroutine ran past the bottom of an unguarded stack.
@@ -241,6 +257,9 @@ fn begin_enter(ctx: *mut c_void, to: &Coroutine) -> *mut usize {
     };
     // Release: a waker that reads ctx also sees what we stored before.
     to.ctx.store(ctx, Ordering::Release);
+    if let Some(canary) = to.canary.get() {
+        canary.prefetch(); // read after the switch back (stack.rs says why)
+    }
     // The coroutine sets `current` back to `from` before it switches back.
     t.current.set(to);
     // SAFETY: `from` is the running coroutine or this thread's leader.

@@ -90,7 +90,9 @@ fn overflowed(addr: usize) -> Option<&'static Coroutine> {
         // leader), all alive while the chain exists.
         let c: &'static Coroutine = unsafe { co.as_ref() }?;
         if let Some((bottom, _)) = c.stack_bounds() {
-            if (bottom - page..bottom).contains(&addr) {
+            // The guard page is right below a guarded stack; under the
+            // lowest slot of a slab it is one page further down (stack.rs).
+            if (bottom - 2 * page..bottom).contains(&addr) {
                 return Some(c);
             }
         }
@@ -103,7 +105,7 @@ fn overflowed(addr: usize) -> Option<&'static Coroutine> {
 /// guard page) after it, and aborts; allocates nothing.
 pub(crate) fn report(co: &Coroutine, how: &str) -> ! {
     let mut msg = Line { buf: [0; 512], len: 0 };
-    let size = co.stack_bounds().map_or(0, |(_, size)| size);
+    let size = co.stack_bounds().map_or(0, |(_, size)| crate::switch::stack::requested_size(size));
     let entry = co.entry.get().map_or(ptr::null(), |f| f as *const c_void);
     let _ = write!(msg, "Co-routine stack overflow: entry function ");
     match symbol_name(entry) {

@@ -1,6 +1,7 @@
 //! The bottom layer: what every other layer may use and that uses nothing
 //! of ours: the abort path, views of C-shared fields as atomics, the
-//! spinlock, and what the sanitizers must be told.
+//! spinlock, the mapping limit and count, and what the sanitizers must be
+//! told.
 
 pub(crate) mod abort;
 #[cfg(not(feature = "qemu-backend"))]
