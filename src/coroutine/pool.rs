@@ -11,9 +11,8 @@
 //! what `qemu_coroutine_inc_pool_size` asked for, and never beyond half of
 //! the mappings `/proc/sys/vm/max_map_count` leaves after a reserve.
 
-use std::cell::Cell;
-use std::ptr;
 
+use crate::coroutine::current::{block, ThreadBlock};
 use crate::coroutine::Coroutine;
 use crate::util::map_count;
 use crate::util::mutex::Mutex;
@@ -55,19 +54,13 @@ struct Global {
 
 static GLOBAL: Mutex<Global> = Mutex::new(Global { batches: Vec::new(), size: 0, max: BATCH });
 
-/// This thread's free list, linked through `Coroutine::queue_next` (free
-/// coroutines are on no other list). No destructor, so access is a plain
-/// TLS load that works even while the thread's destructors run (`with`
-/// cannot fail); `EXIT` empties it when the thread ends.
-struct Local {
-    head: Cell<*const Coroutine>,
-    len: Cell<usize>,
-    /// Whether `EXIT` is registered for this thread (once is enough).
-    armed: Cell<bool>,
-}
+/// This thread's free list lives in the thread block (current.rs), linked
+/// through `Coroutine::queue_next` (free coroutines are on no other list):
+/// `pool_head`, `pool_len`, and `pool_armed` (whether `EXIT` is registered
+/// for this thread: once is enough). `EXIT` empties it when the thread ends.
+type Local = ThreadBlock;
 
 thread_local! {
-    static LOCAL: Local = const { Local { head: Cell::new(ptr::null()), len: Cell::new(0), armed: Cell::new(false) } };
     static EXIT: ExitHook = const { ExitHook };
 }
 
@@ -77,7 +70,7 @@ struct ExitHook;
 
 impl Drop for ExitHook {
     fn drop(&mut self) {
-        let all = LOCAL.with(take_all);
+        let all = take_all(block());
         for chunk in all.chunks(BATCH) {
             put_global(Batch(chunk.to_vec()));
         }
@@ -85,39 +78,36 @@ impl Drop for ExitHook {
 }
 
 /// A pooled coroutine, if there is one here or in the global pool.
-// Not inlined: it touches TLS (see current.rs).
-#[inline(never)]
+#[inline(always)]
 pub(crate) fn get() -> Option<*mut Coroutine> {
-    LOCAL.with(|l| {
-        if l.head.get().is_null() {
-            refill(l)?;
-        }
-        let co = l.head.get();
-        // SAFETY: the free list holds only live, pooled coroutines.
-        l.head.set(unsafe { (*co).queue_next.get() });
-        l.len.set(l.len.get() - 1);
-        // SAFETY: as above; it is about to run and touch its stack.
-        unsafe { (*co).stack_clean.set(false) };
-        Some(co.cast_mut())
-    })
+    let l = block();
+    if l.pool_head.get().is_null() {
+        refill(l)?;
+    }
+    let co = l.pool_head.get();
+    // SAFETY: the free list holds only live, pooled coroutines.
+    l.pool_head.set(unsafe { (*co).queue_next.get() });
+    l.pool_len.set(l.pool_len.get() - 1);
+    // SAFETY: as above; it is about to run and touch its stack.
+    unsafe { (*co).stack_clean.set(false) };
+    Some(co.cast_mut())
 }
 
 /// Recycles a terminated coroutine.
-#[inline(never)]
+#[inline(always)]
 pub(crate) fn put(co: *mut Coroutine) {
-    LOCAL.with(|l| {
-        arm_exit_hook(l);
-        if l.len.get() >= LOCAL_MAX {
-            spill(l);
-        }
-        if l.len.get() >= DISCARD_FROM {
-            discard_below_hot(l);
-        }
-        // SAFETY: a terminated coroutine is ours and on no list.
-        unsafe { (*co).queue_next.set(l.head.get()) };
-        l.head.set(co);
-        l.len.set(l.len.get() + 1);
-    });
+    let l = block();
+    arm_exit_hook(l);
+    if l.pool_len.get() >= LOCAL_MAX {
+        spill(l);
+    }
+    if l.pool_len.get() >= DISCARD_FROM {
+        discard_below_hot(l);
+    }
+    // SAFETY: a terminated coroutine is ours and on no list.
+    unsafe { (*co).queue_next.set(l.pool_head.get()) };
+    l.pool_head.set(co);
+    l.pool_len.set(l.pool_len.get() + 1);
 }
 
 /// Gives back the cold stack pages of the pooled coroutines below the
@@ -129,7 +119,7 @@ pub(crate) fn put(co: *mut Coroutine) {
 /// dirty until they run again, which costs memory, not correctness.)
 #[cold]
 fn discard_below_hot(l: &Local) {
-    let mut co = l.head.get();
+    let mut co = l.pool_head.get();
     for _ in 0..LOCAL_HOT {
         // SAFETY: the free list holds only live, pooled coroutines.
         co = unsafe { (*co).queue_next.get() };
@@ -148,50 +138,58 @@ fn discard_below_hot(l: &Local) {
 /// registers `EXIT` the first time the list gets anything.
 #[inline(always)]
 fn arm_exit_hook(l: &Local) {
-    if !l.armed.get() {
-        l.armed.set(true);
-        let _ = EXIT.try_with(|_| ());
+    if !l.pool_armed.get() {
+        arm_exit_hook_cold(l);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn arm_exit_hook_cold(l: &Local) {
+    l.pool_armed.set(true);
+    let _ = EXIT.try_with(|_| ());
 }
 
 /// Moves one global batch into the empty local list.
 #[cold]
+#[inline(never)]
 fn refill(l: &Local) -> Option<()> {
     let batch = take_global()?;
     arm_exit_hook(l);
     // Batches list the most recently freed first; keep that order on top.
     for co in batch.0.into_iter().rev() {
         // SAFETY: the batch owned these pooled coroutines; now the list does.
-        unsafe { (*co).queue_next.set(l.head.get()) };
-        l.head.set(co);
-        l.len.set(l.len.get() + 1);
+        unsafe { (*co).queue_next.set(l.pool_head.get()) };
+        l.pool_head.set(co);
+        l.pool_len.set(l.pool_len.get() + 1);
     }
     Some(())
 }
 
 /// Moves one batch from the full local list to the global pool.
 #[cold]
+#[inline(never)]
 fn spill(l: &Local) {
     let mut batch = Vec::with_capacity(BATCH);
     while batch.len() < BATCH {
-        let co = l.head.get();
+        let co = l.pool_head.get();
         // SAFETY: the list has LOCAL_MAX > BATCH live, pooled coroutines.
-        l.head.set(unsafe { (*co).queue_next.get() });
+        l.pool_head.set(unsafe { (*co).queue_next.get() });
         batch.push(co.cast_mut());
     }
-    l.len.set(l.len.get() - BATCH);
+    l.pool_len.set(l.pool_len.get() - BATCH);
     put_global(Batch(batch));
 }
 
 fn take_all(l: &Local) -> Vec<*mut Coroutine> {
-    let mut all = Vec::with_capacity(l.len.get());
-    while let Some(co) = std::num::NonZero::new(l.head.get() as usize) {
+    let mut all = Vec::with_capacity(l.pool_len.get());
+    while let Some(co) = std::num::NonZero::new(l.pool_head.get() as usize) {
         let co = co.get() as *mut Coroutine;
         // SAFETY: the free list holds only live, pooled coroutines.
-        l.head.set(unsafe { (*co).queue_next.get() });
+        l.pool_head.set(unsafe { (*co).queue_next.get() });
         all.push(co);
     }
-    l.len.set(0);
+    l.pool_len.set(0);
     all
 }
 
