@@ -71,16 +71,32 @@ $(C_TEST_BIN): $(C_TEST_SRC) c-tests/harness.h c-tests/iothread.h $(LIB_A) $(HEA
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -pthread -o $@ $(C_TEST_SRC) $(LIB_A) $(NATIVE_LIBS)
 
-check-c: $(C_TEST_BIN) $(OVERFLOW_BIN)
+check-c: $(C_TEST_BIN) $(OVERFLOW_BIN) $(DLCLOSE_BIN)
 	$(C_TEST_BIN)
 	$(OVERFLOW_BIN)
+	$(DLCLOSE_BIN)
+
+# libqemucoro.so dlopened, used and dlclosed, in a runner of its own that
+# does not link the library.
+DLCLOSE_BIN = build/c-tests/dlclose
+$(DLCLOSE_BIN): c-tests/dlclose.c c-tests/harness.c c-tests/harness.h $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARNFLAGS) -pthread -DLIBQEMUCORO_SO='"$(CURDIR)/$(LIB_SO)"' -o $@ \
+	    c-tests/dlclose.c c-tests/harness.c -ldl
+
+# A shared object whose constructor never returns (holds the loader's lock).
+LOCK_HOLDER_SO = build/c-tests/loader-lock-holder.so
+$(LOCK_HOLDER_SO): c-tests/loader-lock-holder.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARNFLAGS) -shared -fPIC -o $@ $<
+OVERFLOW_DEFS = -DLOADER_LOCK_HOLDER_SO='"$(CURDIR)/$(LOCK_HOLDER_SO)"'
 
 # Stack overflow reports get their own runner: its parent process never
 # touches coroutines, so each forked case starts like a fresh program.
 # -rdynamic lets dladdr name the test's entry functions.
-$(OVERFLOW_BIN): c-tests/overflow.c c-tests/harness.c c-tests/harness.h $(LIB_A) $(HEADERS)
+$(OVERFLOW_BIN): c-tests/overflow.c c-tests/harness.c c-tests/harness.h $(LIB_A) $(HEADERS) $(LOCK_HOLDER_SO)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -pthread -rdynamic -o $@ \
+	$(CC) $(CFLAGS) $(WARNFLAGS) $(OVERFLOW_DEFS) -Iinclude -pthread -rdynamic -o $@ \
 	    c-tests/overflow.c c-tests/harness.c $(LIB_A) $(NATIVE_LIBS)
 
 # The seed's say_hello over socketpairs, driven by our event loop: three
@@ -193,9 +209,9 @@ build/asan/run: $(C_TEST_SRC) c-tests/harness.h $(ASAN_LIB) $(HEADERS)
 	$(CC) $(SAN_CFLAGS) $(WARNFLAGS) -fsanitize=address -Iinclude -pthread -o $@ \
 	    $(C_TEST_SRC) $(ASAN_LIB) $(NATIVE_LIBS)
 
-build/asan/overflow: c-tests/overflow.c c-tests/harness.c c-tests/harness.h $(ASAN_LIB) $(HEADERS)
+build/asan/overflow: c-tests/overflow.c c-tests/harness.c c-tests/harness.h $(ASAN_LIB) $(HEADERS) $(LOCK_HOLDER_SO)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) $(WARNFLAGS) -fsanitize=address -Iinclude -pthread -rdynamic -o $@ \
+	$(CC) $(SAN_CFLAGS) $(WARNFLAGS) $(OVERFLOW_DEFS) -fsanitize=address -Iinclude -pthread -rdynamic -o $@ \
 	    c-tests/overflow.c c-tests/harness.c $(ASAN_LIB) $(NATIVE_LIBS)
 
 build/asan/stress: $(STRESS_SRC) c-tests/stress.h $(ASAN_LIB) $(HEADERS)
@@ -233,9 +249,9 @@ build/tsan/run: $(C_TEST_SRC) c-tests/harness.h $(TSAN_LIB) $(HEADERS)
 	$(CC) $(SAN_CFLAGS) $(WARNFLAGS) -fsanitize=thread -Iinclude -pthread -o $@ \
 	    $(C_TEST_SRC) $(TSAN_LIB) $(NATIVE_LIBS)
 
-build/tsan/overflow: c-tests/overflow.c c-tests/harness.c c-tests/harness.h $(TSAN_LIB) $(HEADERS)
+build/tsan/overflow: c-tests/overflow.c c-tests/harness.c c-tests/harness.h $(TSAN_LIB) $(HEADERS) $(LOCK_HOLDER_SO)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) $(WARNFLAGS) -fsanitize=thread -Iinclude -pthread -rdynamic -o $@ \
+	$(CC) $(SAN_CFLAGS) $(WARNFLAGS) $(OVERFLOW_DEFS) -fsanitize=thread -Iinclude -pthread -rdynamic -o $@ \
 	    c-tests/overflow.c c-tests/harness.c $(TSAN_LIB) $(NATIVE_LIBS)
 
 build/tsan/hello-%: examples/hello-%.c examples/peer.c examples/peer.h $(TSAN_LIB) $(HEADERS)

@@ -40,6 +40,15 @@ void harness_fail(const char *file, int line, const char *expr);
 bool child_aborts_with(void (*fn)(void *), void *opaque, const char *message);
 
 /*
+ * Runs fn(opaque) in a forked child and checks that it dies of signal `sig`
+ * after writing exactly `message` plus a newline on stderr (NULL: anything;
+ * a trailing '*' matches any line starting with the text before it). Every
+ * forked child has an alarm, so a hang fails as SIGALRM.
+ */
+bool child_dies_with(void (*fn)(void *), void *opaque, int sig,
+                     const char *message);
+
+/*
  * Like child_aborts_with, but the child is this program run afresh with the
  * environment variable assignment `env` ("NAME=value", or NULL for none)
  * and running only
