@@ -93,7 +93,7 @@ OVERFLOW_DEFS = -DLOADER_LOCK_HOLDER_SO='"$(CURDIR)/$(LOCK_HOLDER_SO)"'
 
 # Stack overflow reports get their own runner: its parent process never
 # touches coroutines, so each forked case starts like a fresh program.
-# -rdynamic lets dladdr name the test's entry functions.
+# -rdynamic exports `loader_lock_held` to loader-lock-holder.so.
 $(OVERFLOW_BIN): c-tests/overflow.c c-tests/harness.c c-tests/harness.h $(LIB_A) $(HEADERS) $(LOCK_HOLDER_SO)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARNFLAGS) $(OVERFLOW_DEFS) -Iinclude -pthread -rdynamic -o $@ \

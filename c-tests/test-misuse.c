@@ -134,7 +134,7 @@ static void enter_after_return(void *opaque)
 TEST(enter_terminated_aborts, "/misuse/enter-terminated")
 {
     CHECK(child_aborts_with(enter_after_return, NULL,
-                            "qemu_coroutine_enter: Co-routine was entered "
+                            "qemu_coroutine_enter: Co-routine used "
                             "after it terminated (its Coroutine * is stale)"));
 }
 
@@ -158,6 +158,6 @@ static void enter_after_return_then_exit_thread(void *opaque)
 TEST(enter_terminated_on_thread_aborts, "/misuse/enter-terminated-thread")
 {
     CHECK(child_aborts_with(enter_after_return_then_exit_thread, NULL,
-                            "qemu_coroutine_enter: Co-routine was entered "
+                            "qemu_coroutine_enter: Co-routine used "
                             "after it terminated (its Coroutine * is stale)"));
 }

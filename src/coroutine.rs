@@ -72,6 +72,21 @@ pub struct Coroutine {
     pub(crate) state: AtomicU8,
     /// Place in the registry of stacks (see registry.rs).
     pub(crate) registry: registry::Link,
+    /// The usable stack (lowest address, size); 0 for a leader. A copy of
+    /// the fiber's, kept here so that readers on other threads (statistics,
+    /// the SIGSEGV handler) never make a `&Fiber` while `resume` holds the
+    /// fiber as `&mut`.
+    stack_bottom: usize,
+    stack_size: usize,
+}
+
+/// What `caller` holds while a coroutine is pooled: not null, so the enter
+/// path's existing "already entered?" test catches a stale `Coroutine *`
+/// at no extra cost, and the cold path tells the two cases apart.
+static POOLED_MARK: u8 = 0;
+
+fn pooled_mark() -> *const Coroutine {
+    ptr::addr_of!(POOLED_MARK).cast()
 }
 
 impl Coroutine {
@@ -92,6 +107,8 @@ impl Coroutine {
             canary: Cell::new(None),
             state: AtomicU8::new(STATE_POOLED),
             registry: registry::Link::new(),
+            stack_bottom: 0,
+            stack_size: 0,
         }
     }
 
@@ -100,8 +117,9 @@ impl Coroutine {
 
     /// A new coroutine with its own stack, parked before its first entry.
     pub(crate) fn new_boxed(stack_size: usize) -> *mut Coroutine {
-        let co = Box::into_raw(Box::new(Coroutine::leader()));
         let stack = Stack::new(stack_size);
+        let (stack_bottom, stack_size) = (stack.bottom() as usize, stack.size());
+        let co = Box::into_raw(Box::new(Coroutine { stack_bottom, stack_size, ..Coroutine::leader() }));
         let canary = stack.arm_canary();
         let fiber = Fiber::new(stack, trampoline, co.cast());
         // SAFETY: `co` was just allocated above and is not shared yet.
@@ -131,8 +149,13 @@ impl Coroutine {
 
     /// The usable stack as (lowest address, size); None for a leader.
     pub fn stack_bounds(&self) -> Option<(usize, usize)> {
-        // SAFETY: a non-null fiber is owned by this coroutine until `free`.
-        unsafe { self.fiber.get().as_ref() }.map(Fiber::stack_bounds)
+        (self.stack_size != 0).then_some((self.stack_bottom, self.stack_size))
+    }
+
+    /// Whether the coroutine's entry returned and it waits in a pool: a
+    /// `Coroutine *` the caller should no longer have.
+    pub fn is_pooled(&self) -> bool {
+        self.caller.get() == pooled_mark()
     }
 
     /// Aborts if the coroutine ran past the bottom of an unguarded stack.
@@ -170,6 +193,7 @@ pub fn create(entry: CoroutineEntry, opaque: *mut c_void) -> *mut Coroutine {
     let c = unsafe { &*co };
     c.entry.set(Some(entry));
     c.entry_arg.set(opaque);
+    c.caller.set(ptr::null());
     c.ctx.store(ptr::null_mut(), Ordering::Relaxed);
     c.state.store(STATE_LIVE, Ordering::Relaxed);
     co
@@ -235,8 +259,22 @@ fn check_enterable(to: &Coroutine) {
         ));
     }
     if to.is_entered() {
-        die(format_args!("Co-routine re-entered recursively"));
+        not_enterable(to);
     }
+}
+
+#[cold]
+fn not_enterable(to: &Coroutine) -> ! {
+    if to.is_pooled() {
+        die_stale("qemu_coroutine_enter");
+    }
+    die(format_args!("Co-routine re-entered recursively"))
+}
+
+/// Aborts because `func` was given a coroutine that had terminated.
+#[cold]
+pub(crate) fn die_stale(func: &str) -> ! {
+    die(format_args!("{func}: Co-routine used after it terminated (its Coroutine * is stale)"))
 }
 
 fn terminated(co: &Coroutine) {
@@ -244,7 +282,10 @@ fn terminated(co: &Coroutine) {
     if held != 0 {
         die(format_args!("Co-routine terminated while holding {held} lock(s)"));
     }
-    co.caller.set(ptr::null());
+    if co.state.load(Ordering::Relaxed) != STATE_LIVE {
+        die(format_args!("qemu_coroutine_enter: Co-routine terminated twice (pooled twice)"));
+    }
+    co.caller.set(pooled_mark());
     co.state.store(STATE_POOLED, Ordering::Relaxed);
     pool::put(ptr::from_ref(co).cast_mut());
 }

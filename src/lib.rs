@@ -34,6 +34,8 @@ pub mod current;
 #[cfg(feature = "bench-floor")]
 pub mod floor;
 #[cfg(not(feature = "qemu-backend"))]
+mod fork;
+#[cfg(not(feature = "qemu-backend"))]
 pub mod lockable;
 #[cfg(not(feature = "qemu-backend"))]
 pub mod overflow;
@@ -49,6 +51,8 @@ pub mod spin;
 pub mod stack;
 #[cfg(not(feature = "qemu-backend"))]
 pub mod stats;
+#[cfg(not(feature = "qemu-backend"))]
+mod symbol;
 pub mod switch;
 #[cfg(not(feature = "qemu-backend"))]
 pub mod wakeup;

@@ -22,6 +22,9 @@ use crate::sanitizer::Mutex;
 const LOCAL_MAX: usize = 4096;
 /// Coroutines moved to or from the global pool at once.
 const BATCH: usize = 128;
+/// `Local::len` once the thread's exit hook has handed its list over: puts
+/// and refills then take their cold paths, which go to the global pool.
+const CLOSED: usize = usize::MAX;
 /// Mappings left for the rest of the program, as QEMU reserves.
 const MAP_RESERVE: usize = 5000;
 
@@ -41,7 +44,7 @@ impl Batch {
     }
 }
 
-struct Global {
+pub struct Global {
     batches: Vec<Batch>,
     size: usize,
     /// QEMU's `global_pool_max_size`: one batch plus what users asked for.
@@ -71,7 +74,16 @@ struct ExitHook;
 
 impl Drop for ExitHook {
     fn drop(&mut self) {
-        let all = LOCAL.try_with(take_all).unwrap_or_default();
+        // Later thread-exit code (another library's destructors, pthread
+        // key destructors) may still create and finish coroutines: CLOSED
+        // sends those straight to the global pool.
+        let all = LOCAL
+            .try_with(|l| {
+                let all = take_all(l);
+                l.len.set(CLOSED);
+                all
+            })
+            .unwrap_or_default();
         for chunk in all.chunks(BATCH) {
             put_global(Batch(chunk.to_vec()));
         }
@@ -84,10 +96,10 @@ impl Drop for ExitHook {
 pub(crate) fn get() -> Option<*mut Coroutine> {
     LOCAL
         .try_with(|l| {
-            if l.head.get().is_null() {
-                refill(l)?;
-            }
             let co = l.head.get();
+            if co.is_null() {
+                return refill(l);
+            }
             // SAFETY: the free list holds only live, pooled coroutines.
             l.head.set(unsafe { (*co).queue_next.get() });
             l.len.set(l.len.get() - 1);
@@ -102,8 +114,8 @@ pub(crate) fn get() -> Option<*mut Coroutine> {
 pub(crate) fn put(co: *mut Coroutine) {
     let kept = LOCAL.try_with(|l| {
         arm_exit_hook(l);
-        if l.len.get() >= LOCAL_MAX {
-            spill(l);
+        if l.len.get() >= LOCAL_MAX && !spill(l, co) {
+            return;
         }
         // SAFETY: a terminated coroutine is ours and on no list.
         unsafe { (*co).queue_next.set(l.head.get()) };
@@ -126,24 +138,39 @@ fn arm_exit_hook(l: &Local) {
     }
 }
 
-/// Moves one global batch into the empty local list.
+/// Takes a coroutine from a global batch and keeps the rest of the batch
+/// in the empty local list (or, once the list is closed, gives the rest
+/// back to the global pool).
 #[cold]
-fn refill(l: &Local) -> Option<()> {
-    let batch = take_global()?;
+fn refill(l: &Local) -> Option<*mut Coroutine> {
+    let mut batch = take_global()?;
+    let co = batch.0.remove(0);
+    if l.len.get() == CLOSED {
+        if !batch.0.is_empty() {
+            put_global(batch);
+        }
+        return Some(co);
+    }
     arm_exit_hook(l);
     // Batches list the most recently freed first; keep that order on top.
-    for co in batch.0.into_iter().rev() {
+    for c in batch.0.into_iter().rev() {
         // SAFETY: the batch owned these pooled coroutines; now the list does.
-        unsafe { (*co).queue_next.set(l.head.get()) };
-        l.head.set(co);
+        unsafe { (*c).queue_next.set(l.head.get()) };
+        l.head.set(c);
         l.len.set(l.len.get() + 1);
     }
-    Some(())
+    Some(co)
 }
 
-/// Moves one batch from the full local list to the global pool.
+/// Moves one batch from the full local list to the global pool and returns
+/// true; or, once the thread's list is closed, hands `co` to the global
+/// pool and returns false.
 #[cold]
-fn spill(l: &Local) {
+fn spill(l: &Local, co: *mut Coroutine) -> bool {
+    if l.len.get() == CLOSED {
+        put_global(Batch(vec![co]));
+        return false;
+    }
     let mut batch = Vec::with_capacity(BATCH);
     while batch.len() < BATCH {
         let co = l.head.get();
@@ -153,15 +180,28 @@ fn spill(l: &Local) {
     }
     l.len.set(l.len.get() - BATCH);
     put_global(Batch(batch));
+    true
 }
 
+/// Empties the local list. The walk is bounded by the list's count: a
+/// list that does not end there (a cycle from pooling a coroutine twice)
+/// aborts rather than looping forever.
 fn take_all(l: &Local) -> Vec<*mut Coroutine> {
-    let mut all = Vec::with_capacity(l.len.get());
-    while let Some(co) = std::num::NonZero::new(l.head.get() as usize) {
-        let co = co.get() as *mut Coroutine;
+    let len = l.len.get();
+    let mut all = Vec::with_capacity(len);
+    for _ in 0..len {
+        let co = l.head.get().cast_mut();
+        if co.is_null() {
+            break;
+        }
         // SAFETY: the free list holds only live, pooled coroutines.
         l.head.set(unsafe { (*co).queue_next.get() });
         all.push(co);
+    }
+    if all.len() != len || !l.head.get().is_null() {
+        crate::abort::die(format_args!(
+            "qemucoro: a thread's coroutine pool is corrupt (a coroutine pooled twice?)"
+        ));
     }
     l.len.set(0);
     all
@@ -189,6 +229,18 @@ fn put_global(batch: Batch) {
     if let Some(batch) = rejected {
         batch.free_all();
     }
+}
+
+/// The global pool's lock, held across a fork (fork.rs).
+pub type ForkGuard = crate::sanitizer::MutexGuard<'static, Global>;
+
+pub fn lock_for_fork() -> ForkGuard {
+    GLOBAL.lock()
+}
+
+/// Computes what is computed once, so a fork never copies it half made.
+pub fn force_lazy_values() {
+    hard_max();
 }
 
 /// `qemu_coroutine_inc_pool_size`.

@@ -216,7 +216,14 @@ mod slab {
     use crate::sanitizer::Mutex;
 
     /// Free slots by stack size, as addresses.
-    static FREE: Mutex<Option<HashMap<usize, Vec<usize>>>> = Mutex::new(None);
+    type Free = Option<HashMap<usize, Vec<usize>>>;
+    static FREE: Mutex<Free> = Mutex::new(None);
+
+    pub type ForkGuard = crate::sanitizer::MutexGuard<'static, Free>;
+
+    pub fn lock_for_fork() -> ForkGuard {
+        FREE.lock()
+    }
 
     pub fn take(usable: usize) -> Stack {
         let mut free = FREE.lock();
@@ -259,6 +266,19 @@ unsafe impl corosensei::stack::Stack for Stack {
     fn limit(&self) -> StackPointer {
         StackPointer::new(self.start as usize).expect("mapping is not at 0")
     }
+}
+
+/// The slab stacks' lock, held across a fork (fork.rs).
+pub type ForkGuard = slab::ForkGuard;
+
+pub fn lock_for_fork() -> ForkGuard {
+    slab::lock_for_fork()
+}
+
+/// Computes what is computed once, so a fork never copies it half made.
+pub fn force_lazy_values() {
+    page_size();
+    guarded_max();
 }
 
 /// The system page size, read once.
