@@ -219,6 +219,13 @@ build/asan/stress: $(STRESS_SRC) c-tests/stress.h $(ASAN_LIB) $(HEADERS)
 	$(CC) $(SAN_CFLAGS) $(WARNFLAGS) -fsanitize=address -Iinclude -pthread -o $@ \
 	    $(STRESS_SRC) $(ASAN_LIB) $(NATIVE_LIBS)
 
+# The dlclose runner loads the ASan-annotated shared library.
+build/asan/dlclose: c-tests/dlclose.c c-tests/harness.c c-tests/harness.h $(ASAN_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) $(WARNFLAGS) -fsanitize=address -pthread \
+	    -DLIBQEMUCORO_SO='"$(CURDIR)/target/asan/release/libqemucoro.so"' -o $@ \
+	    c-tests/dlclose.c c-tests/harness.c -ldl
+
 build/asan/use-after-free: c-tests/asan-use-after-free.c $(ASAN_LIB) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) $(WARNFLAGS) -fsanitize=address -Iinclude -pthread -o $@ \
@@ -229,13 +236,14 @@ build/asan/use-after-free: c-tests/asan-use-after-free.c $(ASAN_LIB) $(HEADERS)
 # cannot tell which stack it is on), the overflow tests (handle_segv=0: the
 # default-SIGSEGV case wants no ASan handler before ours), then proof that
 # ASan still sees a real bug on a coroutine stack.
-check-asan: build/asan/run build/asan/overflow build/asan/stress build/asan/use-after-free
+check-asan: build/asan/run build/asan/overflow build/asan/stress build/asan/use-after-free build/asan/dlclose
 	ASAN_OPTIONS=detect_leaks=1 build/asan/run --skip /stack/map-failure-aborts \
 	    2>build/asan/run.log || \
 	    { cat build/asan/run.log; exit 1; }
 	@if grep -E 'ASan|AddressSanitizer' build/asan/run.log; then \
 	    echo "asan: reports above"; exit 1; fi
 	ASAN_OPTIONS=handle_segv=0 build/asan/overflow
+	ASAN_OPTIONS=handle_segv=0 build/asan/dlclose
 	build/asan/stress --ops 20000
 	@if build/asan/use-after-free 2>build/asan/uaf.log; then \
 	    echo "ASan missed a use-after-free inside a coroutine"; exit 1; fi
@@ -262,7 +270,9 @@ build/tsan/hello-%: examples/hello-%.c examples/peer.c examples/peer.h $(TSAN_LI
 # Every test that runs more than one thread (iothreads, pthreads, the
 # examples' peer threads), under TSan, which must report nothing: the first
 # report ends the run with status 66. The single-thread tests stay out
-# (/scale and /stack exhaust TSan's mappings).
+# (/scale and /stack exhaust TSan's mappings), and so does /fork: its
+# children start threads after a fork of a multithreaded process, which
+# TSan refuses (die_after_fork).
 TSAN_RUN = TSAN_OPTIONS=halt_on_error=1:exitcode=66
 TSAN_TESTS = /threads /pool /aio /co-mutex/threads /sleep /co-io /main-loop
 check-tsan: build/tsan/run build/tsan/overflow build/tsan/hello-coroutine build/tsan/hello-callbacks
@@ -280,17 +290,20 @@ check-tsan: build/tsan/run build/tsan/overflow build/tsan/hello-coroutine build/
 # 100,000-coroutine test is left out (Valgrind's own table of mappings,
 # VG_N_SEGMENTS, is smaller than it needs), and so is the test that
 # overruns a slab stack on purpose, and the one that limits the address
-# space (Valgrind's own). Exec'd children run under memcheck too.
+# space (Valgrind's own), and the fork test (Valgrind runs one thread at a
+# time, so its 20 forks beside a thread spinning on qemucoro_get_stats take
+# longer than the test's alarm). Exec'd children run under memcheck too.
 VALGRIND = valgrind --error-exitcode=1 --errors-for-leak-kinds=definite \
     --leak-check=full --show-leak-kinds=definite --trace-children=yes
-check-valgrind: $(C_TEST_BIN) $(OVERFLOW_BIN) $(STRESS_BIN)
+check-valgrind: $(C_TEST_BIN) $(OVERFLOW_BIN) $(DLCLOSE_BIN) $(STRESS_BIN)
 	rm -rf build/valgrind && mkdir -p build/valgrind
 	$(VALGRIND) --log-file=build/valgrind/run.%p.log $(C_TEST_BIN) \
 	    --skip /stack/100000-live --skip /stack/slab-overflow-aborts \
-	    --skip /stack/map-failure-aborts
-	for t in reported nested c-thread; do \
+	    --skip /stack/map-failure-aborts --skip /fork/
+	for t in reported nested c-thread chain/ report-while-loader-locked; do \
 	    $(VALGRIND) --log-file=build/valgrind/overflow.%p.log $(OVERFLOW_BIN) /overflow/$$t || exit 1; \
 	done
+	$(VALGRIND) --log-file=build/valgrind/dlclose.%p.log $(DLCLOSE_BIN)
 	$(VALGRIND) --log-file=build/valgrind/stress.%p.log $(STRESS_BIN) --ops 5000
 	@if grep -L 'ERROR SUMMARY: 0 errors' build/valgrind/*.log | grep .; then \
 	    echo "valgrind: errors above (see the logs named)"; exit 1; fi
