@@ -1,6 +1,6 @@
 # qemucoro: build the library and header, run the tests, install.
 #   make            release libraries + include/coroutine.h
-#   make check      Rust unit tests, header drift, link line, C tests
+#   make check      layer order, Rust unit tests, header drift, link line, C tests
 #   make install    PREFIX=/usr/local (libraries, headers, pkg-config file)
 #   make check-asan / check-tsan / check-valgrind   C tests under sanitizers
 #   make check-gdb  gdb/qemucoro.py on a live process and a core (in check)
@@ -34,8 +34,8 @@ OVERFLOW_BIN = build/c-tests/overflow
 STRESS_SRC = c-tests/stress.c c-tests/stress-threads.c
 STRESS_BIN = build/c-tests/stress
 
-.PHONY: bench all check check-rust check-header check-link-line check-c check-install \
-        check-demo demo install uninstall clean
+.PHONY: bench all check check-rust check-layers check-header check-link-line check-c \
+        check-install check-demo demo install uninstall clean
 
 all: $(LIB_A) $(LIB_SO) $(HEADER)
 
@@ -44,8 +44,12 @@ $(LIB_A) $(LIB_SO) $(HEADER) &: $(RUST_SRC)
 	$(CARGO) build --release --locked
 	@touch $(LIB_A) $(LIB_SO) $(HEADER)
 
-check: check-rust check-header check-link-line check-c check-demo check-install \
-       check-gdb check-stress
+check: check-layers check-rust check-header check-link-line check-c check-demo \
+       check-install check-gdb check-stress
+
+# No module imports a layer above its own (src/ has one folder per layer).
+check-layers:
+	@tools/check-layers.pl src
 
 check-rust:
 	$(CARGO) test --locked

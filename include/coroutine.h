@@ -200,6 +200,14 @@ typedef struct {
   size_t pooled;
 } QemucoroStats;
 
+
+
+/**
+ * Wait at the front of the queue instead of the back: for re-queueing a
+ * request whose condition still does not hold after it was woken.
+ */
+#define CO_QUEUE_WAIT_FRONT 1
+
 /**
  * A monotonic clock that keeps running while the guest is stopped; QEMU's
  * choice for timeouts and sleeps of the host side.
@@ -225,14 +233,6 @@ typedef struct {
  * How many clocks there are.
  */
 #define QEMU_CLOCK_MAX 4
-
-/**
- * Wait at the front of the queue instead of the back: for re-queueing a
- * request whose condition still does not hold after it was woken.
- */
-#define CO_QUEUE_WAIT_FRONT 1
-
-
 
 #ifdef __cplusplus
 extern "C" {

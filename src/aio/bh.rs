@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 use super::context::AioContext;
 use super::push_list::Linked;
-use crate::sanitizer;
+use crate::util::sanitizer;
 
 /// `void QEMUBHFunc(void *opaque)`.
 pub type QEMUBHFunc = unsafe extern "C" fn(opaque: *mut c_void);

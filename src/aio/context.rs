@@ -18,9 +18,9 @@ use super::epoll::{Epoll, NOTIFIER_KEY};
 use super::fd_handler::{FdHandlers, Handlers};
 use super::push_list::{Linked, PushList};
 use super::timer::{QEMUClockType, TimerList, CLOCKS};
-use crate::abort::die;
+use crate::util::abort::die;
 use crate::coroutine::{self, Coroutine};
-use crate::sanitizer;
+use crate::util::sanitizer;
 
 /// An event loop: opaque to C.
 pub struct AioContext {

@@ -12,8 +12,8 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::epoll::{Epoll, Event};
-use crate::abort::die;
-use crate::sanitizer::Mutex;
+use crate::util::abort::die;
+use crate::util::mutex::Mutex;
 
 /// `void IOHandler(void *opaque)`.
 pub type IOHandler = unsafe extern "C" fn(opaque: *mut c_void);

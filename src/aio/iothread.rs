@@ -8,8 +8,8 @@ use std::thread::JoinHandle;
 
 use super::bh;
 use super::context::AioContext;
-use crate::abort::die;
-use crate::current;
+use crate::util::abort::die;
+use crate::coroutine::current;
 
 /// A thread running its own AioContext: opaque to C.
 pub struct IOThread {

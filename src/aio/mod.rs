@@ -8,24 +8,25 @@
 //! as QEMU's threads that hold the BQL do.
 
 pub mod bh;
+pub mod co_io;
 pub mod context;
 mod epoll;
 pub mod fd_handler;
 pub mod iothread;
 mod push_list;
+pub mod sleep;
 pub mod timer;
 
-use std::cell::Cell;
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 pub use context::AioContext;
 
-use crate::abort::die;
-use crate::coroutine::Coroutine;
-use crate::current;
-use crate::sanitizer;
+use crate::util::abort::die;
+use crate::coroutine::event_loop::{self, EventLoop};
+use crate::coroutine::{self, current, Coroutine};
+use crate::util::sanitizer;
 
 static MAIN: AtomicPtr<AioContext> = AtomicPtr::new(ptr::null_mut());
 
@@ -55,29 +56,6 @@ pub fn main_context() -> &'static AioContext {
     unsafe { &*ctx }
 }
 
-thread_local! {
-    /// Whether this thread was already asked for its default context.
-    static CHECKED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// The context of a thread that has not set one: the main context on the
-/// main thread (recorded so this runs once), null elsewhere. Called by
-/// `current::aio_context`; like it, never inlined and never switches.
-#[inline(never)]
-pub fn thread_default_context() -> *mut c_void {
-    if CHECKED.with(|c| c.replace(true)) {
-        return ptr::null_mut();
-    }
-    // SAFETY: plain system calls without arguments.
-    let main_thread = unsafe { libc::syscall(libc::SYS_gettid) == libc::getpid() as libc::c_long };
-    if !main_thread {
-        return ptr::null_mut();
-    }
-    let ctx = main_context().as_ptr().cast::<c_void>();
-    current::set_aio_context(ctx);
-    ctx
-}
-
 /// The context `ctx` stands for: itself, or the main one for null.
 pub fn resolve<'a>(ctx: *mut c_void) -> &'a AioContext {
     // SAFETY: non-null context pointers handed around are live contexts
@@ -95,9 +73,51 @@ pub fn current_context<'a>() -> &'a AioContext {
 }
 
 /// `aio_co_schedule(ctx, co)`: `co` will be entered by `ctx`'s loop. Used
-/// by `coroutine::enter_in` for contexts of other threads.
+/// by `enter_in` for contexts of other threads.
 pub fn schedule(ctx: *mut c_void, co: &Coroutine) {
     resolve(ctx).schedule(co, c"aio_co_schedule");
+}
+
+/// `aio_co_enter`: runs `co` in `ctx` now if `ctx` is this thread's; from
+/// inside a coroutine, right after the running coroutine next yields or
+/// terminates; and in another thread's context, by scheduling it there.
+pub fn enter_in(ctx: *mut c_void, co: &Coroutine) {
+    if ctx != current::aio_context() {
+        schedule(ctx, co);
+        return;
+    }
+    let me = current::running();
+    if me.is_entered() {
+        if ptr::eq(me, co) {
+            die(format_args!("aio_co_enter: a coroutine cannot wake itself"));
+        }
+        me.wakeup.push_back(co);
+    } else {
+        coroutine::enter(ctx, co);
+    }
+}
+
+/// `aio_co_wake`: re-enters `co` in the context it last ran in.
+pub fn wake(co: &Coroutine) {
+    enter_in(co.ctx.load(Ordering::Acquire), co);
+}
+
+/// What the coroutine core calls up for (coroutine/event_loop.rs).
+static EVENT_LOOP: EventLoop = EventLoop { wake, main_context: main_context_ptr };
+
+fn main_context_ptr() -> *mut c_void {
+    main_context().as_ptr().cast()
+}
+
+/// Registers `EVENT_LOOP` with the core before `main` (and before any test
+/// or constructor of a C program could create a coroutine): an ELF
+/// constructor, so no entry point of ours has to check for it.
+#[used]
+#[link_section = ".init_array"]
+static REGISTER: extern "C" fn() = register;
+
+extern "C" fn register() {
+    event_loop::register(&EVENT_LOOP);
 }
 
 /// What the bottom half of `reschedule_self` needs: on the coroutine's
@@ -118,7 +138,7 @@ unsafe extern "C" fn reschedule_bh(opaque: *mut c_void) {
 /// schedule is made by a bottom half of the current context, after the
 /// coroutine has yielded, so the new context cannot enter it too early.
 pub fn reschedule_self(to: &AioContext) {
-    if !crate::coroutine::in_coroutine() {
+    if !coroutine::in_coroutine() {
         die(format_args!("aio_co_reschedule_self: not in a coroutine"));
     }
     let from = current_context();
@@ -129,5 +149,5 @@ pub fn reschedule_self(to: &AioContext) {
     let co = unsafe { &*current::get() };
     let r = Reschedule { co, to };
     bh::schedule_oneshot(from, reschedule_bh, ptr::from_ref(&r).cast_mut().cast());
-    crate::coroutine::yield_now();
+    coroutine::yield_now();
 }

@@ -5,7 +5,7 @@
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use crate::sanitizer;
+use crate::util::sanitizer;
 
 /// An item that carries its own link for one `PushList`.
 pub trait Linked: Sized {

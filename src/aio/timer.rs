@@ -11,8 +11,8 @@ use std::ptr;
 use std::sync::atomic::{AtomicI64, AtomicPtr, Ordering};
 
 use super::context::AioContext;
-use crate::abort::die;
-use crate::sanitizer::{Mutex, MutexGuard};
+use crate::util::abort::die;
+use crate::util::mutex::{Mutex, MutexGuard};
 
 /// QEMU's clock names. An `int` in C, so that a bad value from C can be
 /// rejected with a message instead of being undefined behaviour.

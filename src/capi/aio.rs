@@ -166,14 +166,14 @@ pub extern "C" fn aio_co_schedule(ctx: *mut AioContext, co: *mut Coroutine) {
 pub extern "C" fn aio_co_enter(ctx: *mut AioContext, co: *mut Coroutine) {
     let ctx = deref("aio_co_enter", "ctx", ctx);
     let co = deref("aio_co_enter", "co", co);
-    coroutine::enter_in(ctx.as_ptr().cast(), co);
+    aio::enter_in(ctx.as_ptr().cast(), co);
 }
 
 /// Restarts `co`, which yielded, in the context it last ran in: from any
 /// thread, with `aio_co_enter`'s rules.
 #[no_mangle]
 pub extern "C" fn aio_co_wake(co: *mut Coroutine) {
-    coroutine::wake(deref("aio_co_wake", "co", co));
+    aio::wake(deref("aio_co_wake", "co", co));
 }
 
 /// Moves the running coroutine to `new_ctx` (its thread, if `new_ctx` is

@@ -4,7 +4,7 @@ use std::ffi::c_void;
 
 use super::aio::c_callback;
 use super::deref;
-use crate::abort::null_arg;
+use crate::util::abort::null_arg;
 use crate::aio::bh::{self, QEMUBHFunc, QEMUBH};
 
 /// Stands for QEMU's function type `QEMUBHFunc` (`void QEMUBHFunc(void

@@ -4,8 +4,8 @@
 
 use std::ffi::{c_int, c_uint, c_void};
 
-use crate::abort::null_arg;
-use crate::co_io;
+use crate::util::abort::null_arg;
+use crate::aio::co_io;
 
 /// Yields the running coroutine until `fd` is readable: installs a read
 /// handler for `fd` in the current context that removes itself and

@@ -1,7 +1,7 @@
 //! C exports of `CoMutex` (QEMU's `qemu_co_mutex_*`).
 
 use super::{deref, init};
-use crate::co_mutex::CoMutex;
+use crate::locks::co_mutex::CoMutex;
 
 /// Initialises `mutex` as unlocked. Call it before any other operation on
 /// the mutex.

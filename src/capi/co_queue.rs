@@ -4,8 +4,8 @@
 //! `qemu/coroutine.h` turn any lock into the `QemuLockable *` taken here.
 
 use super::{deref, deref_opt, init};
-use crate::co_queue::{CoQueue, CoQueueWaitFlags};
-use crate::lockable::QemuLockable;
+use crate::locks::co_queue::{CoQueue, CoQueueWaitFlags};
+use crate::locks::lockable::QemuLockable;
 
 /// Initialises `queue` as empty. Call it before any other operation on the
 /// queue.

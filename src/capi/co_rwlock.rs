@@ -1,7 +1,7 @@
 //! C exports of `CoRwlock` (QEMU's `qemu_co_rwlock_*`).
 
 use super::{deref, init};
-use crate::co_rwlock::CoRwlock;
+use crate::locks::co_rwlock::CoRwlock;
 
 /// Initialises `lock` as unlocked. Call it before any other operation on
 /// the lock.

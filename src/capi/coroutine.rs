@@ -5,7 +5,7 @@ use std::ptr;
 
 use super::deref;
 use crate::coroutine::{self, Coroutine, CoroutineEntryFn};
-use crate::{current, pool};
+use crate::coroutine::{current, pool};
 
 /// Creates a coroutine that will run `entry(opaque)` when first entered.
 ///

@@ -21,7 +21,7 @@ mod sleep;
 mod stats;
 mod timer;
 
-use crate::abort::null_arg;
+use crate::util::abort::null_arg;
 use crate::coroutine::{CoroutineEntry, CoroutineEntryFn};
 
 /// Borrows a C pointer that must not be NULL.

@@ -5,7 +5,7 @@ use std::ffi::{c_int, c_void};
 use super::aio::c_callback;
 use crate::aio::timer::QEMUClockType;
 use crate::coroutine::{CoroutineEntry, CoroutineEntryFn};
-use crate::sleep::{self, QemuCoSleep, SleepPtr};
+use crate::aio::sleep::{self, QemuCoSleep, SleepPtr};
 
 /// Yields the running coroutine for `ns` nanoseconds of clock `type` (never
 /// less), the timer running in the current context. `w` records the sleeper

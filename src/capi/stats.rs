@@ -2,7 +2,7 @@
 
 use super::deref;
 use crate::coroutine::Coroutine;
-use crate::stats::{self, QemucoroStats};
+use crate::coroutine::stats::{self, QemucoroStats};
 
 /// Fills `*stats` with the number of live coroutines (created, not yet
 /// terminated) and pooled ones (terminated, kept for reuse). Not in QEMU.
@@ -12,7 +12,7 @@ use crate::stats::{self, QemucoroStats};
 #[no_mangle]
 pub extern "C" fn qemucoro_get_stats(stats: *mut QemucoroStats) {
     if stats.is_null() {
-        crate::abort::null_arg("qemucoro_get_stats", "stats");
+        crate::util::abort::null_arg("qemucoro_get_stats", "stats");
     }
     // SAFETY: non-null, and the caller passes a writable QemucoroStats.
     unsafe { stats.write(stats::counts()) };

@@ -4,7 +4,7 @@ use std::ffi::{c_int, c_void};
 
 use super::aio::c_callback;
 use super::deref;
-use crate::abort::null_arg;
+use crate::util::abort::null_arg;
 use crate::aio::timer::{QEMUClockType, QEMUTimer, QEMUTimerCB};
 use crate::aio::AioContext;
 

@@ -22,11 +22,11 @@ use std::ffi::{c_int, c_uint};
 use std::ptr;
 use std::sync::atomic::AtomicU32;
 
-use crate::abort::die;
-use crate::atomic_view;
+use crate::util::abort::die;
+use crate::util::atomic_view;
 use crate::coroutine::{self, Coroutine};
-use crate::current;
-use crate::spin::{self, SpinGuard};
+use crate::coroutine::current;
+use crate::util::spin::{self, SpinGuard};
 
 /// `owners` while a writer holds the lock.
 const WRITER: c_int = -1;

@@ -24,8 +24,8 @@ use std::ptr;
 use std::sync::{Once, OnceLock};
 
 use crate::coroutine::Coroutine;
-use crate::current;
-use crate::stack::page_size;
+use crate::coroutine::current;
+use crate::switch::stack::page_size;
 
 /// Bytes of alternate signal stack we give a thread that has none.
 const ALT_STACK_SIZE: usize = 64 * 1024;
@@ -34,7 +34,7 @@ const ALT_STACK_SIZE: usize = 64 * 1024;
 pub fn thread_init() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(install_handler);
-    crate::fork::register();
+    super::fork::register();
     // An exiting thread has lost its thread-locals; it needs no signal stack.
     let _ = ALT.try_with(|alt| {
         let mut alt = alt.borrow_mut();
@@ -128,7 +128,7 @@ pub(crate) fn report(co: &Coroutine, how: &str) -> ! {
     let entry = co.entry.get().map_or(0, |f| f as usize);
     msg.push(b"Co-routine stack overflow: entry function ");
     let mut name = [0u8; 256];
-    match crate::symbol::name_of(entry, &mut name) {
+    match crate::util::symbol::name_of(entry, &mut name) {
         Some(n) => msg.push(&name[..n]),
         None => {
             msg.push(b"at 0x");

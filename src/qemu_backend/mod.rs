@@ -17,8 +17,8 @@ use std::ffi::{c_char, c_int, c_void};
 use std::mem::{offset_of, size_of};
 use std::ptr;
 
-use crate::sanitizer::asan_drop_fake_stack;
-use crate::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
+use crate::util::sanitizer::asan_drop_fake_stack;
+use crate::switch::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
 use crate::switch::{Fiber, Suspender};
 
 /// QEMU's `CoroutineAction` values (a C enum, so passed as `int`).

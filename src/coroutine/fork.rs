@@ -12,7 +12,8 @@
 use std::cell::UnsafeCell;
 use std::sync::Once;
 
-use crate::{pool, registry, stack};
+use crate::coroutine::{pool, registry};
+use crate::switch::stack;
 
 /// The guards held from prepare to parent/child.
 struct Held(UnsafeCell<Option<Guards>>);

@@ -9,11 +9,11 @@
 
 use std::ffi::c_uint;
 
-use crate::abort::die;
+use crate::util::abort::die;
 use crate::coroutine;
-use crate::current;
-use crate::lockable::QemuLockable;
-use crate::wakeup::CoList;
+use crate::coroutine::current;
+use crate::locks::lockable::QemuLockable;
+use crate::coroutine::co_list::CoList;
 
 /// Flags for `qemu_co_queue_wait_flags`.
 pub type CoQueueWaitFlags = c_uint;

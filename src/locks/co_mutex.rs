@@ -32,13 +32,13 @@ use std::hint;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
-use crate::abort::die;
-use crate::atomic_view;
+use crate::util::abort::die;
+use crate::util::atomic_view;
 use crate::coroutine::{self, Coroutine};
-use crate::current;
-use crate::sanitizer;
-use crate::spin;
-use crate::wakeup::CoList;
+use crate::coroutine::current;
+use crate::util::sanitizer;
+use crate::util::spin;
+use crate::coroutine::co_list::CoList;
 
 /// How long a locker spins (as QEMU does) for a holder running on another
 /// thread before it queues and sleeps: critical sections are usually shorter

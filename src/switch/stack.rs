@@ -38,7 +38,7 @@ use std::sync::OnceLock;
 use corosensei::stack::valgrind::ValgrindStackRegistration;
 use corosensei::stack::StackPointer;
 
-use crate::abort::die;
+use crate::util::abort::die;
 
 /// QEMU's `COROUTINE_STACK_SIZE`.
 pub const DEFAULT_STACK_SIZE: usize = 1 << 20;
@@ -213,13 +213,13 @@ mod slab {
     use corosensei::stack::valgrind::ValgrindStackRegistration;
 
     use super::{die_os, map_anonymous, page_size, Stack, SLAB_SLOTS};
-    use crate::sanitizer::Mutex;
+    use crate::util::mutex::Mutex;
 
     /// Free slots by stack size, as addresses.
     type Free = Option<HashMap<usize, Vec<usize>>>;
     static FREE: Mutex<Free> = Mutex::new(None);
 
-    pub type ForkGuard = crate::sanitizer::MutexGuard<'static, Free>;
+    pub type ForkGuard = crate::util::mutex::MutexGuard<'static, Free>;
 
     pub fn lock_for_fork() -> ForkGuard {
         FREE.lock()

@@ -16,7 +16,7 @@ use std::ptr;
 use std::sync::OnceLock;
 
 use crate::coroutine::Coroutine;
-use crate::sanitizer::Mutex;
+use crate::util::mutex::Mutex;
 
 /// Coroutines a thread keeps for itself.
 const LOCAL_MAX: usize = 4096;
@@ -199,7 +199,7 @@ fn take_all(l: &Local) -> Vec<*mut Coroutine> {
         all.push(co);
     }
     if all.len() != len || !l.head.get().is_null() {
-        crate::abort::die(format_args!(
+        crate::util::abort::die(format_args!(
             "qemucoro: a thread's coroutine pool is corrupt (a coroutine pooled twice?)"
         ));
     }
@@ -232,7 +232,7 @@ fn put_global(batch: Batch) {
 }
 
 /// The global pool's lock, held across a fork (fork.rs).
-pub type ForkGuard = crate::sanitizer::MutexGuard<'static, Global>;
+pub type ForkGuard = crate::util::mutex::MutexGuard<'static, Global>;
 
 pub fn lock_for_fork() -> ForkGuard {
     GLOBAL.lock()

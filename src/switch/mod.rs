@@ -10,14 +10,19 @@
 //! This module is the one place every switch and every stack's birth and
 //! death pass through, so the sanitizer and Valgrind hooks live here.
 
+/// cbindgen:ignore
+#[cfg(feature = "bench-floor")]
+pub mod floor;
+pub mod stack;
+
 use std::convert::Infallible;
 use std::ffi::c_void;
 use std::ptr;
 
 use corosensei::{Coroutine as RawCoroutine, CoroutineResult};
 
-use crate::sanitizer::FiberHooks;
-use crate::stack::Stack;
+use crate::util::sanitizer::FiberHooks;
+use crate::switch::stack::Stack;
 
 type RawYielder = corosensei::Yielder<u32, u32>;
 

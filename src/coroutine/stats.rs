@@ -14,8 +14,8 @@
 use std::sync::atomic::Ordering;
 
 use crate::coroutine::{Coroutine, STATE_LIVE};
-use crate::registry;
-use crate::stack::page_size;
+use crate::coroutine::registry;
+use crate::switch::stack::page_size;
 
 /// Counts of coroutines that have a stack.
 #[repr(C)]
@@ -92,7 +92,7 @@ mod tests {
     #[test]
     fn a_leader_has_no_stack() {
         // SAFETY: current::get returns this thread's leader here.
-        let leader = unsafe { &*crate::current::get() };
+        let leader = unsafe { &*crate::coroutine::current::get() };
         assert_eq!((stack_size(leader), high_water(leader)), (0, 0));
     }
 }

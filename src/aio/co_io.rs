@@ -7,11 +7,11 @@ use std::io;
 use std::os::fd::RawFd;
 use std::ptr;
 
-use crate::abort::die;
+use crate::util::abort::die;
 use crate::aio::fd_handler::Handlers;
 use crate::aio::{self, AioContext};
 use crate::coroutine::{self, Coroutine};
-use crate::current;
+use crate::coroutine::current;
 
 /// What the one-shot read handler of `yield_until_fd_readable` needs.
 struct FdWait<'a> {

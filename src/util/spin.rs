@@ -13,7 +13,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 
-use crate::sanitizer;
+use crate::util::sanitizer;
 
 /// Spins before giving the CPU away to a (presumably preempted) holder.
 const SPINS_BEFORE_YIELD: u32 = 128;

@@ -9,11 +9,11 @@ use std::ffi::{c_void, CStr};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use crate::abort::die;
+use crate::util::abort::die;
 use crate::aio::timer::{QEMUClockType, QEMUTimer, QEMU_CLOCK_REALTIME, SCALE_NS};
 use crate::aio::{self};
 use crate::coroutine::{self, Coroutine, CoroutineEntry};
-use crate::current;
+use crate::coroutine::current;
 
 /// What a sleep is waiting for: embed it (usually on the sleeper's stack)
 /// and pass it to `qemu_co_sleep_wake` to end the sleep early.
@@ -42,7 +42,7 @@ impl SleepPtr {
     pub fn from_c(func: &str, w: *mut QemuCoSleep) -> SleepPtr {
         match ptr::NonNull::new(w) {
             Some(w) => SleepPtr(w),
-            None => crate::abort::null_arg(func, "w"),
+            None => crate::util::abort::null_arg(func, "w"),
         }
     }
 
@@ -97,7 +97,7 @@ pub fn wake(w: SleepPtr) {
     if !ptr::eq(was, SLEEP.as_ptr()) {
         die(format_args!("qemu_co_sleep_wake: the coroutine in QemuCoSleep is not sleeping"));
     }
-    coroutine::wake(co);
+    aio::wake(co);
 }
 
 unsafe extern "C" fn timer_expired(opaque: *mut c_void) {
@@ -178,7 +178,7 @@ pub unsafe fn timeout(
     let co = coroutine::create(timeout_entry, t.cast());
     // From inside a coroutine this runs `co` once we yield in the sleep.
     // SAFETY: `create` returns a live coroutine.
-    coroutine::enter_in(aio::current_context().as_ptr().cast(), unsafe { &*co });
+    aio::enter_in(aio::current_context().as_ptr().cast(), unsafe { &*co });
     let ns = i64::try_from(timeout_ns).unwrap_or(i64::MAX);
     // SAFETY: `t` is live until both sides are done; only the side that
     // finishes second frees it, and we are not done yet.

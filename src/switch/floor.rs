@@ -10,7 +10,7 @@ use context::stack::ProtectedFixedSizeStack;
 use context::{Context, Transfer};
 use corosensei::Coroutine;
 
-use crate::stack::{Stack, DEFAULT_STACK_SIZE};
+use crate::switch::stack::{Stack, DEFAULT_STACK_SIZE};
 
 type Floor = Coroutine<u64, u64, (), Stack>;
 

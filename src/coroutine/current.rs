@@ -32,7 +32,7 @@ thread_local! {
     static STATE: ThreadState = const {
         ThreadState {
             current: Cell::new(ptr::null()),
-            leader: Coroutine::leader(),
+            leader: Coroutine::blank(),
             aio_context: Cell::new(ptr::null_mut()),
         }
     };
@@ -48,7 +48,7 @@ pub fn get() -> *const Coroutine {
         }
         let leader: *const Coroutine = &s.leader;
         s.current.set(leader);
-        crate::overflow::thread_init();
+        crate::coroutine::overflow::thread_init();
         leader
     })
 }
@@ -75,7 +75,7 @@ pub fn enter_switch(to: *const Coroutine) -> (*const Coroutine, *mut c_void) {
     let (from, mut ctx) = STATE.with(|s| {
         let old = s.current.replace(to);
         let from = if old.is_null() {
-            crate::overflow::thread_init();
+            crate::coroutine::overflow::thread_init();
             &s.leader
         } else {
             old
@@ -85,7 +85,7 @@ pub fn enter_switch(to: *const Coroutine) -> (*const Coroutine, *mut c_void) {
     // A thread that set no context yet: the main thread binds the main one
     // on first use (as `aio_context` does), other threads have none.
     if ctx.is_null() {
-        ctx = crate::aio::thread_default_context();
+        ctx = thread_default_context();
     }
     (from, ctx)
 }
@@ -113,8 +113,31 @@ pub fn yield_switch() -> *const Coroutine {
 pub fn aio_context() -> *mut c_void {
     let ctx = STATE.with(|s| s.aio_context.get());
     if ctx.is_null() {
-        return crate::aio::thread_default_context();
+        return thread_default_context();
     }
+    ctx
+}
+
+thread_local! {
+    /// Whether this thread was already asked for its default context.
+    static CHECKED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The context of a thread that has not set one: the main context on the
+/// main thread (recorded, so this runs once), null elsewhere. Like the
+/// accessors above, never inlined and never switches.
+#[inline(never)]
+fn thread_default_context() -> *mut c_void {
+    if CHECKED.with(|c| c.replace(true)) {
+        return ptr::null_mut();
+    }
+    // SAFETY: plain system calls without arguments.
+    let main_thread = unsafe { libc::syscall(libc::SYS_gettid) == libc::getpid() as libc::c_long };
+    if !main_thread {
+        return ptr::null_mut();
+    }
+    let ctx = super::event_loop::main_context();
+    set_aio_context(ctx);
     ctx
 }
 

@@ -12,18 +12,24 @@
 //! the one field written by other threads, `scheduled`, is atomic. Only the
 //! thread currently running or entering a coroutine touches its cells.
 
+pub mod co_list;
+pub mod current;
+pub mod event_loop;
+pub mod overflow;
+pub mod pool;
+pub mod registry;
+pub mod stats;
+mod fork;
+
 use std::cell::Cell;
 use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
-use crate::abort::die;
-use crate::current;
-use crate::pool;
-use crate::registry;
-use crate::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
+use crate::util::abort::die;
+use crate::switch::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
 use crate::switch::{Fiber, Suspender};
-use crate::wakeup::CoList;
+use crate::coroutine::co_list::CoList;
 
 /// `void coroutine_fn CoroutineEntry(void *opaque)`.
 pub type CoroutineEntry = unsafe extern "C" fn(opaque: *mut c_void);
@@ -90,8 +96,9 @@ fn pooled_mark() -> *const Coroutine {
 }
 
 impl Coroutine {
-    /// A thread's leader: never entered, never yields, has no stack.
-    pub const fn leader() -> Coroutine {
+    /// A coroutine with no stack and no entry: as is, a thread's leader
+    /// (never entered, never yields); `new_boxed` gives it a fiber.
+    pub const fn blank() -> Coroutine {
         Coroutine {
             entry: Cell::new(None),
             entry_arg: Cell::new(ptr::null_mut()),
@@ -119,7 +126,7 @@ impl Coroutine {
     pub(crate) fn new_boxed(stack_size: usize) -> *mut Coroutine {
         let stack = Stack::new(stack_size);
         let (stack_bottom, stack_size) = (stack.bottom() as usize, stack.size());
-        let co = Box::into_raw(Box::new(Coroutine { stack_bottom, stack_size, ..Coroutine::leader() }));
+        let co = Box::into_raw(Box::new(Coroutine { stack_bottom, stack_size, ..Coroutine::blank() }));
         let canary = stack.arm_canary();
         let fiber = Fiber::new(stack, trampoline, co.cast());
         // SAFETY: `co` was just allocated above and is not shared yet.
@@ -170,7 +177,7 @@ impl Coroutine {
 
     #[cold]
     fn overflowed(&self) -> ! {
-        crate::overflow::report(self, " (an unguarded stack: caught by its canary)")
+        crate::coroutine::overflow::report(self, " (an unguarded stack: caught by its canary)")
     }
 
     #[inline(always)]
@@ -290,30 +297,10 @@ fn terminated(co: &Coroutine) {
     pool::put(ptr::from_ref(co).cast_mut());
 }
 
-/// `aio_co_enter`: runs `co` in `ctx` now if `ctx` is this thread's; from
-/// inside a coroutine, right after the running coroutine next yields or
-/// terminates; and in another thread's context, by scheduling it there.
-pub fn enter_in(ctx: *mut c_void, co: &Coroutine) {
-    if ctx != current::aio_context() {
-        crate::aio::schedule(ctx, co);
-        return;
-    }
-    // SAFETY: `current::get` returns the running coroutine or the leader,
-    // both live for as long as they run.
-    let me = unsafe { &*current::get() };
-    if me.is_entered() {
-        if ptr::eq(me, co) {
-            die(format_args!("aio_co_enter: a coroutine cannot wake itself"));
-        }
-        me.wakeup.push_back(co);
-    } else {
-        enter(ctx, co);
-    }
-}
-
-/// `aio_co_wake`: re-enters `co` in the context it last ran in.
+/// `aio_co_wake` for the layers below the event loop (the locks): re-enters
+/// `co` in the context it last ran in, through the event loop's hook.
 pub fn wake(co: &Coroutine) {
-    enter_in(co.ctx.load(Ordering::Acquire), co);
+    event_loop::wake(co);
 }
 
 /// `qemu_coroutine_yield`: back to whoever entered the running coroutine.

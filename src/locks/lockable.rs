@@ -6,7 +6,7 @@
 
 use std::ffi::c_void;
 
-use crate::abort::die;
+use crate::util::abort::die;
 
 /// A function that locks or unlocks the object of a `QemuLockable`.
 type LockUnlockFn = unsafe extern "C" fn(object: *mut c_void);

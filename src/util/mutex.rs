@@ -1,0 +1,59 @@
+//! The crate's general-purpose lock (pool, slab stacks, timers, fd
+//! handlers): std's mutex, told to ThreadSanitizer.
+
+use super::sanitizer::{acquire, release};
+
+/// A `std::sync::Mutex` whose hand-offs TSan sees: std's lock is atomics
+/// and futex system calls, invisible to TSan, so a guard `acquire`s the
+/// mutex's address once locked and `release`s it before unlocking. In
+/// other builds it is the std mutex and nothing more. Panics abort, so
+/// poisoning never happens and `lock` returns the guard directly.
+pub struct Mutex<T> {
+    inner: std::sync::Mutex<T>,
+}
+
+/// Holds a `Mutex` until dropped.
+pub struct MutexGuard<'a, T> {
+    inner: std::sync::MutexGuard<'a, T>,
+    addr: *const u8,
+}
+
+impl<T> Mutex<T> {
+    pub const fn new(value: T) -> Mutex<T> {
+        Mutex { inner: std::sync::Mutex::new(value) }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let addr = std::ptr::from_ref(self).cast::<u8>();
+        // Pairs with the `release` of the guard that last unlocked us.
+        acquire(addr);
+        MutexGuard { inner, addr }
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Mutex<T> {
+        Mutex::new(T::default())
+    }
+}
+
+impl<T> std::ops::Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T> std::ops::DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+impl<T> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        // Runs before `inner` unlocks: the next locker's `acquire` sees it.
+        release(self.addr);
+    }
+}
