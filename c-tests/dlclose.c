@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 typedef struct Coroutine Coroutine;
@@ -88,6 +89,13 @@ static void load_use_unload(void)
 
 static int *volatile bad_pointer;
 
+/* A page of ours that faults: memcheck does not count a write the kernel
+ * refuses there as an error (as it would one through NULL). */
+static void arm_bad_pointer(void)
+{
+    bad_pointer = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
 static void unload_twice_then_fault(void *opaque)
 {
     struct sigaction sa;
@@ -99,6 +107,7 @@ static void unload_twice_then_fault(void *opaque)
     sigaction(SIGSEGV, &sa, NULL);
     load_use_unload();
     load_use_unload();
+    arm_bad_pointer();
     *bad_pointer = 1;
 }
 
@@ -116,6 +125,7 @@ static void unload_twice_then_fault_unhandled(void *opaque)
     (void)opaque;
     load_use_unload();
     load_use_unload();
+    arm_bad_pointer();
     close(STDERR_FILENO);
     *bad_pointer = 1;
 }

@@ -20,6 +20,7 @@ pub mod pool;
 pub mod registry;
 pub mod stats;
 mod fork;
+mod unload;
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_void};

@@ -69,10 +69,10 @@ fn install_handler() {
     unsafe { libc::sigaction(libc::SIGSEGV, &new, ptr::null_mut()) };
 }
 
-/// Runs when the library is unloaded (dlclose) or the program exits: puts
-/// back the action we replaced, if ours is still the one installed, so no
-/// SIGSEGV is ever delivered into unmapped code.
-extern "C" fn restore_previous_on_unload() {
+/// Puts back the action we replaced, if ours is still the one installed,
+/// so that no SIGSEGV is delivered into code about to be unmapped (see
+/// unload.rs).
+pub(crate) fn restore_previous() {
     let Some(Previous(prev)) = PREVIOUS.get() else { return };
     // SAFETY: all-zero is a valid sigaction to be filled in.
     let mut now: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -84,10 +84,6 @@ extern "C" fn restore_previous_on_unload() {
         }
     }
 }
-
-#[used]
-#[link_section = ".fini_array"]
-static RESTORE_ON_UNLOAD: extern "C" fn() = restore_previous_on_unload;
 
 extern "C" fn on_segv(sig: c_int, info: *mut libc::siginfo_t, _uctx: *mut c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.

@@ -243,6 +243,19 @@ pub fn force_lazy_values() {
     hard_max();
 }
 
+/// Frees every coroutine in the global pool (the library is being
+/// unloaded: nothing could reach them afterwards).
+pub(crate) fn free_global() {
+    let batches = {
+        let mut g = GLOBAL.lock();
+        g.size = 0;
+        std::mem::take(&mut g.batches)
+    };
+    for batch in batches {
+        batch.free_all();
+    }
+}
+
 /// `qemu_coroutine_inc_pool_size`.
 pub fn inc_max(n: usize) {
     let mut g = GLOBAL.lock();
