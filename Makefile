@@ -297,8 +297,11 @@ check-tsan: build/tsan/run build/tsan/overflow build/tsan/hello-coroutine build/
 # space (Valgrind's own), and the fork test (Valgrind runs one thread at a
 # time, so its 20 forks beside a thread spinning on qemucoro_get_stats take
 # longer than the test's alarm). Exec'd children run under memcheck too.
+# The writes that fault on purpose (signal chaining, dlclose) are
+# suppressed by function name (c-tests/valgrind-intended-faults.supp).
 VALGRIND = valgrind --error-exitcode=1 --errors-for-leak-kinds=definite \
-    --leak-check=full --show-leak-kinds=definite --trace-children=yes
+    --leak-check=full --show-leak-kinds=definite --trace-children=yes \
+    --suppressions=c-tests/valgrind-intended-faults.supp
 check-valgrind: $(C_TEST_BIN) $(OVERFLOW_BIN) $(DLCLOSE_BIN) $(STRESS_BIN)
 	rm -rf build/valgrind && mkdir -p build/valgrind
 	$(VALGRIND) --log-file=build/valgrind/run.%p.log $(C_TEST_BIN) \
