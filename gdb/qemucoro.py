@@ -9,7 +9,7 @@
 # dump: everything is read from memory, starting at two symbols the library
 # keeps in every build: `qemucoro_registry` (the first coroutine that has a
 # stack, linked through the registry) and `qemucoro_gdb_layout` (where the
-# fields are; see src/registry.rs).
+# fields are; see src/coroutine/registry.rs).
 #
 # Where a suspended coroutine's registers are: corosensei keeps the
 # suspended context's stack pointer in its coroutine object, inside our

@@ -56,7 +56,7 @@ typedef struct AioContext AioContext;
  * A coroutine waiting for a `CoRwlock`; it lives on that coroutine's stack
  * while it sleeps.
  */
-typedef struct CoRwTicket CoRwTicket;
+typedef struct QemucoroCoRwTicket QemucoroCoRwTicket;
 
 /**
  * A coroutine, or a thread's leader (which has no fiber).
@@ -87,17 +87,40 @@ typedef struct QEMUTimer QEMUTimer;
 /**
  * Head and tail of a singly linked list; empty when `head` is null.
  */
-typedef struct {
-  const Coroutine *head;
-  const Coroutine *tail;
-} CoList;
+typedef struct QemucoroCoList {
+  const struct Coroutine *head;
+  const struct Coroutine *tail;
+} QemucoroCoList;
+
+/**
+ * A queue of coroutines waiting to be woken, oldest first. Embed it by
+ * value and initialise it with `qemu_co_queue_init` (all-zero is empty).
+ */
+typedef struct CoQueue {
+  struct QemucoroCoList entries;
+} CoQueue;
+
+/**
+ * A lock of any kind: the lock object and the functions that lock and
+ * unlock it. Build one with `QEMU_MAKE_LOCKABLE(&lock)`.
+ */
+typedef struct QemuLockable {
+  void *object;
+  void (*lock)(void *object);
+  void (*unlock)(void *object);
+} QemuLockable;
+
+/**
+ * Flags for `qemu_co_queue_wait_flags`.
+ */
+typedef unsigned int CoQueueWaitFlags;
 
 /**
  * A mutex for coroutines: a coroutine that finds it held sleeps until the
  * holder hands it over, in the order the waiters arrived. Embed it by value
  * and initialise it with `qemu_co_mutex_init` (all-zero is unlocked).
  */
-typedef struct {
+typedef struct CoMutex {
   /**
    * Lockers: the holder plus coroutines waiting or about to; 0 when free.
    */
@@ -118,42 +141,27 @@ typedef struct {
   /**
    * The coroutine holding the mutex; NULL while free or being handed over.
    */
-  Coroutine *holder;
+  struct Coroutine *holder;
   /**
    * Coroutines sleeping in `qemu_co_mutex_lock`, oldest first.
    */
-  CoList waiters;
+  struct QemucoroCoList waiters;
 } CoMutex;
 
 /**
- * A queue of coroutines waiting to be woken, oldest first. Embed it by
- * value and initialise it with `qemu_co_queue_init` (all-zero is empty).
+ * Head and tail of a singly linked list; empty when `head` is null.
  */
-typedef struct {
-  CoList entries;
-} CoQueue;
-
-/**
- * A lock of any kind: the lock object and the functions that lock and
- * unlock it. Build one with `QEMU_MAKE_LOCKABLE(&lock)`.
- */
-typedef struct {
-  void *object;
-  void (*lock)(void *object);
-  void (*unlock)(void *object);
-} QemuLockable;
-
-/**
- * Flags for `qemu_co_queue_wait_flags`.
- */
-typedef unsigned int CoQueueWaitFlags;
+typedef struct QemucoroTicketList {
+  const struct QemucoroCoRwTicket *head;
+  const struct QemucoroCoRwTicket *tail;
+} QemucoroTicketList;
 
 /**
  * A reader-writer lock for coroutines: many readers or one writer, in
  * arrival order once anyone waits. Embed it by value and initialise it
  * with `qemu_co_rwlock_init` (all-zero is unlocked).
  */
-typedef struct {
+typedef struct CoRwlock {
   /**
    * Spinlock over the fields below.
    */
@@ -165,19 +173,18 @@ typedef struct {
   /**
    * Waiting coroutines, oldest first.
    */
-  const CoRwTicket *tickets_head;
-  const CoRwTicket *tickets_tail;
+  struct QemucoroTicketList tickets;
 } CoRwlock;
 
 /**
  * What a sleep is waiting for: embed it (usually on the sleeper's stack)
  * and pass it to `qemu_co_sleep_wake` to end the sleep early.
  */
-typedef struct {
+typedef struct QemuCoSleep {
   /**
    * The sleeping coroutine, NULL when none sleeps.
    */
-  Coroutine *to_wake;
+  struct Coroutine *to_wake;
 } QemuCoSleep;
 
 /**
@@ -189,7 +196,7 @@ typedef int QEMUClockType;
 /**
  * Counts of coroutines that have a stack.
  */
-typedef struct {
+typedef struct QemucoroStats {
   /**
    * Created and not yet terminated.
    */
@@ -239,17 +246,230 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * Creates a coroutine that will run `entry(opaque)` when first entered.
+ *
+ * The coroutine comes from a pool when one is free. It is freed (returned
+ * to the pool) when `entry` returns. Aborts if `entry` is NULL.
+ */
+struct Coroutine *qemu_coroutine_create(CoroutineEntry *entry, void *opaque);
+
+/**
+ * Runs `co` until it yields or returns, then returns to the caller.
+ *
+ * Coroutines that `co` woke meanwhile (through a lock or queue) run next,
+ * before this returns. Aborts with "Co-routine re-entered recursively" if
+ * `co` is already entered, and if `co` is NULL.
+ */
+void qemu_coroutine_enter(struct Coroutine *co);
+
+/**
+ * Enters `co` unless it is already entered (running or nested below us).
+ */
+void qemu_coroutine_enter_if_inactive(struct Coroutine *co);
+
+/**
+ * Suspends the running coroutine and returns to whoever entered it.
+ *
+ * Aborts with "Co-routine is yielding to no one" outside a coroutine.
+ */
+void qemu_coroutine_yield(void);
+
+/**
+ * The running coroutine; outside any coroutine, the calling thread's
+ * leader: never NULL, and the same pointer on every call from that thread.
+ */
+struct Coroutine *qemu_coroutine_self(void);
+
+/**
+ * Whether the caller is running inside a coroutine.
+ */
+bool qemu_in_coroutine(void);
+
+/**
+ * Whether `co` has been entered and not yet yielded or returned: true for
+ * the running coroutine and for every coroutine that entered it.
+ */
+bool qemu_coroutine_entered(struct Coroutine *co);
+
+/**
+ * Lets the global pool hold `additional_pool_size` more coroutines.
+ */
+void qemu_coroutine_inc_pool_size(unsigned int additional_pool_size);
+
+/**
+ * Undoes `qemu_coroutine_inc_pool_size`.
+ */
+void qemu_coroutine_dec_pool_size(unsigned int removing_pool_size);
+
+/**
+ * Initialises `queue` as empty. Call it before any other operation on the
+ * queue.
+ */
+void qemu_co_queue_init(struct CoQueue *queue);
+
+/**
+ * Queues the running coroutine on `queue` and yields; `lock` (may be
+ * NULL) is released while it waits and taken again before this returns.
+ * With `CO_QUEUE_WAIT_FRONT` in `flags` the coroutine waits at the front.
+ *
+ * Use the macros `qemu_co_queue_wait(queue, lock)` and
+ * `qemu_co_queue_wait_flags(queue, lock, flags)`, which accept a
+ * `CoMutex *`, `QemuMutex *`, `QemuLockable *` or NULL. Aborts outside
+ * coroutine context.
+ */
+void qemu_co_queue_wait_impl(struct CoQueue *queue,
+                             struct QemuLockable *lock,
+                             CoQueueWaitFlags flags);
+
+/**
+ * Wakes the coroutine that has waited longest; it runs after the caller
+ * next yields or terminates. Returns false if the queue was empty. For
+ * coroutine context; outside it use `qemu_co_enter_next`.
+ */
+bool qemu_co_queue_next(struct CoQueue *queue);
+
+/**
+ * Wakes every waiting coroutine, oldest first; they run after the caller
+ * next yields or terminates. For coroutine context; outside it use
+ * `qemu_co_enter_all`.
+ */
+void qemu_co_queue_restart_all(struct CoQueue *queue);
+
+/**
+ * Wakes the coroutine that has waited longest, releasing `lock` (may be
+ * NULL) during the wake-up. Outside coroutine context the woken coroutine
+ * runs before this returns; inside, this is `qemu_co_queue_next`. Returns
+ * false if the queue was empty. Use the macro
+ * `qemu_co_enter_next(queue, lock)`.
+ */
+bool qemu_co_enter_next_impl(struct CoQueue *queue, struct QemuLockable *lock);
+
+/**
+ * Wakes every waiting coroutine, oldest first, one at a time as
+ * `qemu_co_enter_next` does. Use the macro `qemu_co_enter_all(queue, lock)`.
+ */
+void qemu_co_enter_all_impl(struct CoQueue *queue, struct QemuLockable *lock);
+
+/**
+ * Whether no coroutine waits on `queue`.
+ */
+bool qemu_co_queue_empty(struct CoQueue *queue);
+
+/**
+ * Initialises `mutex` as unlocked. Call it before any other operation on
+ * the mutex.
+ */
+void qemu_co_mutex_init(struct CoMutex *mutex);
+
+/**
+ * Takes `mutex`. If another coroutine holds it, the caller yields and
+ * sleeps until the mutex is handed to it; waiters get it in the order they
+ * arrived, whichever thread they run on.
+ */
+void qemu_co_mutex_lock(struct CoMutex *mutex);
+
+/**
+ * Releases `mutex`. If coroutines wait for it, the oldest now owns it and
+ * runs after the caller next yields or terminates (or, on another thread,
+ * from that thread's event loop). Aborts if the mutex is not locked, if
+ * the calling coroutine does not hold it, and outside coroutine context.
+ */
+void qemu_co_mutex_unlock(struct CoMutex *mutex);
+
+/**
+ * Aborts unless the calling coroutine holds `mutex`.
+ */
+void qemu_co_mutex_assert_locked(struct CoMutex *mutex);
+
+/**
+ * Initialises `lock` as unlocked. Call it before any other operation on
+ * the lock.
+ */
+void qemu_co_rwlock_init(struct CoRwlock *lock);
+
+/**
+ * Takes `lock` for reading, alongside other readers. The caller yields
+ * and waits while a writer holds the lock, and also while any coroutine is
+ * queued for it, so that a waiting writer is not starved by new readers.
+ */
+void qemu_co_rwlock_rdlock(struct CoRwlock *lock);
+
+/**
+ * Takes `lock` for writing. The caller yields and waits, in arrival
+ * order, while any reader or writer holds it.
+ */
+void qemu_co_rwlock_wrlock(struct CoRwlock *lock);
+
+/**
+ * Turns the caller's read lock into a write lock, more cheaply than
+ * unlock + wrlock. Unless the caller is the only reader and nobody is
+ * queued, it gives up its read lock, queues behind earlier waiters and
+ * yields: another writer may run before this returns. Aborts if the lock
+ * is not held for reading.
+ */
+void qemu_co_rwlock_upgrade(struct CoRwlock *lock);
+
+/**
+ * Turns the caller's write lock into a read lock, admitting queued
+ * readers next to it. Never yields (unlike unlock + rdlock). Aborts if the
+ * lock is not held for writing.
+ */
+void qemu_co_rwlock_downgrade(struct CoRwlock *lock);
+
+/**
+ * Releases the caller's read or write lock and wakes the next waiter(s),
+ * which run after the caller next yields or terminates. Aborts if the
+ * lock is not held, and outside coroutine context.
+ */
+void qemu_co_rwlock_unlock(struct CoRwlock *lock);
+
+/**
+ * Yields the running coroutine for `ns` nanoseconds of clock `type` (never
+ * less), the timer running in the current context. `w` records the sleeper
+ * meanwhile, so `qemu_co_sleep_wake(w)` ends the sleep early.
+ */
+void qemu_co_sleep_ns_wakeable(struct QemuCoSleep *w, QEMUClockType type, int64_t ns);
+
+/**
+ * Yields the running coroutine until `qemu_co_sleep_wake(w)`. Aborts with
+ * "qemu_co_sleep: Co-routine was already scheduled in '...'" if the
+ * coroutine is scheduled elsewhere.
+ */
+void qemu_co_sleep(struct QemuCoSleep *w);
+
+/**
+ * Yields the running coroutine for `ns` nanoseconds of clock `type`.
+ * (A static inline function in QEMU's header.)
+ */
+void qemu_co_sleep_ns(QEMUClockType type, int64_t ns);
+
+/**
+ * Wakes the coroutine sleeping on `w`, if any, in its own context; its
+ * timer is deleted when it resumes. Does nothing if none sleeps on `w`.
+ */
+void qemu_co_sleep_wake(struct QemuCoSleep *w);
+
+/**
+ * Runs `entry(opaque)` in a new coroutine of the current context and waits
+ * for it, at most `timeout_ns` of QEMU_CLOCK_REALTIME. Returns 0 if it
+ * finished in time, `-ETIMEDOUT` otherwise. A timed-out entry is not
+ * cancelled: it keeps running, and `clean(opaque)` (if not NULL) runs when
+ * it finishes. A `timeout_ns` of 0 calls `entry` directly and returns 0.
+ */
+int qemu_co_timeout(CoroutineEntry *entry, void *opaque, uint64_t timeout_ns, CleanupFunc *clean);
+
+/**
  * Returns the main loop's context, creating it on first use. It is never
  * freed. On the process's main thread it is also the current context.
  */
-AioContext *qemu_get_aio_context(void);
+struct AioContext *qemu_get_aio_context(void);
 
 /**
  * Returns the calling thread's context: an iothread's own on that thread,
  * otherwise the main context (QEMU returns NULL on threads that neither
  * run a context nor hold the BQL; here such threads use the main loop).
  */
-AioContext *qemu_get_current_aio_context(void);
+struct AioContext *qemu_get_current_aio_context(void);
 
 /**
  * Creates a context with one reference; run it with `aio_poll` from one
@@ -259,18 +479,18 @@ AioContext *qemu_get_current_aio_context(void);
  * `error_free`); on failure this returns NULL and, unless `errp` is NULL,
  * stores the error in `*errp`.
  */
-AioContext *aio_context_new(Error **errp);
+struct AioContext *aio_context_new(struct Error **errp);
 
 /**
  * Takes a reference to `ctx`.
  */
-void aio_context_ref(AioContext *ctx);
+void aio_context_ref(struct AioContext *ctx);
 
 /**
  * Drops a reference to `ctx`, freeing it with the last one. Delete its
  * bottom halves and timers first, as in QEMU.
  */
-void aio_context_unref(AioContext *ctx);
+void aio_context_unref(struct AioContext *ctx);
 
 /**
  * Runs one iteration of `ctx`'s loop on the calling thread: scheduled
@@ -279,12 +499,12 @@ void aio_context_unref(AioContext *ctx);
  * called. Returns true if any callback ran; aio_poll(ctx, false) with
  * nothing to do returns false at once.
  */
-bool aio_poll(AioContext *ctx, bool blocking);
+bool aio_poll(struct AioContext *ctx, bool blocking);
 
 /**
  * Wakes `ctx`'s loop if it is blocked in aio_poll (which then returns).
  */
-void aio_notify(AioContext *ctx);
+void aio_notify(struct AioContext *ctx);
 
 /**
  * Sets the handlers of `fd` in `ctx`: `io_read(opaque)` runs while `fd` is
@@ -295,7 +515,7 @@ void aio_notify(AioContext *ctx);
  * accepted for QEMU's signature and not called (busy polling is off, as
  * in a QEMU context whose poll-max-ns is 0). May be called from any thread.
  */
-void aio_set_fd_handler(AioContext *ctx,
+void aio_set_fd_handler(struct AioContext *ctx,
                         int fd,
                         IOHandler *io_read,
                         IOHandler *io_write,
@@ -309,12 +529,12 @@ void aio_set_fd_handler(AioContext *ctx,
  * "qemu_aio_coroutine_enter: Co-routine was already scheduled in '...'"
  * if `co` is scheduled or sleeping.
  */
-void qemu_aio_coroutine_enter(AioContext *ctx, Coroutine *co);
+void qemu_aio_coroutine_enter(struct AioContext *ctx, struct Coroutine *co);
 
 /**
  * The context `co` was last entered in (where `aio_co_wake` sends it).
  */
-AioContext *qemu_coroutine_get_aio_context(Coroutine *co);
+struct AioContext *qemu_coroutine_get_aio_context(struct Coroutine *co);
 
 /**
  * Makes `ctx`'s loop enter `co` on its next iteration. Thread-safe: the
@@ -322,58 +542,136 @@ AioContext *qemu_coroutine_get_aio_context(Coroutine *co);
  * "aio_co_schedule: Co-routine was already scheduled in '...'" if `co` is
  * already scheduled or sleeping.
  */
-void aio_co_schedule(AioContext *ctx, Coroutine *co);
+void aio_co_schedule(struct AioContext *ctx, struct Coroutine *co);
 
 /**
  * Enters `co` in `ctx`: at once if `ctx` is the calling thread's context
  * (from inside a coroutine: right after the running coroutine next yields
  * or returns), otherwise by scheduling it there.
  */
-void aio_co_enter(AioContext *ctx, Coroutine *co);
+void aio_co_enter(struct AioContext *ctx, struct Coroutine *co);
 
 /**
  * Restarts `co`, which yielded, in the context it last ran in: from any
  * thread, with `aio_co_enter`'s rules.
  */
-void aio_co_wake(Coroutine *co);
+void aio_co_wake(struct Coroutine *co);
 
 /**
  * Moves the running coroutine to `new_ctx` (its thread, if `new_ctx` is
  * another thread's) and returns there; a no-op if it is already in
  * `new_ctx`. Must be called from a coroutine.
  */
-void aio_co_reschedule_self(AioContext *new_ctx);
+void aio_co_reschedule_self(struct AioContext *new_ctx);
 
 /**
  * Creates a bottom half that runs `cb(opaque)` in `ctx`'s loop each time
  * it is scheduled. Free it with `qemu_bh_delete`. (In QEMU a macro over
  * aio_bh_new_full; the debugging name and reentrancy guard are not kept.)
  */
-QEMUBH *aio_bh_new(AioContext *ctx, QEMUBHFunc *cb, void *opaque);
+struct QEMUBH *aio_bh_new(struct AioContext *ctx, QEMUBHFunc *cb, void *opaque);
 
 /**
  * Runs `cb(opaque)` once in `ctx`'s loop, then frees the bottom half.
  * Thread-safe.
  */
-void aio_bh_schedule_oneshot(AioContext *ctx, QEMUBHFunc *cb, void *opaque);
+void aio_bh_schedule_oneshot(struct AioContext *ctx, QEMUBHFunc *cb, void *opaque);
 
 /**
  * Schedules `bh` to run on its context's next loop iteration, waking a
  * blocking aio_poll there. Scheduling it again before it runs is a no-op.
  * Thread-safe and wait-free.
  */
-void qemu_bh_schedule(QEMUBH *bh);
+void qemu_bh_schedule(struct QEMUBH *bh);
 
 /**
  * Cancels a scheduled run of `bh`; it can be scheduled again.
  */
-void qemu_bh_cancel(QEMUBH *bh);
+void qemu_bh_cancel(struct QEMUBH *bh);
 
 /**
  * Cancels and frees `bh` (the memory goes on the loop's next iteration,
  * so this is safe inside `bh`'s own callback). Do not use `bh` afterwards.
  */
-void qemu_bh_delete(QEMUBH *bh);
+void qemu_bh_delete(struct QEMUBH *bh);
+
+/**
+ * The current time of `type` in nanoseconds. Aborts on a bad clock.
+ */
+int64_t qemu_clock_get_ns(QEMUClockType type);
+
+/**
+ * The current time of `type` in milliseconds.
+ */
+int64_t qemu_clock_get_ms(QEMUClockType type);
+
+/**
+ * The current time of `type` in microseconds.
+ */
+int64_t qemu_clock_get_us(QEMUClockType type);
+
+/**
+ * Creates a disarmed timer of `ctx` on clock `type` that calls
+ * `cb(opaque)` from `ctx`'s loop when it expires. Expiry times given to
+ * `timer_mod` are in units of `scale` ns (SCALE_NS, SCALE_US, SCALE_MS).
+ * Free it with `timer_free`, before the context goes.
+ */
+struct QEMUTimer *aio_timer_new(struct AioContext *ctx,
+                                QEMUClockType type,
+                                int scale,
+                                QEMUTimerCB *cb,
+                                void *opaque);
+
+/**
+ * Arms `ts` to expire at `expire_time` (in the timer's scale, on its
+ * clock), replacing any earlier expiry. Thread-safe.
+ */
+void timer_mod(struct QEMUTimer *ts, int64_t expire_time);
+
+/**
+ * Like `timer_mod`, with `expire_time` in nanoseconds.
+ */
+void timer_mod_ns(struct QEMUTimer *ts, int64_t expire_time);
+
+/**
+ * Disarms `ts`; its callback will not run unless it is armed again.
+ */
+void timer_del(struct QEMUTimer *ts);
+
+/**
+ * Disarms and frees `ts`; NULL is ignored.
+ */
+void timer_free(struct QEMUTimer *ts);
+
+/**
+ * Whether `ts` is armed and has not fired yet.
+ */
+bool timer_pending(struct QEMUTimer *ts);
+
+/**
+ * The expiry of `ts` in nanoseconds, or -1 if it is not armed.
+ */
+int64_t timer_expire_time_ns(struct QEMUTimer *ts);
+
+/**
+ * Starts a thread running a new context of its own (`aio_poll(ctx, true)`
+ * in a loop); on that thread `qemu_get_current_aio_context()` is that
+ * context. Returns once the context exists.
+ */
+struct IOThread *iothread_new(void);
+
+/**
+ * The context `iothread` runs. It stays valid until `iothread_join`
+ * (take a reference with `aio_context_ref` to keep it longer).
+ */
+struct AioContext *iothread_get_aio_context(struct IOThread *iothread);
+
+/**
+ * Stops `iothread` once the work already queued in its context has run,
+ * waits for the thread to end and frees it, dropping its reference to the
+ * context.
+ */
+void iothread_join(struct IOThread *iothread);
 
 /**
  * Yields the running coroutine until `fd` is readable: installs a read
@@ -406,257 +704,14 @@ ssize_t qemu_co_sendv_recvv(int sockfd,
 ssize_t qemu_co_send_recv(int sockfd, void *buf, size_t bytes, bool do_send);
 
 /**
- * Initialises `mutex` as unlocked. Call it before any other operation on
- * the mutex.
- */
-void qemu_co_mutex_init(CoMutex *mutex);
-
-/**
- * Takes `mutex`. If another coroutine holds it, the caller yields and
- * sleeps until the mutex is handed to it; waiters get it in the order they
- * arrived, whichever thread they run on.
- */
-void qemu_co_mutex_lock(CoMutex *mutex);
-
-/**
- * Releases `mutex`. If coroutines wait for it, the oldest now owns it and
- * runs after the caller next yields or terminates (or, on another thread,
- * from that thread's event loop). Aborts if the mutex is not locked, if
- * the calling coroutine does not hold it, and outside coroutine context.
- */
-void qemu_co_mutex_unlock(CoMutex *mutex);
-
-/**
- * Aborts unless the calling coroutine holds `mutex`.
- */
-void qemu_co_mutex_assert_locked(CoMutex *mutex);
-
-/**
- * Initialises `queue` as empty. Call it before any other operation on the
- * queue.
- */
-void qemu_co_queue_init(CoQueue *queue);
-
-/**
- * Queues the running coroutine on `queue` and yields; `lock` (may be
- * NULL) is released while it waits and taken again before this returns.
- * With `CO_QUEUE_WAIT_FRONT` in `flags` the coroutine waits at the front.
- *
- * Use the macros `qemu_co_queue_wait(queue, lock)` and
- * `qemu_co_queue_wait_flags(queue, lock, flags)`, which accept a
- * `CoMutex *`, `QemuMutex *`, `QemuLockable *` or NULL. Aborts outside
- * coroutine context.
- */
-void qemu_co_queue_wait_impl(CoQueue *queue, QemuLockable *lock, CoQueueWaitFlags flags);
-
-/**
- * Wakes the coroutine that has waited longest; it runs after the caller
- * next yields or terminates. Returns false if the queue was empty. For
- * coroutine context; outside it use `qemu_co_enter_next`.
- */
-bool qemu_co_queue_next(CoQueue *queue);
-
-/**
- * Wakes every waiting coroutine, oldest first; they run after the caller
- * next yields or terminates. For coroutine context; outside it use
- * `qemu_co_enter_all`.
- */
-void qemu_co_queue_restart_all(CoQueue *queue);
-
-/**
- * Wakes the coroutine that has waited longest, releasing `lock` (may be
- * NULL) during the wake-up. Outside coroutine context the woken coroutine
- * runs before this returns; inside, this is `qemu_co_queue_next`. Returns
- * false if the queue was empty. Use the macro
- * `qemu_co_enter_next(queue, lock)`.
- */
-bool qemu_co_enter_next_impl(CoQueue *queue, QemuLockable *lock);
-
-/**
- * Wakes every waiting coroutine, oldest first, one at a time as
- * `qemu_co_enter_next` does. Use the macro `qemu_co_enter_all(queue, lock)`.
- */
-void qemu_co_enter_all_impl(CoQueue *queue, QemuLockable *lock);
-
-/**
- * Whether no coroutine waits on `queue`.
- */
-bool qemu_co_queue_empty(CoQueue *queue);
-
-/**
- * Initialises `lock` as unlocked. Call it before any other operation on
- * the lock.
- */
-void qemu_co_rwlock_init(CoRwlock *lock);
-
-/**
- * Takes `lock` for reading, alongside other readers. The caller yields
- * and waits while a writer holds the lock, and also while any coroutine is
- * queued for it, so that a waiting writer is not starved by new readers.
- */
-void qemu_co_rwlock_rdlock(CoRwlock *lock);
-
-/**
- * Takes `lock` for writing. The caller yields and waits, in arrival
- * order, while any reader or writer holds it.
- */
-void qemu_co_rwlock_wrlock(CoRwlock *lock);
-
-/**
- * Turns the caller's read lock into a write lock, more cheaply than
- * unlock + wrlock. Unless the caller is the only reader and nobody is
- * queued, it gives up its read lock, queues behind earlier waiters and
- * yields: another writer may run before this returns. Aborts if the lock
- * is not held for reading.
- */
-void qemu_co_rwlock_upgrade(CoRwlock *lock);
-
-/**
- * Turns the caller's write lock into a read lock, admitting queued
- * readers next to it. Never yields (unlike unlock + rdlock). Aborts if the
- * lock is not held for writing.
- */
-void qemu_co_rwlock_downgrade(CoRwlock *lock);
-
-/**
- * Releases the caller's read or write lock and wakes the next waiter(s),
- * which run after the caller next yields or terminates. Aborts if the
- * lock is not held, and outside coroutine context.
- */
-void qemu_co_rwlock_unlock(CoRwlock *lock);
-
-/**
- * Creates a coroutine that will run `entry(opaque)` when first entered.
- *
- * The coroutine comes from a pool when one is free. It is freed (returned
- * to the pool) when `entry` returns. Aborts if `entry` is NULL.
- */
-Coroutine *qemu_coroutine_create(CoroutineEntry *entry, void *opaque);
-
-/**
- * Runs `co` until it yields or returns, then returns to the caller.
- *
- * Coroutines that `co` woke meanwhile (through a lock or queue) run next,
- * before this returns. Aborts with "Co-routine re-entered recursively" if
- * `co` is already entered, and if `co` is NULL.
- */
-void qemu_coroutine_enter(Coroutine *co);
-
-/**
- * Enters `co` unless it is already entered (running or nested below us).
- */
-void qemu_coroutine_enter_if_inactive(Coroutine *co);
-
-/**
- * Suspends the running coroutine and returns to whoever entered it.
- *
- * Aborts with "Co-routine is yielding to no one" outside a coroutine.
- */
-void qemu_coroutine_yield(void);
-
-/**
- * The running coroutine; outside any coroutine, the calling thread's
- * leader: never NULL, and the same pointer on every call from that thread.
- */
-Coroutine *qemu_coroutine_self(void);
-
-/**
- * Whether the caller is running inside a coroutine.
- */
-bool qemu_in_coroutine(void);
-
-/**
- * Whether `co` has been entered and not yet yielded or returned: true for
- * the running coroutine and for every coroutine that entered it.
- */
-bool qemu_coroutine_entered(Coroutine *co);
-
-/**
- * Lets the global pool hold `additional_pool_size` more coroutines.
- */
-void qemu_coroutine_inc_pool_size(unsigned int additional_pool_size);
-
-/**
- * Undoes `qemu_coroutine_inc_pool_size`.
- */
-void qemu_coroutine_dec_pool_size(unsigned int removing_pool_size);
-
-/**
  * The message of `err`, valid until `error_free(err)`.
  */
-const char *error_get_pretty(const Error *err);
+const char *error_get_pretty(const struct Error *err);
 
 /**
  * Frees `err`; NULL is ignored.
  */
-void error_free(Error *err);
-
-/**
- * Starts a thread running a new context of its own (`aio_poll(ctx, true)`
- * in a loop); on that thread `qemu_get_current_aio_context()` is that
- * context. Returns once the context exists.
- */
-IOThread *iothread_new(void);
-
-/**
- * The context `iothread` runs. It stays valid until `iothread_join`
- * (take a reference with `aio_context_ref` to keep it longer).
- */
-AioContext *iothread_get_aio_context(IOThread *iothread);
-
-/**
- * Stops `iothread` once the work already queued in its context has run,
- * waits for the thread to end and frees it, dropping its reference to the
- * context.
- */
-void iothread_join(IOThread *iothread);
-
-/**
- * Legacy `qemu_coroutine_create(entry)`: the opaque comes with the first
- * enter instead.
- */
-Coroutine *qemucoro_legacy_create(CoroutineEntry *entry);
-
-/**
- * Legacy `qemu_coroutine_enter(co, opaque)`: enters `co`; `opaque` is what
- * the entry function receives if this is the first enter.
- */
-void qemucoro_legacy_enter(Coroutine *co, void *opaque);
-
-/**
- * Yields the running coroutine for `ns` nanoseconds of clock `type` (never
- * less), the timer running in the current context. `w` records the sleeper
- * meanwhile, so `qemu_co_sleep_wake(w)` ends the sleep early.
- */
-void qemu_co_sleep_ns_wakeable(QemuCoSleep *w, QEMUClockType type, int64_t ns);
-
-/**
- * Yields the running coroutine until `qemu_co_sleep_wake(w)`. Aborts with
- * "qemu_co_sleep: Co-routine was already scheduled in '...'" if the
- * coroutine is scheduled elsewhere.
- */
-void qemu_co_sleep(QemuCoSleep *w);
-
-/**
- * Yields the running coroutine for `ns` nanoseconds of clock `type`.
- * (A static inline function in QEMU's header.)
- */
-void qemu_co_sleep_ns(QEMUClockType type, int64_t ns);
-
-/**
- * Wakes the coroutine sleeping on `w`, if any, in its own context; its
- * timer is deleted when it resumes. Does nothing if none sleeps on `w`.
- */
-void qemu_co_sleep_wake(QemuCoSleep *w);
-
-/**
- * Runs `entry(opaque)` in a new coroutine of the current context and waits
- * for it, at most `timeout_ns` of QEMU_CLOCK_REALTIME. Returns 0 if it
- * finished in time, `-ETIMEDOUT` otherwise. A timed-out entry is not
- * cancelled: it keeps running, and `clean(opaque)` (if not NULL) runs when
- * it finishes. A `timeout_ns` of 0 calls `entry` directly and returns 0.
- */
-int qemu_co_timeout(CoroutineEntry *entry, void *opaque, uint64_t timeout_ns, CleanupFunc *clean);
+void error_free(struct Error *err);
 
 /**
  * Fills `*stats` with the number of live coroutines (created, not yet
@@ -665,13 +720,13 @@ int qemu_co_timeout(CoroutineEntry *entry, void *opaque, uint64_t timeout_ns, Cl
  * Walks every coroutine that has a stack, under a lock: meant for
  * diagnostics, not for hot paths. Aborts if `stats` is NULL.
  */
-void qemucoro_get_stats(QemucoroStats *stats);
+void qemucoro_get_stats(struct QemucoroStats *stats);
 
 /**
  * The usable size in bytes of `co`'s stack (0 for a thread's leader, from
  * `qemu_coroutine_self()` outside a coroutine). Not in QEMU.
  */
-size_t qemucoro_stack_size(Coroutine *co);
+size_t qemucoro_stack_size(struct Coroutine *co);
 
 /**
  * How many bytes of `co`'s stack have been used at the deepest point so
@@ -683,65 +738,19 @@ size_t qemucoro_stack_size(Coroutine *co);
  * this stack reached. Compare with `qemucoro_stack_size()` to choose stack
  * sizes. Aborts if `co` is NULL.
  */
-size_t qemucoro_stack_high_water(Coroutine *co);
+size_t qemucoro_stack_high_water(struct Coroutine *co);
 
 /**
- * The current time of `type` in nanoseconds. Aborts on a bad clock.
+ * Legacy `qemu_coroutine_create(entry)`: the opaque comes with the first
+ * enter instead.
  */
-int64_t qemu_clock_get_ns(QEMUClockType type);
+struct Coroutine *qemucoro_legacy_create(CoroutineEntry *entry);
 
 /**
- * The current time of `type` in milliseconds.
+ * Legacy `qemu_coroutine_enter(co, opaque)`: enters `co`; `opaque` is what
+ * the entry function receives if this is the first enter.
  */
-int64_t qemu_clock_get_ms(QEMUClockType type);
-
-/**
- * The current time of `type` in microseconds.
- */
-int64_t qemu_clock_get_us(QEMUClockType type);
-
-/**
- * Creates a disarmed timer of `ctx` on clock `type` that calls
- * `cb(opaque)` from `ctx`'s loop when it expires. Expiry times given to
- * `timer_mod` are in units of `scale` ns (SCALE_NS, SCALE_US, SCALE_MS).
- * Free it with `timer_free`, before the context goes.
- */
-QEMUTimer *aio_timer_new(AioContext *ctx,
-                         QEMUClockType type,
-                         int scale,
-                         QEMUTimerCB *cb,
-                         void *opaque);
-
-/**
- * Arms `ts` to expire at `expire_time` (in the timer's scale, on its
- * clock), replacing any earlier expiry. Thread-safe.
- */
-void timer_mod(QEMUTimer *ts, int64_t expire_time);
-
-/**
- * Like `timer_mod`, with `expire_time` in nanoseconds.
- */
-void timer_mod_ns(QEMUTimer *ts, int64_t expire_time);
-
-/**
- * Disarms `ts`; its callback will not run unless it is armed again.
- */
-void timer_del(QEMUTimer *ts);
-
-/**
- * Disarms and frees `ts`; NULL is ignored.
- */
-void timer_free(QEMUTimer *ts);
-
-/**
- * Whether `ts` is armed and has not fired yet.
- */
-bool timer_pending(QEMUTimer *ts);
-
-/**
- * The expiry of `ts` in nanoseconds, or -1 if it is not armed.
- */
-int64_t timer_expire_time_ns(QEMUTimer *ts);
+void qemucoro_legacy_enter(struct Coroutine *co, void *opaque);
 
 #ifdef __cplusplus
 }  // extern "C"

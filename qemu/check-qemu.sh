@@ -49,7 +49,7 @@ prove_backend() {
         die "libqemuutil.a still contains coroutine-ucontext.c.o"
     fi
     echo "backend proof: $# binaries define qemu_coroutine_{new,switch,self} from qemucoro"
-    echo "  (src/qemu_backend.rs symbols present; coroutine-ucontext.c absent from them and from libqemuutil.a)"
+    echo "  (src/qemu_backend/mod.rs symbols present; coroutine-ucontext.c absent from them and from libqemuutil.a)"
 }
 
 run_unit_tests() {

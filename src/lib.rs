@@ -17,19 +17,17 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
-// In qemu-backend mode parts of stack/switch go unused.
-#![cfg_attr(feature = "qemu-backend", allow(dead_code))]
 
-pub mod util;
-pub mod switch;
+pub(crate) mod util;
+pub(crate) mod switch;
 #[cfg(not(feature = "qemu-backend"))]
-pub mod coroutine;
+pub(crate) mod coroutine;
 #[cfg(not(feature = "qemu-backend"))]
-pub mod locks;
+pub(crate) mod locks;
 #[cfg(not(feature = "qemu-backend"))]
-pub mod aio;
+pub(crate) mod aio;
 #[cfg(not(feature = "qemu-backend"))]
-pub mod capi;
+pub(crate) mod capi;
 /// cbindgen:ignore
 #[cfg(feature = "qemu-backend")]
 mod qemu_backend;

@@ -7,7 +7,6 @@ use std::io;
 use std::os::fd::RawFd;
 use std::ptr;
 
-use crate::util::abort::die;
 use crate::aio::fd_handler::Handlers;
 use crate::aio::{self, AioContext};
 use crate::coroutine::{self, Coroutine};
@@ -30,19 +29,15 @@ unsafe extern "C" fn fd_readable(opaque: *mut c_void) {
 }
 
 fn no_handlers() -> Handlers {
-    Handlers { io_read: None, io_write: None, io_poll: None, io_poll_ready: None, opaque: 0 }
+    Handlers { io_read: None, io_write: None, opaque: 0 }
 }
 
 /// `yield_until_fd_readable`: yields until `fd` is readable, through a
 /// read handler in the current context that removes itself and re-enters
 /// the coroutine.
 pub fn yield_until_fd_readable(fd: RawFd) {
-    if !coroutine::in_coroutine() {
-        die(format_args!("yield_until_fd_readable: not in a coroutine"));
-    }
+    let co = coroutine::running_or_abort("yield_until_fd_readable");
     let ctx = aio::current_context();
-    // SAFETY: inside a coroutine, `current::get` is that live coroutine.
-    let co = unsafe { &*current::get() };
     let wait = FdWait { ctx, co, fd };
     let h = Handlers { io_read: Some(fd_readable), opaque: ptr::from_ref(&wait) as usize, ..no_handlers() };
     ctx.set_fd_handler(fd, h);

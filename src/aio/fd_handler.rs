@@ -17,18 +17,11 @@ use crate::util::mutex::Mutex;
 
 /// `void IOHandler(void *opaque)`.
 pub type IOHandler = unsafe extern "C" fn(opaque: *mut c_void);
-/// `bool AioPollFn(void *opaque)`.
-pub type AioPollFn = unsafe extern "C" fn(opaque: *mut c_void) -> bool;
-
 /// The callbacks registered for one fd.
 #[derive(Clone, Copy)]
 pub struct Handlers {
     pub io_read: Option<IOHandler>,
     pub io_write: Option<IOHandler>,
-    /// Kept for QEMU's signature; busy polling is off (as in a QEMU context
-    /// whose poll-max-ns is 0), so these are never called.
-    pub io_poll: Option<AioPollFn>,
-    pub io_poll_ready: Option<IOHandler>,
     /// C's opaque pointer, stored as an address so the table is Send.
     pub opaque: usize,
 }

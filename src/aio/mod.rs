@@ -7,15 +7,15 @@
 //! coroutine last entered on a thread running none) goes to the main one,
 //! as QEMU's threads that hold the BQL do.
 
-pub mod bh;
-pub mod co_io;
-pub mod context;
+pub(crate) mod bh;
+pub(crate) mod co_io;
+pub(crate) mod context;
 mod epoll;
-pub mod fd_handler;
-pub mod iothread;
+pub(crate) mod fd_handler;
+pub(crate) mod iothread;
 mod push_list;
-pub mod sleep;
-pub mod timer;
+pub(crate) mod sleep;
+pub(crate) mod timer;
 
 use std::ffi::c_void;
 use std::ptr;
@@ -138,15 +138,11 @@ unsafe extern "C" fn reschedule_bh(opaque: *mut c_void) {
 /// schedule is made by a bottom half of the current context, after the
 /// coroutine has yielded, so the new context cannot enter it too early.
 pub fn reschedule_self(to: &AioContext) {
-    if !coroutine::in_coroutine() {
-        die(format_args!("aio_co_reschedule_self: not in a coroutine"));
-    }
+    let co = coroutine::running_or_abort("aio_co_reschedule_self");
     let from = current_context();
     if ptr::eq(from, to) {
         return;
     }
-    // SAFETY: inside a coroutine, `current::get` is that live coroutine.
-    let co = unsafe { &*current::get() };
     let r = Reschedule { co, to };
     bh::schedule_oneshot(from, reschedule_bh, ptr::from_ref(&r).cast_mut().cast());
     coroutine::yield_now();

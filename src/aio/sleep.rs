@@ -13,7 +13,6 @@ use crate::util::abort::die;
 use crate::aio::timer::{QEMUClockType, QEMUTimer, QEMU_CLOCK_REALTIME, SCALE_NS};
 use crate::aio::{self};
 use crate::coroutine::{self, Coroutine, CoroutineEntry};
-use crate::coroutine::current;
 
 /// What a sleep is waiting for: embed it (usually on the sleeper's stack)
 /// and pass it to `qemu_co_sleep_wake` to end the sleep early.
@@ -59,17 +58,9 @@ impl SleepPtr {
     }
 }
 
-fn running(func: &str) -> &'static Coroutine {
-    if !coroutine::in_coroutine() {
-        die(format_args!("{func}: not in a coroutine"));
-    }
-    // SAFETY: inside a coroutine, `current::get` is that live coroutine.
-    unsafe { &*current::get() }
-}
-
 /// `qemu_co_sleep`: yields until `qemu_co_sleep_wake(w)`.
 pub fn sleep(w: SleepPtr) {
-    let co = running("qemu_co_sleep");
+    let co = coroutine::running_or_abort("qemu_co_sleep");
     if let Err(prev) = co.scheduled.compare_exchange(
         ptr::null_mut(),
         SLEEP.as_ptr().cast_mut(),
@@ -109,7 +100,7 @@ unsafe extern "C" fn timer_expired(opaque: *mut c_void) {
 /// `qemu_co_sleep_ns_wakeable`: sleeps `ns` of `clock` in the current
 /// context, or less if woken through `w`.
 pub fn sleep_ns_wakeable(w: SleepPtr, clock: QEMUClockType, ns: i64) {
-    running("qemu_co_sleep_ns_wakeable");
+    coroutine::running_or_abort("qemu_co_sleep_ns_wakeable");
     clock.index("qemu_co_sleep_ns_wakeable");
     let ctx = aio::current_context();
     let opaque = w.as_opaque();
@@ -167,7 +158,7 @@ pub unsafe fn timeout(
         unsafe { entry(opaque) };
         return 0;
     }
-    running("qemu_co_timeout");
+    coroutine::running_or_abort("qemu_co_timeout");
     let t = Box::into_raw(Box::new(Timeout {
         entry,
         opaque,

@@ -24,17 +24,21 @@ pub struct QEMUClockType(pub c_int);
 /// choice for timeouts and sleeps of the host side.
 pub const QEMU_CLOCK_REALTIME: QEMUClockType = QEMUClockType(0);
 /// The guest's clock; without a guest it is the monotonic clock.
+#[allow(dead_code)] // for C code, through the header
 pub const QEMU_CLOCK_VIRTUAL: QEMUClockType = QEMUClockType(1);
 /// The host's wall clock (CLOCK_REALTIME): it jumps when the date is set.
 pub const QEMU_CLOCK_HOST: QEMUClockType = QEMUClockType(2);
 /// The guest's real-time clock; without a guest it is the monotonic clock.
+#[allow(dead_code)] // for C code, through the header
 pub const QEMU_CLOCK_VIRTUAL_RT: QEMUClockType = QEMUClockType(3);
 /// How many clocks there are.
 pub const QEMU_CLOCK_MAX: QEMUClockType = QEMUClockType(4);
 
 /// A timer scale (`aio_timer_new`'s `scale`): expiry times in milliseconds.
+#[allow(dead_code)] // for C code, through the header
 pub const SCALE_MS: c_int = 1_000_000;
 /// A timer scale: expiry times in microseconds.
+#[allow(dead_code)] // for C code, through the header
 pub const SCALE_US: c_int = 1000;
 /// A timer scale: expiry times in nanoseconds.
 pub const SCALE_NS: c_int = 1;

@@ -6,7 +6,7 @@ use std::ffi::{c_int, c_void};
 
 use super::deref;
 use super::error::{set_error, Error};
-use crate::aio::fd_handler::{AioPollFn, Handlers, IOHandler};
+use crate::aio::fd_handler::{Handlers, IOHandler};
 use crate::aio::{self, AioContext};
 use crate::coroutine::{self, Coroutine};
 
@@ -119,12 +119,12 @@ pub extern "C" fn aio_set_fd_handler(
     io_poll_ready: *mut IOHandlerFn,
     opaque: *mut c_void,
 ) {
+    // Busy polling is off (as in a QEMU context whose poll-max-ns is 0).
+    let _ = (io_poll, io_poll_ready);
     let ctx = deref("aio_set_fd_handler", "ctx", ctx);
     let h = Handlers {
         io_read: c_callback!(io_read, IOHandler),
         io_write: c_callback!(io_write, IOHandler),
-        io_poll: c_callback!(io_poll, AioPollFn),
-        io_poll_ready: c_callback!(io_poll_ready, IOHandler),
         opaque: opaque as usize,
     };
     ctx.set_fd_handler(fd, h);

@@ -7,19 +7,21 @@
 // documented on the C side.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+// In the header's order (cbindgen follows it): the coroutine core first,
+// then locks and queues, sleeping, the event loop, and qemucoro's extras.
+mod coroutine;
+mod co_queue;
+mod co_mutex;
+mod co_rwlock;
+mod sleep;
 mod aio;
 mod bh;
-mod co_io;
-mod co_mutex;
-mod co_queue;
-mod co_rwlock;
-mod coroutine;
-mod error;
-mod iothread;
-mod legacy;
-mod sleep;
-mod stats;
 mod timer;
+mod iothread;
+mod co_io;
+mod error;
+mod stats;
+mod legacy;
 
 use crate::util::abort::null_arg;
 use crate::coroutine::{CoroutineEntry, CoroutineEntryFn};

@@ -12,14 +12,13 @@
 //! the one field written by other threads, `scheduled`, is atomic. Only the
 //! thread currently running or entering a coroutine touches its cells.
 
-pub mod co_list;
-pub mod current;
-pub mod event_loop;
-pub mod overflow;
-pub mod pool;
-pub mod registry;
-pub mod stats;
+pub(crate) mod current;
+pub(crate) mod event_loop;
 mod fork;
+pub(crate) mod overflow;
+pub(crate) mod pool;
+pub(crate) mod registry;
+pub(crate) mod stats;
 mod unload;
 
 use std::cell::Cell;
@@ -30,7 +29,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 use crate::util::abort::die;
 use crate::switch::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
 use crate::switch::{Fiber, Suspender};
-use crate::coroutine::co_list::CoList;
+use crate::util::list::{Linked, List};
 
 /// `void coroutine_fn CoroutineEntry(void *opaque)`.
 pub type CoroutineEntry = unsafe extern "C" fn(opaque: *mut c_void);
@@ -51,6 +50,9 @@ pub(crate) const ACTION_ENTER: u32 = 3;
 /// it terminates. Read by the statistics and the gdb script.
 pub(crate) const STATE_POOLED: u8 = 0;
 pub(crate) const STATE_LIVE: u8 = 1;
+
+/// The list coroutines queue on (wake-ups, CoQueue, CoMutex's waiters).
+pub type CoList = List<Coroutine>;
 
 /// A coroutine, or a thread's leader (which has no fiber).
 pub struct Coroutine {
@@ -94,6 +96,12 @@ static POOLED_MARK: u8 = 0;
 
 fn pooled_mark() -> *const Coroutine {
     ptr::addr_of!(POOLED_MARK).cast()
+}
+
+impl Linked for Coroutine {
+    fn next(&self) -> &Cell<*const Coroutine> {
+        &self.queue_next
+    }
 }
 
 impl Coroutine {
@@ -317,6 +325,16 @@ pub fn yield_now() {
     // and recorded its suspender, which lives on its own stack.
     let s = unsafe { &*me.suspender.get() };
     s.suspend(ACTION_YIELD);
+}
+
+/// The running coroutine, for the functions that must be called from one;
+/// outside a coroutine, aborts with "FUNC: not in a coroutine".
+pub fn running_or_abort(func: &str) -> &'static Coroutine {
+    let me = current::running();
+    if !me.is_entered() {
+        die(format_args!("{func}: not in a coroutine"));
+    }
+    me
 }
 
 /// `qemu_in_coroutine`.

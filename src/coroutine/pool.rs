@@ -13,9 +13,9 @@
 
 use std::cell::Cell;
 use std::ptr;
-use std::sync::OnceLock;
 
 use crate::coroutine::Coroutine;
+use crate::util::map_count;
 use crate::util::mutex::Mutex;
 
 /// Coroutines a thread keeps for itself.
@@ -25,8 +25,6 @@ const BATCH: usize = 128;
 /// `Local::len` once the thread's exit hook has handed its list over: puts
 /// and refills then take their cold paths, which go to the global pool.
 const CLOSED: usize = usize::MAX;
-/// Mappings left for the rest of the program, as QEMU reserves.
-const MAP_RESERVE: usize = 5000;
 
 /// A list of pooled coroutines, owned by whoever holds it.
 struct Batch(Vec<*mut Coroutine>);
@@ -55,7 +53,8 @@ static GLOBAL: Mutex<Global> = Mutex::new(Global { batches: Vec::new(), size: 0,
 
 /// This thread's free list, linked through `Coroutine::queue_next` (free
 /// coroutines are on no other list). No destructor, so access is a plain
-/// TLS load; `EXIT` empties it when the thread ends.
+/// TLS load that works even while the thread's destructors run (`with`
+/// cannot fail); `EXIT` empties it when the thread ends.
 struct Local {
     head: Cell<*const Coroutine>,
     len: Cell<usize>,
@@ -77,13 +76,11 @@ impl Drop for ExitHook {
         // Later thread-exit code (another library's destructors, pthread
         // key destructors) may still create and finish coroutines: CLOSED
         // sends those straight to the global pool.
-        let all = LOCAL
-            .try_with(|l| {
-                let all = take_all(l);
-                l.len.set(CLOSED);
-                all
-            })
-            .unwrap_or_default();
+        let all = LOCAL.with(|l| {
+            let all = take_all(l);
+            l.len.set(CLOSED);
+            all
+        });
         for chunk in all.chunks(BATCH) {
             put_global(Batch(chunk.to_vec()));
         }
@@ -94,25 +91,22 @@ impl Drop for ExitHook {
 // Not inlined: it touches TLS (see current.rs).
 #[inline(never)]
 pub(crate) fn get() -> Option<*mut Coroutine> {
-    LOCAL
-        .try_with(|l| {
-            let co = l.head.get();
-            if co.is_null() {
-                return refill(l);
-            }
-            // SAFETY: the free list holds only live, pooled coroutines.
-            l.head.set(unsafe { (*co).queue_next.get() });
-            l.len.set(l.len.get() - 1);
-            Some(co.cast_mut())
-        })
-        .ok()
-        .flatten()
+    LOCAL.with(|l| {
+        let co = l.head.get();
+        if co.is_null() {
+            return refill(l);
+        }
+        // SAFETY: the free list holds only live, pooled coroutines.
+        l.head.set(unsafe { (*co).queue_next.get() });
+        l.len.set(l.len.get() - 1);
+        Some(co.cast_mut())
+    })
 }
 
 /// Recycles a terminated coroutine.
 #[inline(never)]
 pub(crate) fn put(co: *mut Coroutine) {
-    let kept = LOCAL.try_with(|l| {
+    LOCAL.with(|l| {
         arm_exit_hook(l);
         if l.len.get() >= LOCAL_MAX && !spill(l, co) {
             return;
@@ -122,10 +116,6 @@ pub(crate) fn put(co: *mut Coroutine) {
         l.head.set(co);
         l.len.set(l.len.get() + 1);
     });
-    if kept.is_err() {
-        // The thread is exiting and its pool is gone.
-        Batch(vec![co]).free_all();
-    }
 }
 
 /// Makes sure this thread's free list is handed over when the thread exits:
@@ -270,14 +260,5 @@ pub fn dec_max(n: usize) {
 
 /// The most coroutines the global pool may hold, from the mapping limit.
 fn hard_max() -> usize {
-    static HARD: OnceLock<usize> = OnceLock::new();
-    *HARD.get_or_init(|| {
-        let Ok(text) = std::fs::read_to_string("/proc/sys/vm/max_map_count") else {
-            return usize::MAX;
-        };
-        match text.trim().parse::<usize>() {
-            Ok(n) => n.saturating_sub(MAP_RESERVE) / 2,
-            Err(_) => usize::MAX,
-        }
-    })
+    map_count::spare_mappings() / 2
 }

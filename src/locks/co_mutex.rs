@@ -37,8 +37,8 @@ use crate::util::atomic_view;
 use crate::coroutine::{self, Coroutine};
 use crate::coroutine::current;
 use crate::util::sanitizer;
+use crate::util::list::List;
 use crate::util::spin;
-use crate::coroutine::co_list::CoList;
 
 /// How long a locker spins (as QEMU does) for a holder running on another
 /// thread before it queues and sleeps: critical sections are usually shorter
@@ -62,7 +62,7 @@ pub struct CoMutex {
     /// The coroutine holding the mutex; NULL while free or being handed over.
     holder: UnsafeCell<*mut Coroutine>,
     /// Coroutines sleeping in `qemu_co_mutex_lock`, oldest first.
-    waiters: CoList,
+    waiters: List<Coroutine>,
 }
 
 #[cfg(target_pointer_width = "64")]
@@ -76,7 +76,7 @@ impl CoMutex {
             handoff: Cell::new(0),
             ctx: UnsafeCell::new(ptr::null_mut()),
             holder: UnsafeCell::new(ptr::null_mut()),
-            waiters: CoList::new(),
+            waiters: List::new(),
         }
     }
 

@@ -13,7 +13,8 @@ use crate::util::abort::die;
 use crate::coroutine;
 use crate::coroutine::current;
 use crate::locks::lockable::QemuLockable;
-use crate::coroutine::co_list::CoList;
+use crate::coroutine::Coroutine;
+use crate::util::list::List;
 
 /// Flags for `qemu_co_queue_wait_flags`.
 pub type CoQueueWaitFlags = c_uint;
@@ -26,7 +27,7 @@ pub const CO_QUEUE_WAIT_FRONT: CoQueueWaitFlags = 0x1;
 /// value and initialise it with `qemu_co_queue_init` (all-zero is empty).
 #[repr(C)]
 pub struct CoQueue {
-    entries: CoList,
+    entries: List<Coroutine>,
 }
 
 const _: () = assert!(size_of::<CoQueue>() == 2 * size_of::<usize>());
@@ -34,7 +35,7 @@ const _: () = assert!(align_of::<CoQueue>() == align_of::<usize>());
 
 impl CoQueue {
     pub const fn new() -> CoQueue {
-        CoQueue { entries: CoList::new() }
+        CoQueue { entries: List::new() }
     }
 
     pub fn is_empty(&self) -> bool {

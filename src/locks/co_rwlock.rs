@@ -26,6 +26,7 @@ use crate::util::abort::die;
 use crate::util::atomic_view;
 use crate::coroutine::{self, Coroutine};
 use crate::coroutine::current;
+use crate::util::list::{Linked, List};
 use crate::util::spin::{self, SpinGuard};
 
 /// `owners` while a writer holds the lock.
@@ -39,6 +40,12 @@ pub struct CoRwTicket {
     next: Cell<*const CoRwTicket>,
 }
 
+impl Linked for CoRwTicket {
+    fn next(&self) -> &Cell<*const CoRwTicket> {
+        &self.next
+    }
+}
+
 /// A reader-writer lock for coroutines: many readers or one writer, in
 /// arrival order once anyone waits. Embed it by value and initialise it
 /// with `qemu_co_rwlock_init` (all-zero is unlocked).
@@ -49,8 +56,7 @@ pub struct CoRwlock {
     /// Readers holding the lock, or -1 while a writer holds it.
     owners: Cell<c_int>,
     /// Waiting coroutines, oldest first.
-    tickets_head: Cell<*const CoRwTicket>,
-    tickets_tail: Cell<*const CoRwTicket>,
+    tickets: List<CoRwTicket>,
 }
 
 #[cfg(target_pointer_width = "64")]
@@ -61,8 +67,7 @@ impl CoRwlock {
         CoRwlock {
             wait_lock: UnsafeCell::new(0),
             owners: Cell::new(0),
-            tickets_head: Cell::new(ptr::null()),
-            tickets_tail: Cell::new(ptr::null()),
+            tickets: List::new(),
         }
     }
 
@@ -132,7 +137,7 @@ impl CoRwlock {
         }
         self.owners.set(owners - 1);
         let ticket = CoRwTicket::new(me, false);
-        self.push(&ticket);
+        self.tickets.push_back(&ticket);
         self.wake_next(guard);
         coroutine::yield_now();
     }
@@ -158,7 +163,7 @@ impl CoRwlock {
             ));
         }
         let ticket = CoRwTicket::new(me, read);
-        self.push(&ticket);
+        self.tickets.push_back(&ticket);
         drop(guard);
         // A waker on another thread schedules us in our AioContext, which
         // cannot run us before we have yielded to it; `ticket` stays on our
@@ -169,7 +174,7 @@ impl CoRwlock {
     /// Grants the lock to the oldest ticket if it may go now, then drops
     /// the spinlock and wakes that ticket's coroutine.
     fn wake_next(&self, guard: SpinGuard<'_>) {
-        let Some(ticket) = self.first() else { return };
+        let Some(ticket) = self.tickets.first() else { return };
         let owners = self.owners.get();
         if ticket.read && owners >= 0 {
             self.owners.set(owners + 1);
@@ -179,7 +184,7 @@ impl CoRwlock {
             return;
         }
         let co = ticket.co;
-        self.pop();
+        self.tickets.pop_front();
         drop(guard);
         // SAFETY: a queued ticket's coroutine is sleeping, hence live.
         coroutine::wake(unsafe { &*co });
@@ -194,32 +199,7 @@ impl CoRwlock {
     }
 
     fn no_tickets(&self) -> bool {
-        self.tickets_head.get().is_null()
-    }
-
-    fn first(&self) -> Option<&CoRwTicket> {
-        // SAFETY: a queued ticket lives on the stack of its sleeping
-        // coroutine, which does not return from `sleep` or `upgrade` before
-        // a waker has popped it (with the spinlock held, as now).
-        unsafe { self.tickets_head.get().as_ref() }
-    }
-
-    fn push(&self, ticket: &CoRwTicket) {
-        // SAFETY: as in `first`, queued tickets are live.
-        match unsafe { self.tickets_tail.get().as_ref() } {
-            Some(tail) => tail.next.set(ticket),
-            None => self.tickets_head.set(ticket),
-        }
-        self.tickets_tail.set(ticket);
-    }
-
-    fn pop(&self) {
-        if let Some(first) = self.first() {
-            self.tickets_head.set(first.next.get());
-            if self.no_tickets() {
-                self.tickets_tail.set(ptr::null());
-            }
-        }
+        self.tickets.is_empty()
     }
 }
 

@@ -2,7 +2,7 @@
 //! `QemuLockable` a queue waits with. They sit on the coroutine core and
 //! wake sleepers through `coroutine::wake`, never naming the event loop.
 
-pub mod co_mutex;
-pub mod co_queue;
-pub mod co_rwlock;
-pub mod lockable;
+pub(crate) mod co_mutex;
+pub(crate) mod co_queue;
+pub(crate) mod co_rwlock;
+pub(crate) mod lockable;

@@ -12,8 +12,8 @@
 
 /// cbindgen:ignore
 #[cfg(feature = "bench-floor")]
-pub mod floor;
-pub mod stack;
+pub(crate) mod floor;
+pub(crate) mod stack;
 
 use std::convert::Infallible;
 use std::ffi::c_void;
@@ -59,7 +59,8 @@ pub struct Fiber {
     hooks: Box<FiberHooks>,
 }
 
-/// Field offsets for the gdb script (see registry.rs).
+/// Field offsets for the gdb script (see coroutine/registry.rs).
+#[cfg(not(feature = "qemu-backend"))]
 pub(crate) mod layout {
     use super::{Fiber, RawCoroutine, Stack};
     use std::convert::Infallible;
@@ -100,12 +101,6 @@ impl Fiber {
             CoroutineResult::Yield(v) => v,
             CoroutineResult::Return(never) => match never {},
         }
-    }
-
-    /// The usable stack as (lowest address, size in bytes). corosensei owns
-    /// the Stack itself; the bounds are kept for introspection.
-    pub fn stack_bounds(&self) -> (usize, usize) {
-        (self.bottom, self.size)
     }
 }
 

@@ -39,14 +39,13 @@ use corosensei::stack::valgrind::ValgrindStackRegistration;
 use corosensei::stack::StackPointer;
 
 use crate::util::abort::die;
+use crate::util::map_count;
 
 /// QEMU's `COROUTINE_STACK_SIZE`.
 pub const DEFAULT_STACK_SIZE: usize = 1 << 20;
 
 /// Stacks per slab mapping.
 const SLAB_SLOTS: usize = 64;
-/// Mappings left for the rest of the program, as the pool reserves.
-const MAP_RESERVE: usize = 5000;
 /// XORed with the canary's address to make the expected canary value.
 const CANARY_MAGIC: u64 = 0x51c0_70a5_dead_c0de;
 
@@ -100,12 +99,6 @@ impl Stack {
     /// The lowest usable address, just above the guard page if there is one.
     pub fn bottom(&self) -> *mut u8 {
         self.start.wrapping_add(self.guard_len())
-    }
-
-    /// Whether `addr` lies in this stack's guard page.
-    pub fn guard_contains(&self, addr: usize) -> bool {
-        let lo = self.start as usize;
-        (lo..lo + self.guard_len()).contains(&addr)
     }
 
     /// The canary of a slab stack (None for a guarded one), written now.
@@ -178,11 +171,7 @@ fn guarded_max() -> usize {
         if let Some(n) = std::env::var("QEMUCORO_GUARDED_STACKS").ok().and_then(|v| v.parse().ok()) {
             return n;
         }
-        let maps = std::fs::read_to_string("/proc/sys/vm/max_map_count")
-            .ok()
-            .and_then(|t| t.trim().parse::<usize>().ok())
-            .unwrap_or(65530);
-        maps.saturating_sub(MAP_RESERVE) / 4
+        map_count::spare_mappings() / 4
     })
 }
 
@@ -309,7 +298,8 @@ mod tests {
         let s = Stack::new(DEFAULT_STACK_SIZE);
         // SAFETY: bottom()..bottom()+size() is the usable, writable area.
         unsafe { s.bottom().write_bytes(0xa5, s.size()) };
-        assert!(s.guard_contains(s.bottom() as usize - 1));
-        assert!(!s.guard_contains(s.bottom() as usize));
+        // The guard page is the mapping's first page, right below bottom().
+        assert_eq!(s.start as usize + s.guard_len(), s.bottom() as usize);
+        assert_eq!(s.guard_len(), page_size());
     }
 }

@@ -17,6 +17,7 @@ pub fn die(msg: fmt::Arguments<'_>) -> ! {
 }
 
 /// Aborts with a message naming the C function that was given a NULL pointer.
+#[cfg(not(feature = "qemu-backend"))]
 #[cold]
 #[inline(never)]
 pub fn null_arg(func: &str, what: &str) -> ! {

@@ -3,12 +3,15 @@
 //! spinlock, what the sanitizers must be told, and naming a function from
 //! its address inside a signal handler.
 
-pub mod abort;
+pub(crate) mod abort;
 #[cfg(not(feature = "qemu-backend"))]
-pub mod atomic_view;
-pub mod mutex;
-pub mod sanitizer;
+pub(crate) mod atomic_view;
 #[cfg(not(feature = "qemu-backend"))]
-pub mod spin;
+pub(crate) mod list;
+pub(crate) mod map_count;
+pub(crate) mod mutex;
+pub(crate) mod sanitizer;
 #[cfg(not(feature = "qemu-backend"))]
-pub mod symbol;
+pub(crate) mod spin;
+#[cfg(not(feature = "qemu-backend"))]
+pub(crate) mod symbol;

@@ -1,9 +1,9 @@
 //! What ThreadSanitizer and AddressSanitizer must be told about stack
 //! switches, behind the cargo features `tsan` and `asan`. Without them every
 //! hook here is an empty inline function, so the default build's switch path
-//! is unchanged. (Valgrind needs no feature: stack.rs registers each stack
-//! with a client request that is a few no-op instructions natively, once per
-//! stack birth and death.)
+//! is unchanged. (Valgrind needs no feature: switch/stack.rs registers each
+//! stack with a client request that is a few no-op instructions natively,
+//! once per stack birth and death.)
 //!
 //! The library's own Rust code is not instrumented (that needs nightly's
 //! `-Zsanitizer`); the sanitizer runtime comes from the instrumented C
@@ -19,8 +19,8 @@
 //! Iothreads make their context before starting the thread, which TSan
 //! sees by itself.
 //!
-//! Fibers (switch.rs) call these for every switch; another backend reusing
-//! stack.rs gets Valgrind for free and calls `FiberHooks` and
+//! Fibers (switch/mod.rs) call these for every switch; another backend
+//! reusing switch/stack.rs gets Valgrind for free and calls `FiberHooks` and
 //! `asan_start_switch`/`asan_finish_switch` around its own switch.
 
 #[cfg(any(feature = "tsan", feature = "asan"))]
@@ -129,6 +129,10 @@ extern "C" {
     );
 }
 
+// For the QEMU backend (which switches QEMU's stacks itself); without
+// `asan` their only caller, asan_drop_fake_stack, compiles to nothing.
+#[cfg(feature = "qemu-backend")]
+#[cfg_attr(not(feature = "asan"), allow(dead_code))]
 /// For a backend that switches stacks itself (fibers get this from
 /// corosensei's `sanitizer` feature): call right before switching to the
 /// stack `[bottom, bottom + size)`, passing where to keep the fake stack
@@ -146,6 +150,8 @@ pub unsafe fn asan_start_switch(save: *mut *mut std::ffi::c_void, bottom: usize,
     };
 }
 
+#[cfg(feature = "qemu-backend")]
+#[cfg_attr(not(feature = "asan"), allow(dead_code))]
 /// Call first thing after a switch lands, with what `asan_start_switch`
 /// saved for this stack (NULL on a stack's first entry); returns the bounds
 /// of the stack we came from.
@@ -166,6 +172,7 @@ pub unsafe fn asan_finish_switch(save: *mut std::ffi::c_void) -> (usize, usize) 
     (0, 0)
 }
 
+#[cfg(feature = "qemu-backend")]
 /// For a stack that stays parked after its last instrumented frame returned
 /// (a terminated QEMU coroutine, whose fiber loops in uninstrumented Rust
 /// until it is re-entered or freed): frees ASan's fake stack for it now,

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# make check-aarch64: cross-builds the library (Debian's rustc-web with its
+# arm64 std) and the C tests (gcc-aarch64-linux-gnu), then runs them under
+# qemu-aarch64 user-mode emulation, less the tests in cross/aarch64-skip
+# (threads and forked children hang under emulation on these machines),
+# and cross/switch-test.rs: the bare aarch64 switch (src/switch/arch/
+# aarch64.rs) on its own, plus gdb-multiarch's backtraces through it.
+#   --install   first install the toolchain and emulator with apt (CI)
+# QEMU_AARCH64=path picks the emulator (default: qemu-aarch64-static).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGET=aarch64-unknown-linux-gnu
+OUT=build/aarch64
+LIB=target/aarch64/$TARGET/release/libqemucoro.a
+CC_A64=aarch64-linux-gnu-gcc
+NATIVE_LIBS="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
+CFLAGS="-O2 -g -Wall -Wextra -Werror -Iinclude -pthread"
+QEMU_AARCH64=${QEMU_AARCH64:-qemu-aarch64-static}
+# Each run is bounded: a test that hangs under emulation fails the target
+# instead of stalling CI.
+RUN_TIMEOUT=${RUN_TIMEOUT:-600}
+
+die() { echo "check-aarch64: $*" >&2; exit 1; }
+
+# rustc-web (1.96 in bookworm-security; plain rustc there is 1.63, older
+# than our rust-version 1.85) with the arm64 std that matches it exactly.
+install_tools() {
+    dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        rustc-web cargo-web libstd-rust-web-dev:arm64 \
+        gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static gdb-multiarch >/dev/null
+}
+
+# Debian's cargo and rustc, not a rustup toolchain earlier in PATH: the
+# arm64 std is built for exactly that rustc. Same Cargo.lock, --locked.
+build_lib() {
+    [ -x /usr/bin/rustc ] && [ -x /usr/bin/cargo ] ||
+        die "no /usr/bin/rustc or /usr/bin/cargo (run with --install, or apt-get install rustc-web cargo-web)"
+    [ -d /usr/lib/rustlib/$TARGET ] ||
+        die "no arm64 std (apt-get install libstd-rust-web-dev:arm64)"
+    echo "check-aarch64: $(/usr/bin/rustc --version), $(/usr/bin/cargo --version)"
+    RUSTC=/usr/bin/rustc CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=$CC_A64 \
+        /usr/bin/cargo build --release --locked --target $TARGET --target-dir target/aarch64
+}
+
+build_tests() {
+    mkdir -p $OUT
+    # shellcheck disable=SC2086
+    $CC_A64 $CFLAGS -o $OUT/run c-tests/test-*.c c-tests/harness.c $LIB $NATIVE_LIBS
+    # shellcheck disable=SC2086
+    $CC_A64 $CFLAGS -o $OUT/stress c-tests/stress.c c-tests/stress-threads.c $LIB $NATIVE_LIBS
+    /usr/bin/rustc --edition 2021 --target $TARGET -C linker=$CC_A64 -C opt-level=2 -g \
+        -o $OUT/switch-test cross/switch-test.rs
+}
+
+# One "--skip PREFIX" per line of cross/aarch64-skip, comments dropped.
+skip_args() {
+    grep -v -e '^#' -e '^$' cross/aarch64-skip | sed 's/^/--skip /'
+}
+
+run_tests() {
+    command -v "$QEMU_AARCH64" >/dev/null || die "no $QEMU_AARCH64 (apt-get install qemu-user-static)"
+    export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
+    aarch64-linux-gnu-readelf -h $OUT/run | grep -q 'Machine: *AArch64' ||
+        die "$OUT/run is not an aarch64 program"
+    echo "check-aarch64: left out under emulation (cross/aarch64-skip says why):"
+    grep -v -e '^#' -e '^$' cross/aarch64-skip | sed 's/^/    /'
+    # shellcheck disable=SC2046
+    timeout -k 5 "$RUN_TIMEOUT" "$QEMU_AARCH64" $OUT/run $(skip_args)
+    timeout -k 5 "$RUN_TIMEOUT" "$QEMU_AARCH64" $OUT/stress --mode single --rounds 20
+    timeout -k 5 "$RUN_TIMEOUT" "$QEMU_AARCH64" $OUT/switch-test
+}
+
+# Runs $OUT/switch-test under the emulator's gdb stub, stopping where the
+# gdb commands on stdin say; the backtrace must name
+# every function given after it.
+gdb_case() {
+    local what=$1 port=$((20000 + RANDOM % 20000)) out=$OUT/gdb-$1.log
+    shift
+    cat >$OUT/gdb-$what.cmd
+    timeout -k 5 120 "$QEMU_AARCH64" -g $port $OUT/switch-test >/dev/null 2>&1 &
+    sleep 1
+    timeout -k 5 100 gdb-multiarch -batch -nx -ex "set sysroot $QEMU_LD_PREFIX" \
+        -ex "file $OUT/switch-test" -ex "target remote :$port" -x $OUT/gdb-$what.cmd >$out 2>&1 || true
+    wait || true
+    for f in "$@"; do
+        grep -q "^#[0-9].*[ :]$f " $out || { cat $out; die "gdb: $what: no frame $f in the backtrace"; }
+    done
+    echo "gdb: $what: backtrace reaches $*"
+}
+
+# Inside a running fiber (CFI of qemucoro_fiber_start), and in the switch
+# itself right after the stack pointer moved and as it leaves with br (the
+# second switch of the first test: the fiber back to its enterer), at
+# offsets 60 and 108 of qemucoro_switch (the instruction after `mov sp`,
+# and the `br x30`).
+gdb_checks() {
+    command -v gdb-multiarch >/dev/null || { echo "gdb: no gdb-multiarch, backtraces not checked"; return; }
+    gdb_case in-fiber backtrace_body qemucoro_fiber_start enterer_of_the_fiber main <<'GDB'
+break switch_test::backtrace_body
+continue
+bt
+kill
+GDB
+    for off in 60 108; do
+        gdb_case "switch+$off" qemucoro_switch round_trip_passes_values main <<GDB
+set language c
+break *((char *)qemucoro_switch + $off)
+ignore 1 1
+continue
+bt
+kill
+GDB
+    done
+}
+
+[ "${1:-}" = --install ] && install_tools
+build_lib
+build_tests
+run_tests
+gdb_checks
