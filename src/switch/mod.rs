@@ -102,6 +102,14 @@ impl Fiber {
             CoroutineResult::Return(never) => match never {},
         }
     }
+
+    /// The usable stack as (lowest address, size in bytes), for the QEMU
+    /// backend (the library's coroutines keep their own copy). corosensei
+    /// owns the Stack itself; the bounds are kept for introspection.
+    #[cfg(feature = "qemu-backend")]
+    pub fn stack_bounds(&self) -> (usize, usize) {
+        (self.bottom, self.size)
+    }
 }
 
 impl Drop for Fiber {
