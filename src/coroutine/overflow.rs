@@ -1,8 +1,11 @@
 //! Coroutine stack overflow, reported: a SIGSEGV handler that recognises a
 //! hit on a coroutine stack's guard page, names the coroutine's entry
-//! function and stack size on stderr, and aborts. Every other fault goes to
-//! the handler that was installed before ours (or the default action), so
-//! the host program's own SIGSEGV handling keeps working.
+//! function and stack size on stderr, and aborts. Every other fault goes
+//! back to the action that was installed before ours, reinstalled so that
+//! the fault re-executes under it with its own flags, so the host program's
+//! own SIGSEGV handling keeps working. unload.rs puts that action back when
+//! the library is unloaded; fork.rs is registered from here too, on the
+//! same once-per-process path.
 //!
 //! A handler can only run on an overflowed stack's thread if that thread has
 //! an alternate signal stack. Threads created by C usually have none, so
@@ -11,7 +14,8 @@
 //! per process and gives the thread a small signal stack unless it already
 //! has one (Rust's own threads do).
 //!
-//! The handler takes no locks and allocates nothing: it walks the faulting
+//! The handler takes no locks and allocates nothing (the report is a fixed
+//! buffer and write(2); names come from util/symbol.rs): it walks the faulting
 //! thread's chain of entered coroutines (the running one, the one that
 //! entered it, ...), reached through one thread-local read. An overflow can
 //! only happen on a stack the thread is running on, so that chain is exactly
