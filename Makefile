@@ -5,6 +5,7 @@
 #   make check-asan / check-tsan / check-valgrind   C tests under sanitizers
 #   make check-gdb  gdb/qemucoro.py on a live process and a core (in check)
 #   make check-qemu / check-qemu-asan   QEMU itself on the qemucoro backend
+#   make check-vs-qemu  the C suite against QEMU's own util/ code
 #   make check-aarch64   cross-built for aarch64, C tests under qemu-aarch64
 #   make stress SECONDS=N | SEED=n   long randomised runs / replay a seed
 #   make demo       the seed's say_hello, as a coroutine and as callbacks
@@ -349,7 +350,8 @@ stress: $(STRESS_BIN)
 	$(STRESS_BIN) $(if $(SEED),--seed $(SEED),--seconds $(SECONDS))
 
 # --- QEMU backend (issue 4, docs/qemu-backend.md); logic in qemu/*.sh -----
-.PHONY: qemu-backend qemu-backend-asan check-qemu check-qemu-asan bench-qemu
+.PHONY: qemu-backend qemu-backend-asan qemu-backend-tsan check-qemu check-qemu-asan \
+        check-qemu-tsan check-qemu-gdb check-qemu-full bench-qemu check-vs-qemu
 
 # build/qemu-backend/libqemucoro-backend.a, the archive QEMU links
 qemu-backend:
@@ -358,6 +360,10 @@ qemu-backend:
 # build/qemu-backend-asan/libqemucoro-backend.a, for QEMU's --enable-asan
 qemu-backend-asan:
 	qemu/build-backend.sh asan
+
+# build/qemu-backend-tsan/libqemucoro-backend.a, for QEMU's --enable-tsan
+qemu-backend-tsan:
+	qemu/build-backend.sh tsan
 
 # QEMU_VERSION=10.0.2 (default) or 7.2; QEMU_SRC=dir for an existing tree
 check-qemu:
@@ -368,9 +374,29 @@ check-qemu:
 check-qemu-asan:
 	qemu/check-qemu.sh --asan
 
+# QEMU --enable-tsan twice (TSan-annotated qemucoro, ucontext): test-coroutine
+# clean, test-aio-multithread racing no pair of functions ucontext does not
+check-qemu-tsan:
+	qemu/check-qemu-tsan.sh
+
+# QEMU's `qemu bt` / `qemu coroutine` (gdb/qemucoro.py) on test-coroutine,
+# live and on a core
+check-qemu-gdb:
+	qemu/check-qemu-gdb.sh
+
+# QEMU 10.0.2 x86_64-softmmu + tools on qemucoro and on ucontext: check-unit,
+# check-block, iotests quick (qcow2, raw, nbd); SUITES="unit ..." for fewer
+check-qemu-full:
+	qemu/check-qemu-full.sh $(SUITES)
+
 bench-qemu:
 	qemu/bench-qemu.sh
 
+# The C suite built a second time against QEMU 10.0.2's own coroutine, lock,
+# sleep, AioContext and iothread code (the tree `make bench` builds): every
+# test not declared TEST_OURS must pass there too.
+check-vs-qemu:
+	qemu/check-vs-qemu.sh
 # --- aarch64 under user-mode emulation (issue 13); logic in cross/ -------
 .PHONY: check-aarch64
 

@@ -279,6 +279,81 @@ static double bench_co_sleep_zero(void)
     return s.ns;
 }
 
+/* --- Event loop rows (issue 11): a bottom half and an fd handler on the
+ * main context, each one loop iteration per operation. --- */
+
+static void count_bh(void *opaque)
+{
+    (*(unsigned long *)opaque)++;
+}
+
+/* qemu_bh_schedule + aio_poll(ctx, false) that runs it */
+static double bench_bh_schedule_poll(void)
+{
+    AioContext *ctx = qemu_get_aio_context();
+    unsigned long n = 2000000, ran = 0;
+    QEMUBH *bh = aio_bh_new(ctx, count_bh, &ran);
+
+    double t0 = now_ns();
+    for (unsigned long i = 0; i < n; i++) {
+        qemu_bh_schedule(bh);
+        aio_poll(ctx, false);
+    }
+    double ns = (now_ns() - t0) / n;
+    qemu_bh_delete(bh);
+    aio_poll(ctx, false);
+    if (ran != n) {
+        fprintf(stderr, "bench: %lu of %lu bottom halves ran\n", ran, n);
+        exit(1);
+    }
+    return ns;
+}
+
+typedef struct {
+    int fd;
+    unsigned long reads;
+} PipeReader;
+
+static void read_byte(void *opaque)
+{
+    PipeReader *r = opaque;
+    char c;
+    if (read(r->fd, &c, 1) == 1) {
+        r->reads++;
+    }
+}
+
+/* write a byte to a pipe + blocking aio_poll whose read handler takes it */
+static double bench_fd_handler_pipe(void)
+{
+    AioContext *ctx = qemu_get_aio_context();
+    unsigned long n = 300000;
+    int fds[2];
+    PipeReader r = { 0, 0 };
+
+    if (pipe(fds) < 0) {
+        exit(1);
+    }
+    r.fd = fds[0];
+    aio_set_fd_handler(ctx, fds[0], read_byte, NULL, NULL, NULL, &r);
+    double t0 = now_ns();
+    for (unsigned long i = 0; i < n; i++) {
+        if (write(fds[1], "x", 1) != 1) {
+            exit(1);
+        }
+        aio_poll(ctx, true);
+    }
+    double ns = (now_ns() - t0) / n;
+    aio_set_fd_handler(ctx, fds[0], NULL, NULL, NULL, NULL, NULL);
+    close(fds[0]);
+    close(fds[1]);
+    if (r.reads != n) {
+        fprintf(stderr, "bench: %lu of %lu pipe reads\n", r.reads, n);
+        exit(1);
+    }
+    return ns;
+}
+
 static long resident_bytes(void)
 {
     long pages = 0, rss = 0;
@@ -346,6 +421,8 @@ static const struct {
     { "lock/co-mutex-contended", bench_co_mutex_contended },
     { "aio/co-schedule-ping-pong", bench_co_schedule_ping_pong },
     { "aio/co-sleep-0", bench_co_sleep_zero },
+    { "aio/bh-schedule-poll", bench_bh_schedule_poll },
+    { "aio/fd-handler-pipe", bench_fd_handler_pipe },
 };
 
 int main(int argc, char **argv)

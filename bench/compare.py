@@ -25,6 +25,8 @@ FIGURES = {
     "lock/co-mutex-contended": ("CoMutex lock + unlock, 2 threads", 1.0),
     "aio/co-schedule-ping-pong": ("aio_co_schedule between 2 threads, per hop", 1.0),
     "aio/co-sleep-0": ("qemu_co_sleep_ns(0) through the loop", None),
+    "aio/bh-schedule-poll": ("qemu_bh_schedule + aio_poll that runs it", None),
+    "aio/fd-handler-pipe": ("pipe write + aio_poll running its read handler", None),
 }
 FLOORS = {
     "floor/corosensei": "corosensei resume + suspend, suspend inlined",
@@ -64,6 +66,9 @@ def main():
     ap.add_argument("ours")
     ap.add_argument("qemu", nargs="?", default="-")
     ap.add_argument("--rounds", type=int, default=3)
+    # Names the second binary when it is not QEMU's (e.g. an older build of
+    # ours, for a same-run before/after ratio).
+    ap.add_argument("--second-name", default="QEMU")
     a = ap.parse_args()
     have_qemu = a.qemu != "-"
 
@@ -79,7 +84,7 @@ def main():
     print("Medians of %d rounds, ns per operation (lower is better)" % a.rounds)
     if not have_qemu:
         print("QEMU baseline: missing (QEMU's tree could not be built); ours only")
-    print("%-28s %10s %10s %8s %6s  %s" % ("figure", "qemucoro", "QEMU", "ratio", "goal", "what"))
+    print("%-28s %10s %10s %8s %6s  %s" % ("figure", "qemucoro", a.second_name, "ratio", "goal", "what"))
     failed = []
     for name, (what, goal) in FIGURES.items():
         o, q = ours.get(name), qemu.get(name)
@@ -107,7 +112,7 @@ def main():
 
     print()
     print("Memory: %d coroutines suspended at once" % MEMORY_N)
-    for label, binary in [("qemucoro", a.ours)] + ([("QEMU", a.qemu)] if have_qemu else []):
+    for label, binary in [("qemucoro", a.ours)] + ([(a.second_name, a.qemu)] if have_qemu else []):
         m = run_once(binary, "--memory", str(MEMORY_N))
         if "_error" in m:
             print("  %-9s failed: %s" % (label, m["_error"]))

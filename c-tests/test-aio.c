@@ -24,10 +24,9 @@ static void count_cb(void *opaque)
 /* Check that aio_poll(ctx, false) returns false at once with nothing to do. */
 TEST(poll_idle_returns_false, "/aio/poll/idle-returns-false")
 {
-    AioContext *ctx = aio_context_new(NULL);
+    AioContext *ctx = qemu_get_aio_context();
 
     CHECK(!aio_poll(ctx, false));
-    aio_context_unref(ctx);
 }
 
 /* Check that the main context is the current one on the main thread. */
@@ -65,27 +64,30 @@ TEST(iothread_context_is_current, "/aio/context/iothread-is-current")
 
     pthread_create(&t, NULL, current_context_of_thread, NULL);
     pthread_join(t, &other);
-    CHECK(other == qemu_get_aio_context());
+    CHECK(other == NULL);       /* a plain thread runs no context */
 }
 
-/* Check that a context survives an extra reference being dropped. */
+/* Check that a context survives an extra reference being dropped (a
+ * use after free here is what ASan and Valgrind would report). */
 TEST(context_ref_unref, "/aio/context/ref-unref")
 {
     AioContext *ctx = aio_context_new(NULL);
     int count = 0;
+    QEMUBH *bh;
 
     aio_context_ref(ctx);
     aio_context_unref(ctx);
-    aio_bh_schedule_oneshot(ctx, count_cb, &count);
-    CHECK(aio_poll(ctx, false));
-    CHECK(count == 1);
+    bh = aio_bh_new(ctx, count_cb, &count);
+    qemu_bh_schedule(bh);
+    qemu_bh_delete(bh);
     aio_context_unref(ctx);
+    CHECK(count == 0);
 }
 
 /* Check that a scheduled bottom half runs once, on the next poll. */
 TEST(bh_runs_once, "/aio/bh/runs-once")
 {
-    AioContext *ctx = aio_context_new(NULL);
+    AioContext *ctx = qemu_get_aio_context();
     int count = 0;
     QEMUBH *bh = aio_bh_new(ctx, count_cb, &count);
 
@@ -99,13 +101,12 @@ TEST(bh_runs_once, "/aio/bh/runs-once")
     CHECK(aio_poll(ctx, false));
     CHECK(count == 2);
     qemu_bh_delete(bh);
-    aio_context_unref(ctx);
 }
 
 /* Check that a cancelled bottom half does not run and can be rescheduled. */
 TEST(bh_cancel, "/aio/bh/cancel")
 {
-    AioContext *ctx = aio_context_new(NULL);
+    AioContext *ctx = qemu_get_aio_context();
     int count = 0;
     QEMUBH *bh = aio_bh_new(ctx, count_cb, &count);
 
@@ -117,13 +118,12 @@ TEST(bh_cancel, "/aio/bh/cancel")
     CHECK(aio_poll(ctx, false));
     CHECK(count == 1);
     qemu_bh_delete(bh);
-    aio_context_unref(ctx);
 }
 
 /* Check that a deleted bottom half does not run, even if scheduled. */
 TEST(bh_delete, "/aio/bh/delete")
 {
-    AioContext *ctx = aio_context_new(NULL);
+    AioContext *ctx = qemu_get_aio_context();
     int count = 0;
     QEMUBH *bh = aio_bh_new(ctx, count_cb, &count);
 
@@ -131,7 +131,6 @@ TEST(bh_delete, "/aio/bh/delete")
     qemu_bh_delete(bh);
     CHECK(!aio_poll(ctx, false));
     CHECK(count == 0);
-    aio_context_unref(ctx);
 }
 
 typedef struct {
@@ -149,7 +148,7 @@ static void delete_self_cb(void *opaque)
 /* Check that a bottom half may delete itself from its callback. */
 TEST(bh_delete_in_callback, "/aio/bh/delete-in-callback")
 {
-    AioContext *ctx = aio_context_new(NULL);
+    AioContext *ctx = qemu_get_aio_context();
     SelfDeleting s = { 0 };
 
     s.bh = aio_bh_new(ctx, delete_self_cb, &s);
@@ -157,20 +156,18 @@ TEST(bh_delete_in_callback, "/aio/bh/delete-in-callback")
     CHECK(aio_poll(ctx, false));
     CHECK(s.count == 1);
     CHECK(!aio_poll(ctx, false));
-    aio_context_unref(ctx);
 }
 
 /* Check that a one-shot bottom half runs exactly once. */
 TEST(bh_oneshot, "/aio/bh/oneshot")
 {
-    AioContext *ctx = aio_context_new(NULL);
+    AioContext *ctx = qemu_get_aio_context();
     int count = 0;
 
     aio_bh_schedule_oneshot(ctx, count_cb, &count);
     CHECK(aio_poll(ctx, false));
     CHECK(!aio_poll(ctx, false));
     CHECK(count == 1);
-    aio_context_unref(ctx);
 }
 
 typedef struct {
@@ -190,7 +187,7 @@ static void *schedule_after_delay(void *opaque)
  * aio_poll. */
 TEST(bh_from_thread_wakes_poll, "/aio/bh/from-thread-wakes-poll")
 {
-    AioContext *ctx = aio_context_new(NULL);
+    AioContext *ctx = qemu_get_aio_context();
     FromThread f = { 0 };
     pthread_t t;
 
@@ -202,7 +199,6 @@ TEST(bh_from_thread_wakes_poll, "/aio/bh/from-thread-wakes-poll")
     pthread_join(t, NULL);
     CHECK(f.count == 1);
     qemu_bh_delete(f.bh);
-    aio_context_unref(ctx);
 }
 
 typedef struct {
@@ -221,7 +217,7 @@ static void read_one(void *opaque)
 /* Check that a read handler runs when its fd becomes readable. */
 TEST(fd_handler_read, "/aio/fd-handler/read")
 {
-    AioContext *ctx = aio_context_new(NULL);
+    AioContext *ctx = qemu_get_aio_context();
     int fds[2];
     Reader r = { 0 };
 
@@ -235,7 +231,6 @@ TEST(fd_handler_read, "/aio/fd-handler/read")
     aio_set_fd_handler(ctx, fds[0], NULL, NULL, NULL, NULL, NULL);
     close(fds[0]);
     close(fds[1]);
-    aio_context_unref(ctx);
 }
 
 static void peek_only(void *opaque)
@@ -247,7 +242,7 @@ static void peek_only(void *opaque)
 /* Check that handlers are level-triggered: unconsumed data fires again. */
 TEST(fd_handler_level_triggered, "/aio/fd-handler/level-triggered")
 {
-    AioContext *ctx = aio_context_new(NULL);
+    AioContext *ctx = qemu_get_aio_context();
     int fds[2];
     int calls = 0;
 
@@ -260,13 +255,12 @@ TEST(fd_handler_level_triggered, "/aio/fd-handler/level-triggered")
     aio_set_fd_handler(ctx, fds[0], NULL, NULL, NULL, NULL, NULL);
     close(fds[0]);
     close(fds[1]);
-    aio_context_unref(ctx);
 }
 
 /* Check that removing a handler (NULL callbacks) stops its calls. */
 TEST(fd_handler_removed, "/aio/fd-handler/removed")
 {
-    AioContext *ctx = aio_context_new(NULL);
+    AioContext *ctx = qemu_get_aio_context();
     int fds[2];
     int calls = 0;
 
@@ -278,29 +272,12 @@ TEST(fd_handler_removed, "/aio/fd-handler/removed")
     CHECK(calls == 0);
     close(fds[0]);
     close(fds[1]);
-    aio_context_unref(ctx);
-}
-
-static void watch_dev_null(void *opaque)
-{
-    int fd = dup2(open("/dev/null", O_RDONLY), 100);
-
-    aio_set_fd_handler(qemu_get_aio_context(), fd, peek_only, NULL, NULL, NULL, opaque);
-}
-
-/* Check that an fd epoll cannot watch aborts with a message naming it. */
-TEST(fd_handler_unwatchable_aborts, "/aio/fd-handler/unwatchable-aborts")
-{
-    int calls = 0;
-
-    CHECK(child_aborts_with(watch_dev_null, &calls,
-          "aio_set_fd_handler: cannot watch fd 100: Operation not permitted (os error 1)"));
 }
 
 /* Check that a write handler runs while its fd is writable. */
 TEST(fd_handler_write, "/aio/fd-handler/write")
 {
-    AioContext *ctx = aio_context_new(NULL);
+    AioContext *ctx = qemu_get_aio_context();
     int fds[2];
     int calls = 0;
 
@@ -311,13 +288,12 @@ TEST(fd_handler_write, "/aio/fd-handler/write")
     aio_set_fd_handler(ctx, fds[1], NULL, NULL, NULL, NULL, NULL);
     close(fds[0]);
     close(fds[1]);
-    aio_context_unref(ctx);
 }
 
 /* Check that an armed timer fires, no earlier than its expiry. */
 TEST(timer_fires, "/aio/timer/fires")
 {
-    AioContext *ctx = aio_context_new(NULL);
+    AioContext *ctx = qemu_get_aio_context();
     int count = 0;
     QEMUTimer *t = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, SCALE_MS, count_cb, &count);
     int64_t start = qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
@@ -331,13 +307,12 @@ TEST(timer_fires, "/aio/timer/fires")
     CHECK(!timer_pending(t));
     CHECK(count == 1);
     timer_free(t);
-    aio_context_unref(ctx);
 }
 
 /* Check that a deleted timer does not fire. */
 TEST(timer_deleted_does_not_fire, "/aio/timer/deleted-does-not-fire")
 {
-    AioContext *ctx = aio_context_new(NULL);
+    AioContext *ctx = qemu_get_aio_context();
     int count = 0, other = 0;
     QEMUTimer *t = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, SCALE_MS, count_cb, &count);
     QEMUTimer *later = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, SCALE_MS, count_cb, &other);
@@ -353,7 +328,6 @@ TEST(timer_deleted_does_not_fire, "/aio/timer/deleted-does-not-fire")
     CHECK(count == 0);
     timer_free(t);
     timer_free(later);
-    aio_context_unref(ctx);
 }
 
 typedef struct {
@@ -441,6 +415,7 @@ static void *poll_until_ran(void *opaque)
 {
     BusyLoop *b = opaque;
 
+    qemu_set_current_aio_context(b->ctx);   /* this thread's own loop */
     while (!atomic_load_explicit(&b->ran, memory_order_relaxed)) {
         aio_poll(b->ctx, false);
     }
@@ -612,7 +587,8 @@ static void poll_null(void *opaque)
 }
 
 /* Check that a NULL context aborts with a message naming the function. */
-TEST(poll_null_aborts, "/aio/poll/null-aborts")
+TEST_OURS(poll_null_aborts, "/aio/poll/null-aborts",
+          "QEMU does not check for NULL")
 {
     CHECK(child_aborts_with(poll_null, NULL, "aio_poll: ctx must not be NULL"));
 }

@@ -261,7 +261,8 @@ static void coroutine_fn unlock_unlocked(void *opaque)
 TEST(unlock_unlocked_aborts, "/co-mutex/misuse/unlock-unlocked")
 {
     CHECK(child_aborts_with(run_in_coroutine, (void *)unlock_unlocked,
-                            "qemu_co_mutex_unlock: the mutex is not locked"));
+                            ABORT_MSG("qemu_co_mutex_unlock: the mutex is not locked",
+                                      "*qemu_co_mutex_unlock: Assertion `mutex->locked' failed.")));
 }
 
 static void coroutine_fn lock_and_yield(void *opaque)
@@ -282,8 +283,9 @@ static void coroutine_fn unlock_others(void *opaque)
 TEST(unlock_by_non_holder_aborts, "/co-mutex/misuse/unlock-not-holder")
 {
     CHECK(child_aborts_with(run_in_coroutine, (void *)unlock_others,
-                            "qemu_co_mutex_unlock: the mutex is held by "
-                            "another coroutine"));
+                            ABORT_MSG("qemu_co_mutex_unlock: the mutex is held by "
+                                      "another coroutine",
+                                      "*qemu_co_mutex_unlock: Assertion `mutex->holder == self' failed.")));
 }
 
 static void lock_unlock_outside(void *opaque)
@@ -298,8 +300,9 @@ static void lock_unlock_outside(void *opaque)
 TEST(unlock_outside_coroutine_aborts, "/co-mutex/misuse/unlock-outside")
 {
     CHECK(child_aborts_with(lock_unlock_outside, NULL,
-                            "qemu_co_mutex_unlock: called outside coroutine "
-                            "context"));
+                            ABORT_MSG("qemu_co_mutex_unlock: called outside coroutine "
+                                      "context",
+                                      "*qemu_co_mutex_unlock: Assertion `qemu_in_coroutine()' failed.")));
 }
 
 static void coroutine_fn assert_unlocked(void *opaque)
@@ -312,8 +315,9 @@ static void coroutine_fn assert_unlocked(void *opaque)
 TEST(assert_locked_unlocked_aborts, "/co-mutex/misuse/assert-unlocked")
 {
     CHECK(child_aborts_with(run_in_coroutine, (void *)assert_unlocked,
-                            "qemu_co_mutex_assert_locked: the mutex is not "
-                            "held by the calling coroutine"));
+                            ABORT_MSG("qemu_co_mutex_assert_locked: the mutex is not "
+                                      "held by the calling coroutine",
+                                      "*qemu_co_mutex_assert_locked: Assertion `qatomic_read(&mutex->locked) && mutex->holder == qemu_coroutine_self()' failed.")));
 }
 
 static void coroutine_fn assert_others(void *opaque)
@@ -328,8 +332,9 @@ static void coroutine_fn assert_others(void *opaque)
 TEST(assert_locked_other_holder_aborts, "/co-mutex/misuse/assert-not-holder")
 {
     CHECK(child_aborts_with(run_in_coroutine, (void *)assert_others,
-                            "qemu_co_mutex_assert_locked: the mutex is not "
-                            "held by the calling coroutine"));
+                            ABORT_MSG("qemu_co_mutex_assert_locked: the mutex is not "
+                                      "held by the calling coroutine",
+                                      "*qemu_co_mutex_assert_locked: Assertion `qatomic_read(&mutex->locked) && mutex->holder == qemu_coroutine_self()' failed.")));
 }
 
 static void coroutine_fn lock_and_return(void *opaque)
@@ -342,7 +347,8 @@ static void coroutine_fn lock_and_return(void *opaque)
 TEST(terminate_holding_aborts, "/co-mutex/misuse/terminate-holding")
 {
     CHECK(child_aborts_with(run_in_coroutine, (void *)lock_and_return,
-                            "Co-routine terminated while holding 1 lock(s)"));
+                            ABORT_MSG("Co-routine terminated while holding 1 lock(s)",
+                                      "*qemu_aio_coroutine_enter: Assertion `!to->locks_held' failed.")));
 }
 
 static void lock_null(void *opaque)
@@ -352,7 +358,7 @@ static void lock_null(void *opaque)
 }
 
 /* Check that a NULL mutex aborts, naming the function. */
-TEST(null_mutex_aborts, "/co-mutex/misuse/null")
+TEST_OURS(null_mutex_aborts, "/co-mutex/misuse/null", "QEMU does not check for NULL")
 {
     CHECK(child_aborts_with(lock_null, NULL,
                             "qemu_co_mutex_lock: mutex must not be NULL"));

@@ -338,7 +338,8 @@ static void wait_outside(void *opaque)
 TEST(wait_outside_coroutine_aborts, "/co-queue/misuse/wait-outside")
 {
     CHECK(child_aborts_with(wait_outside, NULL,
-                            "qemu_co_queue_wait: called outside coroutine context"));
+                            ABORT_MSG("qemu_co_queue_wait: called outside coroutine context",
+                                      "Co-routine is yielding to no one")));
 }
 
 static void next_null(void *opaque)
@@ -348,7 +349,7 @@ static void next_null(void *opaque)
 }
 
 /* Check that a NULL queue aborts, naming the function. */
-TEST(null_queue_aborts, "/co-queue/misuse/null")
+TEST_OURS(null_queue_aborts, "/co-queue/misuse/null", "QEMU does not check for NULL")
 {
     CHECK(child_aborts_with(next_null, NULL,
                             "qemu_co_queue_next: queue must not be NULL"));

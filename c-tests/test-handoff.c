@@ -66,7 +66,8 @@ static bool thread_gone(long tid)
  * global pool, with no synchronisation visible to C, works (and that TSan,
  * told about the switches, reports nothing).
  */
-TEST(stack_reused_by_other_thread, "/threads/stack-handoff-through-pool")
+TEST_OURS(stack_reused_by_other_thread, "/threads/stack-handoff-through-pool",
+          "our pool's hand-over between threads")
 {
     Coroutine *first = NULL;
     pthread_t t1, t2;

@@ -4,7 +4,9 @@
  *
  * SPDX-License-Identifier: MIT OR Apache-2.0
  */
+#ifndef VS_QEMU
 #define QEMUCORO_LEGACY_API
+#endif
 #include "qemu/coroutine.h"
 #include "harness.h"
 
@@ -18,8 +20,10 @@ static void coroutine_fn add_twice(void *opaque)
 
 /* Check that the opaque of the first enter reaches the entry function and
  * later enters resume the same coroutine. */
-TEST(legacy_opaque_on_first_enter, "/legacy/opaque-on-first-enter")
+TEST_OURS(legacy_opaque_on_first_enter, "/legacy/opaque-on-first-enter",
+          "the 2014 signatures are gone from QEMU 10")
 {
+#ifndef VS_QEMU
     int sum = 0, other = 0;
     Coroutine *co = qemu_coroutine_create(add_twice);
 
@@ -28,4 +32,5 @@ TEST(legacy_opaque_on_first_enter, "/legacy/opaque-on-first-enter")
     qemu_coroutine_enter(co, &other);
     CHECK(sum == 11);
     CHECK(other == 0);
+#endif
 }

@@ -66,7 +66,8 @@ static void create_null(void *opaque)
 }
 
 /* Check that creating with a NULL entry aborts, naming the function. */
-TEST(create_null_entry_aborts, "/misuse/create-null-entry")
+TEST_OURS(create_null_entry_aborts, "/misuse/create-null-entry",
+          "QEMU does not check for NULL")
 {
     CHECK(child_aborts_with(create_null, NULL,
                             "qemu_coroutine_create: entry must not be NULL"));
@@ -79,7 +80,8 @@ static void enter_null(void *opaque)
 }
 
 /* Check that entering NULL aborts, naming the function. */
-TEST(enter_null_aborts, "/misuse/enter-null")
+TEST_OURS(enter_null_aborts, "/misuse/enter-null",
+          "QEMU does not check for NULL")
 {
     CHECK(child_aborts_with(enter_null, NULL,
                             "qemu_coroutine_enter: co must not be NULL"));
@@ -92,7 +94,8 @@ static void entered_null(void *opaque)
 }
 
 /* Check that asking whether NULL is entered aborts, naming the function. */
-TEST(entered_null_aborts, "/misuse/entered-null")
+TEST_OURS(entered_null_aborts, "/misuse/entered-null",
+          "QEMU does not check for NULL")
 {
     CHECK(child_aborts_with(entered_null, NULL,
                             "qemu_coroutine_entered: co must not be NULL"));
@@ -105,7 +108,8 @@ static void enter_leader(void *opaque)
 }
 
 /* Check that entering a thread's leader (not a coroutine) aborts. */
-TEST(enter_leader_aborts, "/misuse/enter-leader")
+TEST_OURS(enter_leader_aborts, "/misuse/enter-leader",
+          "QEMU does not check (it jumps to the leader)")
 {
     CHECK(child_aborts_with(enter_leader, NULL,
                             "qemu_coroutine_enter: cannot enter a thread's leader"));
@@ -131,7 +135,8 @@ static void enter_after_return(void *opaque)
 /* Check that entering a coroutine whose entry function has returned (it is
  * back in the pool) aborts instead of running the entry again and pooling
  * the coroutine twice. */
-TEST(enter_terminated_aborts, "/misuse/enter-terminated")
+TEST_OURS(enter_terminated_aborts, "/misuse/enter-terminated",
+          "QEMU leaves entering a terminated coroutine undefined")
 {
     CHECK(child_aborts_with(enter_after_return, NULL,
                             "qemu_coroutine_enter: Co-routine used "
@@ -155,7 +160,8 @@ static void enter_after_return_then_exit_thread(void *opaque)
 /* Check the same on a thread that exits afterwards: the abort comes at the
  * second enter, before a twice-pooled coroutine could make the thread's
  * free list a cycle for its exit hook to walk. */
-TEST(enter_terminated_on_thread_aborts, "/misuse/enter-terminated-thread")
+TEST_OURS(enter_terminated_on_thread_aborts, "/misuse/enter-terminated-thread",
+          "QEMU leaves entering a terminated coroutine undefined")
 {
     CHECK(child_aborts_with(enter_after_return_then_exit_thread, NULL,
                             "qemu_coroutine_enter: Co-routine used "

@@ -15,7 +15,7 @@ static void coroutine_fn yield_once(void *opaque)
 
 /* Check that live counts exactly the created, unfinished coroutines and
  * that finished ones are counted as pooled. */
-TEST(counts_live_and_pooled, "/stats/live-and-pooled")
+TEST_OURS(counts_live_and_pooled, "/stats/live-and-pooled", "qemucoro_ extension")
 {
     QemucoroStats before, during, after;
     Coroutine *co[3];
@@ -37,7 +37,7 @@ TEST(counts_live_and_pooled, "/stats/live-and-pooled")
 }
 
 /* Check that a coroutine reports QEMU's 1 MiB stack and a leader none. */
-TEST(stack_size, "/stats/stack-size")
+TEST_OURS(stack_size, "/stats/stack-size", "qemucoro_ extension")
 {
     Coroutine *co = qemu_coroutine_create(yield_once, NULL);
 
@@ -62,7 +62,7 @@ static void coroutine_fn use_deep_stack(void *opaque)
 
 /* Check that the high-water mark covers what a coroutine used, and stays
  * within the stack. */
-TEST(high_water_covers_use, "/stats/high-water")
+TEST_OURS(high_water_covers_use, "/stats/high-water", "qemucoro_ extension")
 {
     Coroutine *co = qemu_coroutine_create(use_deep_stack, NULL);
     size_t mark;
@@ -82,7 +82,7 @@ static void high_water_of_null(void *opaque)
 }
 
 /* Check that a NULL coroutine is rejected by name. */
-TEST(high_water_null_aborts, "/stats/high-water-null")
+TEST_OURS(high_water_null_aborts, "/stats/high-water-null", "qemucoro_ extension")
 {
     CHECK(child_aborts_with(high_water_of_null, NULL,
                             "qemucoro_stack_high_water: co must not be NULL"));

@@ -5,6 +5,9 @@
 #   coroutine bt <co>     backtrace of a suspended coroutine (<co> is any
 #                         expression giving its Coroutine *)
 #
+# For a QEMU built with the qemucoro backend it also gives QEMU's own
+# `qemu coroutine` and `qemu bt` (gdb/qemucoro_qemu.py, loaded from here).
+#
 # Load with `source gdb/qemucoro.py`. Works on a live process and on a core
 # dump: everything is read from memory, starting at two symbols the library
 # keeps in every build: `qemucoro_registry` (the first coroutine that has a
@@ -22,7 +25,9 @@
 #
 # SPDX-License-Identifier: MIT OR Apache-2.0
 
+import os
 import struct
+import sys
 
 import gdb
 import gdb.unwinder
@@ -253,3 +258,8 @@ def describe_frame(frame, level):
 CoroutineCommand()
 CoroutineList()
 CoroutineBacktrace()
+
+# QEMU's commands for its qemucoro backend; that module takes the helpers
+# above from this (gdb's __main__) namespace.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qemucoro_qemu  # noqa: E402,F401

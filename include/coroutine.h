@@ -194,6 +194,14 @@ typedef struct QemuCoSleep {
 typedef int QEMUClockType;
 
 /**
+ * Stands for QEMU's `MemReentrancyGuard` (a device's guard against
+ * re-entering its own MMIO from a bottom half); accepted, never used.
+ */
+typedef struct MemReentrancyGuard {
+  uint8_t _opaque[0];
+} MemReentrancyGuard;
+
+/**
  * Counts of coroutines that have a stack.
  */
 typedef struct QemucoroStats {
@@ -466,10 +474,18 @@ struct AioContext *qemu_get_aio_context(void);
 
 /**
  * Returns the calling thread's context: an iothread's own on that thread,
- * otherwise the main context (QEMU returns NULL on threads that neither
- * run a context nor hold the BQL; here such threads use the main loop).
+ * the main context on the process's main thread, the one set with
+ * `qemu_set_current_aio_context`, or NULL on any other thread (as QEMU
+ * for threads that do not hold its BQL).
  */
 struct AioContext *qemu_get_current_aio_context(void);
+
+/**
+ * Makes `ctx` the calling thread's own context: the one it may poll and in
+ * which its coroutines run. Only for a thread that has none yet (not the
+ * main thread, not an iothread); aborts otherwise.
+ */
+void qemu_set_current_aio_context(struct AioContext *ctx);
 
 /**
  * Creates a context with one reference; run it with `aio_poll` from one
@@ -497,7 +513,10 @@ void aio_context_unref(struct AioContext *ctx);
  * coroutines, bottom halves, ready fd handlers, expired timers. With
  * `blocking`, first waits until one of them is ready or `aio_notify` is
  * called. Returns true if any callback ran; aio_poll(ctx, false) with
- * nothing to do returns false at once.
+ * nothing to do returns false at once. `ctx` must be the calling thread's
+ * own context (`qemu_get_current_aio_context()`); any other aborts, as in
+ * QEMU. A nested call (from a bottom half or fd handler) continues the
+ * outer call's batch.
  */
 bool aio_poll(struct AioContext *ctx, bool blocking);
 
@@ -532,7 +551,8 @@ void aio_set_fd_handler(struct AioContext *ctx,
 void qemu_aio_coroutine_enter(struct AioContext *ctx, struct Coroutine *co);
 
 /**
- * The context `co` was last entered in (where `aio_co_wake` sends it).
+ * The context `co` was last entered in (where `aio_co_wake` sends it);
+ * NULL if that was on a thread with no context.
  */
 struct AioContext *qemu_coroutine_get_aio_context(struct Coroutine *co);
 
@@ -566,16 +586,27 @@ void aio_co_reschedule_self(struct AioContext *new_ctx);
 
 /**
  * Creates a bottom half that runs `cb(opaque)` in `ctx`'s loop each time
- * it is scheduled. Free it with `qemu_bh_delete`. (In QEMU a macro over
- * aio_bh_new_full; the debugging name and reentrancy guard are not kept.)
+ * it is scheduled. Free it with `qemu_bh_delete`, before the context goes
+ * (destroying a context with it still scheduled aborts naming `name`).
+ * `name` (a string that outlives the bottom half, or NULL) is what
+ * `aio_bh_new` passes: the callback's name. `reentrancy_guard` must be
+ * NULL (devices are QEMU's).
  */
-struct QEMUBH *aio_bh_new(struct AioContext *ctx, QEMUBHFunc *cb, void *opaque);
+struct QEMUBH *aio_bh_new_full(struct AioContext *ctx,
+                               QEMUBHFunc *cb,
+                               void *opaque,
+                               const char *name,
+                               struct MemReentrancyGuard *reentrancy_guard);
 
 /**
  * Runs `cb(opaque)` once in `ctx`'s loop, then frees the bottom half.
- * Thread-safe.
+ * Thread-safe. `name` as for `aio_bh_new_full` (`aio_bh_schedule_oneshot`
+ * passes the callback's name).
  */
-void aio_bh_schedule_oneshot(struct AioContext *ctx, QEMUBHFunc *cb, void *opaque);
+void aio_bh_schedule_oneshot_full(struct AioContext *ctx,
+                                  QEMUBHFunc *cb,
+                                  void *opaque,
+                                  const char *name);
 
 /**
  * Schedules `bh` to run on its context's next loop iteration, waking a

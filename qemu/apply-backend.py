@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Adds the qemucoro backend choice to a QEMU source tree (7.2 .. 10.x).
 
-Idempotent. Makes three edits, all opt-in at configure time:
+Idempotent. Makes three edits, all opt-in at configure time (and a fourth,
+a fix, below):
   * meson_options.txt gains  option('qemucoro_lib', type: 'string', ...)
   * util/meson.build: when qemucoro_lib is set, build util/coroutine-qemucoro.c
     (layout checks only) instead of util/coroutine-<backend>.c, and link the
     archive named by the option into everything that links libqemuutil.a
   * util/coroutine-qemucoro.c is copied from this repository
 With the option left empty the tree builds exactly as before.
+The fix: Debian's +ds tarball ships no edk2 firmware, yet QEMU's top-level
+meson.build unpacks it for x86_64-softmmu even with --disable-install-blobs;
+the unpack is made to also require that the firmware is there.
 Usage: apply-backend.py QEMU_SOURCE_DIR
 """
 import pathlib
@@ -32,6 +36,17 @@ BLOCK = """{i}if get_option('qemucoro_lib') != ''
 {i}else
 {i}  {orig}
 {i}endif"""
+# The top-level meson.build's edk2 unpack condition (10.x; 7.2 has none).
+EDK2_LINE = "    unpack_edk2_blobs = bzip2.found()\n"
+EDK2_FIXED = ("    unpack_edk2_blobs = bzip2.found() and "
+              "fs.exists('pc-bios/edk2-aarch64-code.fd.bz2')  # qemucoro\n")
+
+
+def fix_edk2_unpack(src: pathlib.Path) -> None:
+    top = src / "meson.build"
+    text = top.read_text()
+    if EDK2_LINE in text:
+        top.write_text(text.replace(EDK2_LINE, EDK2_FIXED))
 
 
 def main(src: pathlib.Path) -> None:
@@ -56,6 +71,7 @@ def main(src: pathlib.Path) -> None:
                      "QEMU's build changed, see docs/qemu-backend.md")
         block = BLOCK.format(i=m.group(1), orig=m.group(0).strip())
         util.write_text(text[: m.start()] + block + text[m.end():])
+    fix_edk2_unpack(src)
     print(f"apply-backend: {src} has the qemucoro backend choice")
 
 

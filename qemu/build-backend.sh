@@ -6,12 +6,17 @@
 #   qemu/build-backend.sh asan   with AddressSanitizer stack-switch
 #                                annotations, for a QEMU built --enable-asan:
 #                                build/qemu-backend-asan/libqemucoro-backend.a
+#   qemu/build-backend.sh tsan   with ThreadSanitizer fiber switches and
+#                                acquire/release around each switch, for a
+#                                QEMU built --enable-tsan:
+#                                build/qemu-backend-tsan/libqemucoro-backend.a
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 case "${1:-}" in
     "") FEATURES=qemu-backend; NAME=qemu-backend ;;
     asan) FEATURES=qemu-backend,asan; NAME=qemu-backend-asan ;;
-    *) echo "build-backend: unknown mode '$1' (want nothing or asan)" >&2; exit 2 ;;
+    tsan) FEATURES=qemu-backend,tsan; NAME=qemu-backend-tsan ;;
+    *) echo "build-backend: unknown mode '$1' (want nothing, asan or tsan)" >&2; exit 2 ;;
 esac
 OUT=${QEMUCORO_BACKEND_DIR:-$ROOT/build/$NAME}
 SYMS="qemu_coroutine_new qemu_coroutine_delete qemu_coroutine_switch qemu_coroutine_self qemu_in_coroutine"
@@ -30,8 +35,9 @@ mkdir -p "$OUT"
 undef=""
 keep=""
 for s in $SYMS; do undef="$undef -u $s"; keep="$keep --keep-global-symbol=$s"; done
+# (-u also keeps qemucoro_qemu_gdb_layout, which gdb/qemucoro.py reads.)
 # shellcheck disable=SC2086
-ld -r --gc-sections $undef -o "$OUT/qemucoro-backend.o" "target/$NAME/release/libqemucoro.a"
+ld -r --gc-sections $undef -u qemucoro_qemu_gdb_layout -o "$OUT/qemucoro-backend.o" "target/$NAME/release/libqemucoro.a"
 # shellcheck disable=SC2086
 # Embedded LLVM bitcode (from std) is dropped: binutils' LLVM plugin, if
 # installed, chokes on bitcode from a newer LLVM when ar/nm read the object.
@@ -45,12 +51,16 @@ if [ "$got" != "$want" ]; then
     echo "build-backend: archive exports [$got], expected [$want]" >&2
     exit 1
 fi
-# The asan archive must really call ASan's fiber-switch interface (the
-# runtime comes from QEMU's -fsanitize=address link); the plain one must not.
-switches=$(nm -u "$OUT/qemucoro-backend.o" | grep -c '__sanitizer_start_switch_fiber' || true)
-case "$FEATURES:$switches" in
-    *asan:0) echo "build-backend: asan archive has no ASan fiber annotations" >&2; exit 1 ;;
-    *asan:*|qemu-backend:0) ;;
-    *) echo "build-backend: plain archive calls ASan's fiber interface" >&2; exit 1 ;;
+# A sanitizer archive must really call that sanitizer's fiber-switch
+# interface (the runtime comes from QEMU's -fsanitize link); the plain one
+# must call neither.
+undefs=$(nm -u "$OUT/qemucoro-backend.o")
+asan=$(echo "$undefs" | grep -c '__sanitizer_start_switch_fiber' || true)
+tsan=$(echo "$undefs" | grep -c '__tsan_switch_to_fiber' || true)
+case "$FEATURES:$asan:$tsan" in
+    *asan:0:*) echo "build-backend: asan archive has no ASan fiber annotations" >&2; exit 1 ;;
+    *tsan:*:0) echo "build-backend: tsan archive has no TSan fiber switches" >&2; exit 1 ;;
+    *asan:*:0|*tsan:0:*|qemu-backend:0:0) ;;
+    *) echo "build-backend: $NAME archive calls another sanitizer's interface" >&2; exit 1 ;;
 esac
 echo "$OUT/libqemucoro-backend.a"

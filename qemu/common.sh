@@ -166,11 +166,20 @@ configure_build() {
     "$_meson" configure "$_b" "-Dqemucoro_lib=$_lib" >/dev/null
 }
 
-# The backend archive, built fresh (cargo is incremental).
-# BACKEND_MODE (empty or asan) is build-backend.sh's argument.
+# The backend archive, built fresh (cargo is incremental), as a copy named
+# by its content: meson links it through link_args, which ninja does not
+# track as an input, but a new name changes every link command and ninja
+# relinks what a changed command makes. So no binary keeps an old backend.
+# BACKEND_MODE (empty, asan or tsan) is build-backend.sh's argument.
 build_backend() {
     # shellcheck disable=SC2086
     LIB=$("$ROOT/qemu/build-backend.sh" ${BACKEND_MODE:-}) || die "building the backend archive failed"
+    _named=${LIB%.a}-$(sha256sum "$LIB" | cut -c1-12).a
+    if [ ! -f "$_named" ]; then
+        rm -f "${LIB%.a}"-*.a
+        cp "$LIB" "$_named"
+    fi
+    LIB=$_named
 }
 
 # build_targets BUILD_DIR TARGET...

@@ -10,4 +10,11 @@
 #include "qemu/coroutine.h"
 #include "qemu/timer.h"
 
+/* As in QEMU: the bottom half is named after its callback, the name a
+ * context destroyed with the bottom half still pending reports. */
+#define aio_bh_new(ctx, cb, opaque) \
+    aio_bh_new_full((ctx), (cb), (opaque), #cb, NULL)
+#define aio_bh_schedule_oneshot(ctx, cb, opaque) \
+    aio_bh_schedule_oneshot_full((ctx), (cb), (opaque), #cb)
+
 #endif

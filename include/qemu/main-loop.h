@@ -9,7 +9,8 @@
 
 #include "block/aio.h"
 
-#define qemu_bh_new(cb, opaque) aio_bh_new(qemu_get_aio_context(), (cb), (opaque))
+#define qemu_bh_new(cb, opaque) \
+    aio_bh_new_full(qemu_get_aio_context(), (cb), (opaque), #cb, NULL)
 
 /*
  * The main loop's fd handlers. QEMU keeps them in a separate context that

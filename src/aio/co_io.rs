@@ -37,7 +37,7 @@ fn no_handlers() -> Handlers {
 /// the coroutine.
 pub fn yield_until_fd_readable(fd: RawFd) {
     let co = coroutine::running_or_abort("yield_until_fd_readable");
-    let ctx = aio::current_context();
+    let ctx = aio::require_context("yield_until_fd_readable");
     let wait = FdWait { ctx, co, fd };
     let h = Handlers { io_read: Some(fd_readable), opaque: ptr::from_ref(&wait) as usize, ..no_handlers() };
     ctx.set_fd_handler(fd, h);

@@ -11,9 +11,9 @@
 use std::ffi::c_void;
 use std::io;
 use std::ptr;
-use std::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use super::bh::{self, QEMUBH};
+use super::bh::{self, Slices, QEMUBH};
 use super::epoll::{Epoll, NOTIFIER_KEY};
 use super::fd_handler::{FdHandlers, Handlers};
 use super::push_list::{Linked, PushList};
@@ -29,8 +29,13 @@ pub struct AioContext {
     /// Raised by 2 while a blocking aio_poll may sleep (QEMU's counter).
     notify_me: AtomicU32,
     pub(super) bhs: PushList<QEMUBH>,
+    /// The batches of bottom halves being run (see bh.rs).
+    pub(super) bh_slices: Slices,
     scheduled: PushList<Coroutine>,
     handlers: FdHandlers,
+    /// Numbers the polls, for their marks on ready fds (home thread only;
+    /// atomic for Sync).
+    poll_token: AtomicU64,
     pub(super) timers: [TimerList; CLOCKS],
 }
 
@@ -48,8 +53,10 @@ impl AioContext {
             epoll: Epoll::new()?,
             notify_me: AtomicU32::new(0),
             bhs: PushList::new(),
+            bh_slices: Slices::default(),
             scheduled: PushList::new(),
             handlers: FdHandlers::default(),
+            poll_token: AtomicU64::new(0),
             timers: [const { TimerList::new() }; CLOCKS],
         })))
     }
@@ -76,10 +83,23 @@ impl AioContext {
             return;
         }
         sanitizer::acquire(self.as_ptr().cast());
+        self.check_no_pending_work();
         bh::free_pending(self);
         // SAFETY: the last reference is gone, and every context comes from
         // Box::into_raw in `new`.
         drop(unsafe { Box::from_raw(self.as_ptr()) });
+    }
+
+    /// What QEMU asserts when it destroys a context: nothing may still be
+    /// waiting to run in it, since its owner would later reach it through
+    /// the freed context (bottom halves are checked by `bh::free_pending`).
+    fn check_no_pending_work(&self) {
+        if !self.scheduled.is_empty() {
+            die(format_args!("aio_context_unref: a coroutine is still scheduled, aborting..."));
+        }
+        if self.timers.iter().any(TimerList::has_timers) {
+            die(format_args!("aio_context_unref: a timer is still armed, aborting..."));
+        }
     }
 
     /// `aio_notify`: makes a blocking aio_poll wake up and look for work.
@@ -94,7 +114,7 @@ impl AioContext {
 
     /// `aio_set_fd_handler`.
     pub fn set_fd_handler(&self, fd: i32, h: Handlers) {
-        self.handlers.set(&self.epoll, fd, h);
+        self.handlers.set(&self.epoll, fd, h, self.poll_token.load(Ordering::Relaxed));
         self.notify();
     }
 
@@ -121,30 +141,42 @@ impl AioContext {
 
     /// `aio_poll`: one iteration of the loop; with `blocking`, first waits
     /// until something is ready. Returns whether any callback ran (a bare
-    /// wake-up by aio_notify is no progress, as in QEMU).
+    /// wake-up by aio_notify is no progress, as in QEMU). Runs on the
+    /// context's home thread only, and may be nested in its own callbacks.
     pub fn poll(&self, blocking: bool) -> bool {
+        self.epoll.close_retired();
         if blocking {
             self.notify_me.fetch_add(2, Ordering::SeqCst);
         }
         let timeout = if blocking { self.timeout_ns() } else { 0 };
         let mut buf = Epoll::buffer();
-        let events = if timeout == 0 && self.handlers.is_empty() {
+        let mut n = if timeout == 0 && self.handlers.is_empty() {
             // Nothing to wait for and no fd to look at: skip the syscall. A
             // wake-up left in the eventfd only costs one spurious iteration.
-            &buf[..0]
+            0
         } else {
-            self.epoll.wait(&mut buf, timeout)
+            self.epoll.wait(&mut buf, timeout).len()
         };
         if blocking {
             self.notify_me.fetch_sub(2, Ordering::Release);
         }
-        if events.iter().any(|ev| ev.u64 == NOTIFIER_KEY) {
+        if buf[..n].iter().any(|ev| ev.u64 == NOTIFIER_KEY) {
             self.epoll.clear_notification();
+        }
+        if self.handlers.any_always_ready() {
+            n = self.handlers.add_always_ready(&mut buf, n);
+        }
+        // This poll's token for the fds it found ready (see fd_handler.rs).
+        let mut token = 0;
+        if n != 0 {
+            // Only the home thread polls: no read-modify-write needed.
+            token = self.poll_token.load(Ordering::Relaxed) + 1;
+            self.poll_token.store(token, Ordering::Relaxed);
         }
         let mut progress = self.run_scheduled();
         progress |= bh::poll(self);
-        for ev in events.iter().filter(|ev| ev.u64 != NOTIFIER_KEY) {
-            progress |= self.handlers.dispatch(ev);
+        for ev in buf[..n].iter().filter(|ev| ev.u64 != NOTIFIER_KEY) {
+            progress |= self.handlers.dispatch(ev, token);
         }
         for (i, list) in self.timers.iter().enumerate() {
             progress |= list.run(QEMUClockType(i as i32));
@@ -155,7 +187,11 @@ impl AioContext {
     /// How long a blocking poll may sleep in ns: 0 with work queued, until
     /// the first timer, or -1 (no limit).
     fn timeout_ns(&self) -> i64 {
-        if !self.scheduled.is_empty() || !self.bhs.is_empty() {
+        if !self.scheduled.is_empty()
+            || !self.bhs.is_empty()
+            || self.bh_slices.has_work()
+            || self.handlers.any_always_ready()
+        {
             return 0;
         }
         let deadline = (0..CLOCKS)
@@ -202,7 +238,7 @@ mod tests {
         let ctx = AioContext::new().unwrap();
         let counter: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
         // SAFETY: just created; freed at the end of the test.
-        let bh = bh::new(unsafe { &*ctx }, count, ptr::from_ref(counter).cast_mut().cast());
+        let bh = bh::new(unsafe { &*ctx }, count, ptr::from_ref(counter).cast_mut().cast(), ptr::null());
         let send_bh = SendBh(bh);
         let waker = std::thread::spawn(move || {
             let send_bh = send_bh; // the whole struct, which is Send

@@ -1,5 +1,8 @@
 //! The poller under an AioContext: one epoll instance, level-triggered, and
-//! the eventfd that other threads write to wake a blocking wait.
+//! the eventfd that other threads write to wake a blocking wait. An fd that
+//! epoll refuses is reported as always ready (what poll() says of it), and
+//! a registration that may have outlived its fd is cured by replacing the
+//! instance (QEMU falls back to poll() for both).
 //!
 //! This is the only file of the event loop that makes system calls on file
 //! descriptors, so the unsafe code of the loop is here.
@@ -7,7 +10,9 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+use crate::util::mutex::Mutex;
 
 /// The epoll `data` value that marks the wake-up eventfd; fd handlers use the
 /// fd itself, which is never negative.
@@ -24,8 +29,25 @@ pub type Event = libc::epoll_event;
 static HAVE_PWAIT2: AtomicBool = AtomicBool::new(true);
 
 pub struct Epoll {
-    epfd: OwnedFd,
+    /// The epoll instance. Replaced (see `rebuild`) when a registration
+    /// may have outlived its fd; owned by this struct (closed on drop).
+    epfd: AtomicI32,
+    /// Instances replaced while the home thread may still be waiting on
+    /// them; it closes them at the start of its next poll.
+    retired: Mutex<Vec<OwnedFd>>,
+    /// Whether `retired` is non-empty: the loop's check costs no lock.
+    any_retired: AtomicBool,
     eventfd: OwnedFd,
+}
+
+/// How `watch` went for an fd.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Watched {
+    /// In the epoll set.
+    Yes,
+    /// epoll refuses it (EPERM: regular files, /dev/null): poll() would
+    /// report it always ready, and so does the loop.
+    AlwaysReady,
 }
 
 fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
@@ -42,34 +64,99 @@ fn owned(ret: libc::c_int) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+fn new_epoll(eventfd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: a plain system call with a constant argument.
+    let epfd = owned(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+    ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, eventfd, libc::EPOLLIN as u32, NOTIFIER_KEY)?;
+    Ok(epfd)
+}
+
+fn ctl(epfd: RawFd, op: libc::c_int, fd: RawFd, events: u32, key: u64) -> io::Result<()> {
+    let mut ev = libc::epoll_event { events, u64: key };
+    // SAFETY: `ev` is a valid epoll_event for the duration of the call.
+    check(unsafe { libc::epoll_ctl(epfd, op, fd, &mut ev) }).map(drop)
+}
+
+impl Drop for Epoll {
+    fn drop(&mut self) {
+        // SAFETY: the current instance is ours alone (see `epfd`).
+        drop(unsafe { OwnedFd::from_raw_fd(self.epfd.load(Ordering::Relaxed)) });
+    }
+}
+
 impl Epoll {
     pub fn new() -> io::Result<Epoll> {
-        // SAFETY: plain system calls with constant arguments.
-        let epfd = owned(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
-        // SAFETY: as above.
+        // SAFETY: a plain system call with constant arguments.
         let eventfd =
             owned(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
-        let ep = Epoll { epfd, eventfd };
-        ep.ctl(libc::EPOLL_CTL_ADD, ep.eventfd.as_raw_fd(), libc::EPOLLIN as u32, NOTIFIER_KEY)?;
-        Ok(ep)
+        let epfd = new_epoll(eventfd.as_raw_fd())?;
+        Ok(Epoll {
+            epfd: AtomicI32::new(std::os::fd::IntoRawFd::into_raw_fd(epfd)),
+            retired: Mutex::new(Vec::new()),
+            any_retired: AtomicBool::new(false),
+            eventfd,
+        })
     }
 
-    /// Watches `fd` (or changes what is watched) for `events`, reported with
-    /// the fd as key; `events == 0` stops watching it.
-    pub fn watch(&self, fd: RawFd, events: u32, was_watched: bool) -> io::Result<()> {
-        match (was_watched, events != 0) {
-            (false, false) => Ok(()),
-            (false, true) => self.ctl(libc::EPOLL_CTL_ADD, fd, events, fd as u64),
-            (true, true) => self.ctl(libc::EPOLL_CTL_MOD, fd, events, fd as u64),
-            // The fd may already be closed, which removed it from the set.
-            (true, false) => self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0).or(Ok(())),
+    /// Starts watching `fd` for `events` (reported with the fd as key).
+    pub fn add(&self, fd: RawFd, events: u32) -> io::Result<Watched> {
+        match self.ctl(libc::EPOLL_CTL_ADD, fd, events, fd as u64) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(Watched::AlwaysReady),
+            r => r.map(|()| Watched::Yes),
+        }
+    }
+
+    /// Changes the events of a watched `fd`.
+    pub fn modify(&self, fd: RawFd, events: u32) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_MOD, fd, events, fd as u64)
+    }
+
+    /// Stops watching `fd`. Fails if the fd was closed (or its number
+    /// reused) since it was added: the registration may then live on with
+    /// the file, and only `rebuild` gets rid of it.
+    pub fn remove(&self, fd: RawFd) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0)
+    }
+
+    /// Replaces the epoll instance by a fresh one watching exactly `fds`
+    /// (fd, events): the cure for a registration that outlived its fd (a
+    /// closed fd whose file is still open elsewhere keeps reporting events
+    /// under its old number, and cannot be removed by that number). Returns
+    /// how each fd went; one that cannot be added at all (closed) is None.
+    /// Any thread may call it (under the caller's table lock); the old
+    /// instance is closed by the home thread (`close_retired`).
+    pub fn rebuild(&self, fds: &[(RawFd, u32)]) -> io::Result<Vec<Option<Watched>>> {
+        let epfd = new_epoll(self.eventfd.as_raw_fd())?;
+        let mut out = Vec::with_capacity(fds.len());
+        for &(fd, events) in fds {
+            out.push(match ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, events, fd as u64) {
+                Ok(()) => Some(Watched::Yes),
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) => Some(Watched::AlwaysReady),
+                Err(_) => None,
+            });
+        }
+        let old = self.epfd.swap(std::os::fd::IntoRawFd::into_raw_fd(epfd), Ordering::AcqRel);
+        // SAFETY: `old` was the current instance, ours alone; it is closed
+        // only after the home thread has stopped waiting on it.
+        self.retired.lock().push(unsafe { OwnedFd::from_raw_fd(old) });
+        self.any_retired.store(true, Ordering::Release);
+        // A wait on the old instance ends (the eventfd is in both), and the
+        // next one uses the new instance.
+        self.notify();
+        Ok(out)
+    }
+
+    /// Closes replaced instances; called by the home thread before it
+    /// waits, so never while it waits on one of them.
+    pub fn close_retired(&self) {
+        // A plain load first: this runs on every iteration of the loop.
+        if self.any_retired.load(Ordering::Relaxed) && self.any_retired.swap(false, Ordering::AcqRel) {
+            self.retired.lock().clear();
         }
     }
 
     fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, key: u64) -> io::Result<()> {
-        let mut ev = libc::epoll_event { events, u64: key };
-        // SAFETY: `ev` is a valid epoll_event for the duration of the call.
-        check(unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), op, fd, &mut ev) }).map(drop)
+        ctl(self.epfd.load(Ordering::Acquire), op, fd, events, key)
     }
 
     /// Waits up to `timeout_ns` (-1: forever) and returns the ready events.
@@ -89,7 +176,7 @@ impl Epoll {
             let ms = i32::try_from(ms).unwrap_or(i32::MAX);
             // SAFETY: `buf` has room for MAX_EVENTS events, which we pass.
             n = unsafe {
-                libc::epoll_wait(self.epfd.as_raw_fd(), buf.as_mut_ptr(), MAX_EVENTS as i32, ms)
+                libc::epoll_wait(self.epfd.load(Ordering::Acquire), buf.as_mut_ptr(), MAX_EVENTS as i32, ms)
             };
         }
         // EINTR (a signal) is an empty wait; nothing else can fail with a
@@ -108,7 +195,7 @@ impl Epoll {
         let n = unsafe {
             libc::syscall(
                 libc::SYS_epoll_pwait2,
-                self.epfd.as_raw_fd(),
+                self.epfd.load(Ordering::Acquire),
                 buf.as_mut_ptr(),
                 MAX_EVENTS as libc::c_int,
                 &ts as *const libc::timespec,

@@ -2,18 +2,24 @@
 //! descriptor becomes readable or writable.
 //!
 //! The table is shared: QEMU lets any thread change a context's handlers,
-//! so it sits behind a mutex. Dispatch looks each ready fd up again just
-//! before calling it, so that a handler removed by an earlier callback of the
-//! same round is not called.
+//! so it sits behind a mutex. Each `aio_poll` that found fds ready numbers
+//! itself with a token larger than any before (nested polls come later, so
+//! theirs are larger), and every fd carries a stamp: the token of the last
+//! poll that called it, or the latest token when its handlers changed. A
+//! poll calls an fd only if the stamp is older than its own token: a nested
+//! `aio_poll` that already called the fd leaves a newer stamp, so the outer
+//! round does not call it again for its stale event, and a handler changed
+//! after the wait is not called for an event of the old one (QEMU's ready
+//! list, at no cost beyond the lookup dispatch makes anyway).
 
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::epoll::{Epoll, Event};
+use super::epoll::{Epoll, Event, Watched, MAX_EVENTS};
 use crate::util::abort::die;
-use crate::util::mutex::Mutex;
+use crate::util::mutex::{Mutex, MutexGuard};
 
 /// `void IOHandler(void *opaque)`.
 pub type IOHandler = unsafe extern "C" fn(opaque: *mut c_void);
@@ -39,45 +45,109 @@ impl Handlers {
     }
 }
 
+struct Entry {
+    h: Handlers,
+    /// How the fd is watched; None: closed, nothing to watch.
+    watched: Option<Watched>,
+    /// See the top of the file.
+    stamp: u64,
+}
+
 #[derive(Default)]
 pub struct FdHandlers {
-    table: Mutex<HashMap<RawFd, Handlers>>,
-    /// How many fds are watched: lets a non-blocking poll skip epoll_wait.
+    table: Mutex<HashMap<RawFd, Entry>>,
+    /// How many fds are registered: lets a non-blocking poll skip epoll_wait.
     count: AtomicUsize,
+    /// How many of them epoll refuses (always ready): a poll never sleeps.
+    always_ready: AtomicUsize,
 }
+
+type Table<'a> = MutexGuard<'a, HashMap<RawFd, Entry>>;
 
 impl FdHandlers {
     /// Installs `h` for `fd`, or removes the fd when it has neither a read
     /// nor a write handler (QEMU: all-NULL handlers remove the fd).
-    pub fn set(&self, epoll: &Epoll, fd: RawFd, h: Handlers) {
+    /// `latest` is the latest poll token handed out.
+    pub fn set(&self, epoll: &Epoll, fd: RawFd, h: Handlers, latest: u64) {
         let mut table = self.table.lock();
-        let was_watched = table.contains_key(&fd);
-        if let Err(err) = epoll.watch(fd, h.events(), was_watched) {
-            die(format_args!("aio_set_fd_handler: cannot watch fd {fd}: {err}"));
+        let old = table.remove(&fd).and_then(|e| e.watched);
+        let events = h.events();
+        let mut stale = false;
+        if events != 0 {
+            let watched = match old {
+                Some(Watched::Yes) => match epoll.modify(fd, events) {
+                    Ok(()) => Some(Watched::Yes),
+                    Err(_) => {
+                        stale = true; // closed, or the number reused since
+                        None
+                    }
+                },
+                Some(Watched::AlwaysReady) => Some(Watched::AlwaysReady),
+                None => match epoll.add(fd, events) {
+                    Ok(w) => Some(w),
+                    Err(err) => die(format_args!("aio_set_fd_handler: cannot watch fd {fd}: {err}")),
+                },
+            };
+            table.insert(fd, Entry { h, watched, stamp: latest });
+        } else if old == Some(Watched::Yes) && epoll.remove(fd).is_err() {
+            stale = true;
         }
-        if h.events() == 0 {
-            table.remove(&fd);
-        } else {
-            table.insert(fd, h);
+        if stale {
+            rebuild(epoll, &mut table, latest);
         }
         self.count.store(table.len(), Ordering::Relaxed);
+        let always = table.values().filter(|e| e.watched == Some(Watched::AlwaysReady)).count();
+        self.always_ready.store(always, Ordering::Relaxed);
     }
 
     pub fn is_empty(&self) -> bool {
         self.count.load(Ordering::Relaxed) == 0
     }
 
-    fn get(&self, fd: RawFd) -> Option<Handlers> {
-        self.table.lock().get(&fd).copied()
+    /// Whether some fd is always ready, so that a poll must not sleep.
+    pub fn any_always_ready(&self) -> bool {
+        self.always_ready.load(Ordering::Relaxed) != 0
     }
 
-    /// Calls the handlers of one ready fd; true if any ran.
-    pub fn dispatch(&self, ev: &Event) -> bool {
+    /// Appends an event for each always-ready fd to the `n` events in
+    /// `buf` (room permitting) and returns the new count.
+    pub fn add_always_ready(&self, buf: &mut [Event; MAX_EVENTS], mut n: usize) -> usize {
+        let table = self.table.lock();
+        for (&fd, e) in table.iter() {
+            if e.watched == Some(Watched::AlwaysReady) && n < MAX_EVENTS {
+                let events = e.h.events() & (libc::EPOLLIN | libc::EPOLLOUT) as u32;
+                buf[n] = Event { events, u64: fd as u64 };
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// The handlers of `fd` if no poll newer than `token` called it and
+    /// they did not change since; stamps it as called by `token`.
+    fn take_ready(&self, fd: RawFd, token: u64) -> Option<Handlers> {
+        let mut table = self.table.lock();
+        let e = table.get_mut(&fd)?;
+        if e.stamp >= token {
+            return None;
+        }
+        e.stamp = token;
+        Some(e.h)
+    }
+
+    fn get(&self, fd: RawFd) -> Option<Handlers> {
+        self.table.lock().get(&fd).map(|e| e.h)
+    }
+
+    /// Calls the handlers of one ready fd for the poll with `token`; true
+    /// if any ran.
+    pub fn dispatch(&self, ev: &Event, token: u64) -> bool {
         let (fd, revents) = (ev.u64 as RawFd, ev.events as libc::c_int);
+        let Some(h) = self.take_ready(fd, token) else { return false };
         let mut progress = false;
         let readable = libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR;
         if revents & readable != 0 {
-            if let Some(Handlers { io_read: Some(read), opaque, .. }) = self.get(fd) {
+            if let Handlers { io_read: Some(read), opaque, .. } = h {
                 // SAFETY: the caller of aio_set_fd_handler promised that
                 // io_read(opaque) may be called while the handler is set.
                 unsafe { read(opaque as *mut c_void) };
@@ -93,5 +163,19 @@ impl FdHandlers {
             }
         }
         progress
+    }
+}
+
+/// Replaces the epoll instance with one watching exactly the table's fds.
+fn rebuild(epoll: &Epoll, table: &mut Table<'_>, latest: u64) {
+    let fds: Vec<(RawFd, u32)> = table.iter().map(|(&fd, e)| (fd, e.h.events())).collect();
+    let outcome = epoll
+        .rebuild(&fds)
+        .unwrap_or_else(|err| die(format_args!("aio_set_fd_handler: cannot renew the epoll set: {err}")));
+    for (&(fd, _), w) in fds.iter().zip(outcome) {
+        if let Some(e) = table.get_mut(&fd) {
+            e.watched = w;
+            e.stamp = latest;
+        }
     }
 }

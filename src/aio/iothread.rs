@@ -67,7 +67,7 @@ unsafe extern "C" fn stop(opaque: *mut c_void) {
 pub fn join(it: IOThread) {
     // SAFETY: the thread keeps the context alive until we unref it below.
     let ctx = unsafe { &*it.ctx };
-    bh::schedule_oneshot(ctx, stop, Arc::as_ptr(&it.stopping).cast_mut().cast());
+    bh::schedule_oneshot(ctx, stop, Arc::as_ptr(&it.stopping).cast_mut().cast(), c"iothread_stop_bh");
     if it.thread.join().is_err() {
         die(format_args!("iothread_join: the iothread panicked"));
     }

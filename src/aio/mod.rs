@@ -3,9 +3,11 @@
 //!
 //! Which context a thread runs: an iothread's own; the main context on the
 //! process's main thread (bound on first use, so `qemu_coroutine_enter`
-//! there records it); none elsewhere. Work that names no context (a
-//! coroutine last entered on a thread running none) goes to the main one,
-//! as QEMU's threads that hold the BQL do.
+//! there records it); the one it set with `qemu_set_current_aio_context`;
+//! none elsewhere, as in QEMU for threads that do not hold its BQL. What
+//! needs a loop (sleeping, waiting for an fd, moving a coroutine, waking one
+//! from another thread) aborts there with a message instead: no loop would
+//! ever run it.
 
 pub(crate) mod bh;
 pub(crate) mod co_io;
@@ -56,26 +58,51 @@ pub fn main_context() -> &'static AioContext {
     unsafe { &*ctx }
 }
 
-/// The context `ctx` stands for: itself, or the main one for null.
-pub fn resolve<'a>(ctx: *mut c_void) -> &'a AioContext {
-    // SAFETY: non-null context pointers handed around are live contexts
-    // (their users hold references, as in QEMU).
-    match unsafe { ctx.cast::<AioContext>().as_ref() } {
-        Some(c) => c,
-        None => main_context(),
+/// `qemu_get_current_aio_context`: the calling thread's context, or None
+/// on a thread that runs none.
+pub fn current_context<'a>() -> Option<&'a AioContext> {
+    // SAFETY: a thread's context outlives its use as the thread's context
+    // (an iothread's is dropped after the thread ends, the main one never).
+    unsafe { current::aio_context().cast::<AioContext>().as_ref() }
+}
+
+/// The calling thread's context, for `func`, which cannot work without one.
+pub fn require_context<'a>(func: &str) -> &'a AioContext {
+    current_context()
+        .unwrap_or_else(|| die(format_args!("{func}: the calling thread has no AioContext")))
+}
+
+/// `qemu_set_current_aio_context`: makes `ctx` the calling thread's own,
+/// once; a thread that already has one aborts (QEMU asserts).
+pub fn set_current_context(ctx: &AioContext) {
+    if !current::aio_context().is_null() {
+        die(format_args!("qemu_set_current_aio_context: the thread already has an AioContext"));
+    }
+    current::set_aio_context(ctx.as_ptr().cast());
+}
+
+/// Checks that `ctx` is the calling thread's own context, the only one it
+/// may poll (QEMU asserts `in_aio_context_home_thread`): polling another
+/// thread's would run that thread's coroutines here.
+pub fn check_home_thread(ctx: &AioContext) {
+    if current::aio_context() != ctx.as_ptr().cast() {
+        die(format_args!("aio_poll: ctx is not the calling thread's AioContext"));
     }
 }
 
-/// `qemu_get_current_aio_context`: the calling thread's context; the main
-/// one for threads that run none.
-pub fn current_context<'a>() -> &'a AioContext {
-    resolve(current::aio_context())
-}
-
-/// `aio_co_schedule(ctx, co)`: `co` will be entered by `ctx`'s loop. Used
-/// by `enter_in` for contexts of other threads.
+/// `aio_co_schedule(ctx, co)` for a coroutine woken from another thread
+/// than the one it last ran on (`coroutine::enter_in`). A coroutine that
+/// last ran on a thread with no context has no loop to go to.
 pub fn schedule(ctx: *mut c_void, co: &Coroutine) {
-    resolve(ctx).schedule(co, c"aio_co_schedule");
+    // SAFETY: non-null context pointers handed around are live contexts
+    // (their users hold references, as in QEMU).
+    match unsafe { ctx.cast::<AioContext>().as_ref() } {
+        Some(c) => c.schedule(co, c"aio_co_schedule"),
+        None => die(format_args!(
+            "aio_co_wake: the coroutine last ran on a thread with no AioContext, \
+             and the waker is on another thread"
+        )),
+    }
 }
 
 /// `aio_co_enter`: runs `co` in `ctx` now if `ctx` is this thread's; from
@@ -139,11 +166,11 @@ unsafe extern "C" fn reschedule_bh(opaque: *mut c_void) {
 /// coroutine has yielded, so the new context cannot enter it too early.
 pub fn reschedule_self(to: &AioContext) {
     let co = coroutine::running_or_abort("aio_co_reschedule_self");
-    let from = current_context();
+    let from = require_context("aio_co_reschedule_self");
     if ptr::eq(from, to) {
         return;
     }
     let r = Reschedule { co, to };
-    bh::schedule_oneshot(from, reschedule_bh, ptr::from_ref(&r).cast_mut().cast());
+    bh::schedule_oneshot(from, reschedule_bh, ptr::from_ref(&r).cast_mut().cast(), c"aio_co_reschedule_self_bh");
     coroutine::yield_now();
 }

@@ -52,6 +52,20 @@ impl<T: Linked> PushList<T> {
         self.head.load(Ordering::SeqCst).is_null()
     }
 
+    /// The newest queued item (null if none), left queued: for a walk by
+    /// the owner while nobody can push (a context being destroyed).
+    pub fn peek(&self) -> *mut T {
+        self.head.load(Ordering::Acquire)
+    }
+
+    /// Takes every queued item as a chain through their links, newest
+    /// first (null if none). The caller owns the chain; it must read an
+    /// item's link before the item can be pushed again, and acquire each
+    /// item for TSan (see `acquire`) before using it.
+    pub fn take_chain(&self) -> *mut T {
+        self.head.swap(ptr::null_mut(), Ordering::Acquire)
+    }
+
     /// Takes every queued item, oldest first.
     pub fn take_all(&self) -> Drain<T> {
         let mut newest = self.head.swap(ptr::null_mut(), Ordering::Acquire);
@@ -68,6 +82,12 @@ impl<T: Linked> PushList<T> {
         }
         Drain { next: oldest }
     }
+}
+
+/// Tells TSan that a taker of `item` sees what its pusher wrote (pairs
+/// with the `release` in `push`); for items taken with `take_chain`.
+pub fn acquire<T>(item: *mut T) {
+    sanitizer::acquire(item.cast());
 }
 
 /// The items of one `take_all`. Each item's link is read before the item is

@@ -26,7 +26,7 @@ const _: () = assert!(std::mem::size_of::<QemuCoSleep>() == std::mem::size_of::<
 const _: () = assert!(std::mem::align_of::<QemuCoSleep>() == std::mem::align_of::<usize>());
 
 /// The name a sleeping coroutine is marked with (one pointer, compared).
-static SLEEP: &CStr = c"qemu_co_sleep";
+static SLEEP: &CStr = c"qemu_co_sleep_ns";
 
 /// A `QemuCoSleep` reached through a raw pointer from C (or from our own
 /// stack). C and wakers on other threads write `to_wake` while we hold
@@ -102,7 +102,7 @@ unsafe extern "C" fn timer_expired(opaque: *mut c_void) {
 pub fn sleep_ns_wakeable(w: SleepPtr, clock: QEMUClockType, ns: i64) {
     coroutine::running_or_abort("qemu_co_sleep_ns_wakeable");
     clock.index("qemu_co_sleep_ns_wakeable");
-    let ctx = aio::current_context();
+    let ctx = aio::require_context("qemu_co_sleep_ns_wakeable");
     let opaque = w.as_opaque();
     let timer = QEMUTimer::new(ctx, clock, SCALE_NS, timer_expired, opaque);
     timer.arm_ns(clock.now_ns().saturating_add(ns));
@@ -159,6 +159,7 @@ pub unsafe fn timeout(
         return 0;
     }
     coroutine::running_or_abort("qemu_co_timeout");
+    let ctx = aio::require_context("qemu_co_timeout");
     let t = Box::into_raw(Box::new(Timeout {
         entry,
         opaque,
@@ -169,7 +170,7 @@ pub unsafe fn timeout(
     let co = coroutine::create(timeout_entry, t.cast());
     // From inside a coroutine this runs `co` once we yield in the sleep.
     // SAFETY: `create` returns a live coroutine.
-    aio::enter_in(aio::current_context().as_ptr().cast(), unsafe { &*co });
+    aio::enter_in(ctx.as_ptr().cast(), unsafe { &*co });
     let ns = i64::try_from(timeout_ns).unwrap_or(i64::MAX);
     // SAFETY: `t` is live until both sides are done; only the side that
     // finishes second frees it, and we are not done yet.

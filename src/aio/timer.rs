@@ -216,6 +216,11 @@ impl TimerList {
         }
     }
 
+    /// Whether any timer of the list is armed.
+    pub fn has_timers(&self) -> bool {
+        !self.lock().0.is_null()
+    }
+
     /// Nanoseconds until the first timer of `clock` expires (0 if it has).
     pub fn deadline_ns(&self, clock: QEMUClockType) -> Option<i64> {
         let head = self.lock();

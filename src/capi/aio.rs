@@ -47,11 +47,20 @@ pub extern "C" fn qemu_get_aio_context() -> *mut AioContext {
 }
 
 /// Returns the calling thread's context: an iothread's own on that thread,
-/// otherwise the main context (QEMU returns NULL on threads that neither
-/// run a context nor hold the BQL; here such threads use the main loop).
+/// the main context on the process's main thread, the one set with
+/// `qemu_set_current_aio_context`, or NULL on any other thread (as QEMU
+/// for threads that do not hold its BQL).
 #[no_mangle]
 pub extern "C" fn qemu_get_current_aio_context() -> *mut AioContext {
-    aio::current_context().as_ptr()
+    aio::current_context().map_or(std::ptr::null_mut(), AioContext::as_ptr)
+}
+
+/// Makes `ctx` the calling thread's own context: the one it may poll and in
+/// which its coroutines run. Only for a thread that has none yet (not the
+/// main thread, not an iothread); aborts otherwise.
+#[no_mangle]
+pub extern "C" fn qemu_set_current_aio_context(ctx: *mut AioContext) {
+    aio::set_current_context(deref("qemu_set_current_aio_context", "ctx", ctx));
 }
 
 /// Creates a context with one reference; run it with `aio_poll` from one
@@ -90,10 +99,15 @@ pub extern "C" fn aio_context_unref(ctx: *mut AioContext) {
 /// coroutines, bottom halves, ready fd handlers, expired timers. With
 /// `blocking`, first waits until one of them is ready or `aio_notify` is
 /// called. Returns true if any callback ran; aio_poll(ctx, false) with
-/// nothing to do returns false at once.
+/// nothing to do returns false at once. `ctx` must be the calling thread's
+/// own context (`qemu_get_current_aio_context()`); any other aborts, as in
+/// QEMU. A nested call (from a bottom half or fd handler) continues the
+/// outer call's batch.
 #[no_mangle]
 pub extern "C" fn aio_poll(ctx: *mut AioContext, blocking: bool) -> bool {
-    deref("aio_poll", "ctx", ctx).poll(blocking)
+    let ctx = deref("aio_poll", "ctx", ctx);
+    aio::check_home_thread(ctx);
+    ctx.poll(blocking)
 }
 
 /// Wakes `ctx`'s loop if it is blocked in aio_poll (which then returns).
@@ -141,11 +155,12 @@ pub extern "C" fn qemu_aio_coroutine_enter(ctx: *mut AioContext, co: *mut Corout
     coroutine::enter(ctx.as_ptr().cast(), co);
 }
 
-/// The context `co` was last entered in (where `aio_co_wake` sends it).
+/// The context `co` was last entered in (where `aio_co_wake` sends it);
+/// NULL if that was on a thread with no context.
 #[no_mangle]
 pub extern "C" fn qemu_coroutine_get_aio_context(co: *mut Coroutine) -> *mut AioContext {
     let co = deref("qemu_coroutine_get_aio_context", "co", co);
-    aio::resolve(co.ctx.load(std::sync::atomic::Ordering::Acquire)).as_ptr()
+    co.ctx.load(std::sync::atomic::Ordering::Acquire).cast()
 }
 
 /// Makes `ctx`'s loop enter `co` on its next iteration. Thread-safe: the

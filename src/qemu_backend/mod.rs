@@ -17,7 +17,7 @@ use std::ffi::{c_char, c_int, c_void};
 use std::mem::{offset_of, size_of};
 use std::ptr;
 
-use crate::util::sanitizer::asan_drop_fake_stack;
+use crate::util::sanitizer::{acquire, asan_drop_fake_stack, release};
 use crate::switch::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
 use crate::switch::{Fiber, Suspender};
 
@@ -93,6 +93,39 @@ struct BackendCoroutine {
     stack: (usize, usize),
     fiber: Option<Fiber>,
 }
+
+/// Where gdb/qemucoro_qemu.py finds what QEMU's `qemu coroutine` and `qemu
+/// bt` need on this backend: byte offsets into a BackendCoroutine. #[used]
+/// and a fixed name keep it through linking (qemu/build-backend.sh keeps it
+/// in the archive, as a local symbol).
+#[repr(C)]
+struct GdbLayout {
+    /// Bumped when a field below changes meaning.
+    version: usize,
+    /// QEMU's `caller`.
+    caller: usize,
+    /// The stack, as (lowest address, size in bytes).
+    stack_bottom: usize,
+    stack_size: usize,
+    /// corosensei's coroutine inside our Fiber, and its size: it holds the
+    /// stack pointer of a suspended context.
+    fiber_inner: usize,
+    fiber_inner_size: usize,
+}
+
+// Some(fiber) lies where the Option does: the niche leaves no tag in front.
+const _: () = assert!(size_of::<Option<Fiber>>() == size_of::<Fiber>());
+
+#[used]
+#[export_name = "qemucoro_qemu_gdb_layout"]
+static GDB_LAYOUT: GdbLayout = GdbLayout {
+    version: 1,
+    caller: offset_of!(QemuCoroutine, caller),
+    stack_bottom: offset_of!(BackendCoroutine, stack.0),
+    stack_size: offset_of!(BackendCoroutine, stack.1),
+    fiber_inner: offset_of!(BackendCoroutine, fiber) + crate::switch::layout::INNER,
+    fiber_inner_size: crate::switch::layout::INNER_SIZE,
+};
 
 // Per-thread state. A thread's leader is a bare QemuCoroutine standing for
 // the thread's own stack: it is never entered and never yields, so it needs
@@ -245,6 +278,11 @@ unsafe extern "C" fn qemu_coroutine_switch(
     // Set before the switch (see "TLS discipline"): after it we may be on
     // another thread, and nothing below touches TLS.
     set_current(to);
+    // Under TSan (no-ops otherwise), what QEMU's ucontext backend does
+    // around its switch: the TSan fiber we leave is acquired before it and
+    // released once we are back on it. The fiber switches are src/switch's.
+    let me = tsan_fiber();
+    acquire(me);
     let back = if action == COROUTINE_ENTER {
         // SAFETY: per the contract `to` is a BackendCoroutine not running
         // anywhere, so we may resume its fiber.
@@ -271,7 +309,24 @@ unsafe extern "C" fn qemu_coroutine_switch(
     } else {
         fatal("qemu_coroutine_switch with an unknown action")
     };
+    release(me);
     back as c_int
+}
+
+/// TSan's handle of the running fiber (null without the `tsan` feature).
+#[inline(always)]
+fn tsan_fiber() -> *const u8 {
+    #[cfg(feature = "tsan")]
+    {
+        extern "C" {
+            fn __tsan_get_current_fiber() -> *mut c_void;
+        }
+        // SAFETY: only reads TSan's current fiber; the runtime comes from
+        // QEMU's -fsanitize=thread link.
+        unsafe { __tsan_get_current_fiber().cast_const().cast() }
+    }
+    #[cfg(not(feature = "tsan"))]
+    ptr::null()
 }
 
 /// QEMU: the running coroutine, or this thread's leader outside any.

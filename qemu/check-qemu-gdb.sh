@@ -1,0 +1,110 @@
+#!/bin/sh
+# `make check-qemu-gdb`: QEMU's own gdb commands (`qemu bt`, `qemu coroutine`,
+# $qemu_coroutine_pc) as gdb/qemucoro.py gives them for the qemucoro backend,
+# run on QEMU's test-coroutine from the check-qemu build (built here if
+# missing), live and on a core dump taken at the same point:
+#   /basic/nesting stopped in the third nested coroutine: `qemu bt` must show
+#     the running frames and then the three that entered it, each with its
+#     own frames (two `nest` coroutines, then the leader in test_nesting);
+#   /basic/yield stopped at the second qemu_coroutine_enter: `qemu coroutine
+#     co` must show the suspended coroutine yielding in yield_5_times.
+#   QEMU_DL_DIR=dir   look here for the orig tarball first
+set -eu
+. "$(dirname "$0")/common.sh"
+
+QEMU_VERSION=10.0.2
+# gdb NAME ARGS...: gdb in batch mode with our script and the command file
+# $OUT/NAME.gdb, output to $OUT/NAME.txt.
+run_gdb() {
+    _n=$1; shift
+    gdb -q -batch -nx -ex 'set debuginfod enabled off' -ex "source $ROOT/gdb/qemucoro.py" \
+        -x "$OUT/$_n.gdb" "$@" >"$OUT/$_n.txt" 2>&1 || true
+}
+
+# session NAME TEST-PATH STOP INSPECT: runs the test to the gdb commands
+# STOP, runs INSPECT, dumps a core there; then INSPECT again on the core.
+session() {
+    _core=$OUT/$1.core
+    rm -f "$_core"
+    printf '%s\n%s\ngenerate-core-file %s\nkill\n' "$3" "$4" "$_core" >"$OUT/$1-live.gdb"
+    run_gdb "$1-live" --args "$BIN" -p "$2"
+    [ -f "$_core" ] || { cat "$OUT/$1-live.txt"; die "gdb dumped no core for $1"; }
+    printf '%s\n' "$4" >"$OUT/$1-core.gdb"
+    run_gdb "$1-core" "$BIN" "$_core"
+    rm -f "$_core"
+}
+
+# Our qemu_coroutine_switch, named by the backend's own debug info.
+SWITCH='(qemucoro::qemu_backend::)?qemu_coroutine_switch \(\)'
+
+fail=0
+expect() {    # expect FILE REGEX: a line of FILE matches REGEX
+    grep -Eq "$2" "$1" || { echo "check-qemu-gdb: $1 has no line matching: $2"; fail=1; }
+}
+
+# The text of `qemu bt` after its Nth "Coroutine at" line, up to the next.
+section() {
+    awk -v n="$2" '/^Coroutine at 0x/ {k++; next} k == n' "$1"
+}
+
+check_nesting() {
+    f=$1
+    n=$(grep -c '^Coroutine at 0x[0-9a-f]*:$' "$f" || true)
+    [ "$n" -eq 3 ] || { echo "check-qemu-gdb: $f: $n coroutine sections, want 3"; fail=1; }
+    expect "$f" '^#0 .* nest \(.*test-coroutine\.c:[0-9]+$'
+    for k in 1 2; do
+        section "$f" $k | grep -Eq "^#[0-9]+ .* in $SWITCH " &&
+        section "$f" $k | grep -Eq '^#[0-9]+ .* in nest \(\) at .*test-coroutine\.c:[0-9]+$' ||
+            { echo "check-qemu-gdb: $f: section $k is not a nest coroutine in qemu_coroutine_switch"; fail=1; }
+    done
+    section "$f" 3 | grep -Eq '^#[0-9]+ .* in test_nesting \(\) at .*test-coroutine\.c:[0-9]+$' ||
+        { echo "check-qemu-gdb: $f: section 3 is not the leader in test_nesting"; fail=1; }
+}
+
+check_yield() {
+    f=$1
+    expect "$f" "^#[0-9]+ .* in $SWITCH "
+    expect "$f" '^#0 '
+    expect "$f" '^#[0-9]+ .* in qemu_coroutine_yield \(\) at .*qemu-coroutine\.c:[0-9]+$'
+    expect "$f" '^#[0-9]+ .* in yield_5_times \(\) at .*test-coroutine\.c:[0-9]+$'
+    expect "$f" '^pc: qemu_coroutine_switch'
+}
+
+main() {
+    select_version
+    log "gdb: qemu bt / qemu coroutine on QEMU $QV's test-coroutine (qemucoro backend)"
+    command -v gdb >/dev/null || die "gdb is not installed"
+    install_system_deps
+    select_python
+    prepare_source
+    build_backend
+    BUILD=$WORK/build-$QV-qemucoro
+    configure_build "$BUILD" "$LIB"
+    build_targets "$BUILD" tests/unit/test-coroutine
+    BIN=$BUILD/tests/unit/test-coroutine
+    OUT=$WORK/gdb; rm -rf "$OUT"; mkdir -p "$OUT"
+
+    session nesting /basic/nesting \
+        "$(printf '%s\n' 'break nest if ((NestData *)opaque)->n_enter == 2' run)" \
+        'qemu bt'
+    session yield /basic/yield \
+        "$(printf '%s\n' 'break qemu_coroutine_enter' run continue)" \
+        "$(printf '%s\n' 'qemu coroutine co' 'printf "pc: "' 'info symbol $qemu_coroutine_pc(co)')"
+
+    for f in "$OUT"/*.txt; do
+        if grep -v "Error disabling address space randomization" "$f" | grep -Eq "Python Exception|Error"; then
+            echo "check-qemu-gdb: errors in $f"; fail=1
+        fi
+    done
+    check_nesting "$OUT/nesting-live.txt"
+    check_nesting "$OUT/nesting-core.txt"
+    check_yield "$OUT/yield-live.txt"
+    check_yield "$OUT/yield-core.txt"
+    if [ $fail -ne 0 ]; then
+        for f in "$OUT"/*.txt; do echo "--- $f"; cat "$f"; done
+        exit 1
+    fi
+    echo "gdb: qemu bt and qemu coroutine right on QEMU's test-coroutine, live and on a core"
+}
+
+main "$@"

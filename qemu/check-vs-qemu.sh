@@ -1,0 +1,37 @@
+#!/bin/sh
+# `make check-vs-qemu`: the C suite (c-tests/) built a second time against
+# QEMU 10.0.2's own coroutine, lock, sleep, AioContext and iothread code
+# (libqemuutil from the tree bench/build-qemu-baseline.sh builds, shared
+# with `make bench`), then run. Tests declared TEST_OURS are listed as
+# skipped with their reason.
+#   QEMU_DL_DIR as for qemu/check-qemu.sh
+set -eu
+. "$(dirname "$0")/common.sh"
+
+select_version
+install_system_deps
+select_python
+prepare_source
+U=$WORK/build-$QV-ucontext
+configure_build "$U" ""
+log "building QEMU $QV's util code for the C suite (no-op when built)"
+build_targets "$U" tests/unit/test-coroutine
+
+OUT=$ROOT/build/vs-qemu
+mkdir -p "$OUT"
+# c-tests/iothread.h (ours) would shadow QEMU's from the tests' own
+# directory, so the suite is compiled from a copy without it.
+rm -rf "$OUT/src" && mkdir -p "$OUT/src"
+cp "$ROOT"/c-tests/test-*.c "$ROOT"/c-tests/harness.[ch] "$ROOT"/c-tests/vs-qemu.h "$OUT/src/"
+# -isystem: QEMU's headers are not -Wextra clean; _GNU_SOURCE (empty, as
+# the tests define it) before osdep.h pulls in the system headers.
+CFLAGS_Q="-O2 -g -DVS_QEMU -D_GNU_SOURCE= -include $OUT/src/vs-qemu.h -isystem $SRC/include -isystem $U -isystem $U/qapi -isystem $SRC -isystem $SRC/tests/unit $(pkg-config --cflags glib-2.0)"
+# shellcheck disable=SC2086
+cc $CFLAGS_Q -c -o "$OUT/iothread.o" "$SRC/tests/unit/iothread.c"
+# shellcheck disable=SC2086
+cc $CFLAGS_Q -Wall -Wextra -Werror -Wno-unused-function -o "$OUT/run" \
+    "$OUT"/src/test-*.c "$OUT/src/harness.c" "$OUT/iothread.o" \
+    "$U"/libqom.a.p/*.o "$U"/libevent-loop-base.a.p/*.o "$U/libqemuutil.a" \
+    $(pkg-config --libs glib-2.0 gthread-2.0) -lm -lz -lrt -pthread
+log "the C suite against QEMU $QV's own code"
+cd "$OUT" && ./run "$@"
