@@ -1,13 +1,15 @@
 /*
  * fork(): a child forked while another thread is inside the library (here
  * holding the registry's lock in qemucoro_get_stats) can create and run
- * coroutines, on its own thread and on a new one, and run a new AioContext.
+ * coroutines, on its own thread and on a new one, and run a new AioContext
+ * (an iothread's: a thread polls only its own).
  *
  * SPDX-License-Identifier: MIT OR Apache-2.0
  */
 #include "qemu/coroutine.h"
 #include "block/aio.h"
 #include "harness.h"
+#include "iothread.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -44,7 +46,12 @@ static void coroutine_fn count(void *opaque)
 
 static void bh_ran(void *opaque)
 {
-    *(bool *)opaque = true;
+    atomic_store((atomic_bool *)opaque, true);
+}
+
+static void coroutine_fn count_then_signal(void *opaque)
+{
+    atomic_fetch_add((atomic_int *)opaque, 1);
 }
 
 static int run_some_coroutines(void)
@@ -63,12 +70,16 @@ static void *coroutines_on_new_thread(void *opaque)
     return NULL;
 }
 
-/* The forked child's work: exits 0 if everything ran. */
+/* The forked child's work: coroutines on this thread and a new one, then
+ * a new AioContext (an iothread's) running a bottom half and a coroutine.
+ * Exits 0 if everything ran. */
 static void child_work(void)
 {
-    AioContext *ctx;
-    bool ran = false;
+    atomic_bool ran = false;
+    atomic_int entered = 0;
     int on_thread = 0;
+    IOThread *iothread;
+    AioContext *ctx;
     pthread_t t;
 
     alarm(10);
@@ -77,12 +88,15 @@ static void child_work(void)
     }
     pthread_create(&t, NULL, coroutines_on_new_thread, &on_thread);
     pthread_join(t, NULL);
-    ctx = aio_context_new(NULL);
+    iothread = iothread_new();
+    ctx = iothread_get_aio_context(iothread);
     aio_bh_schedule_oneshot(ctx, bh_ran, &ran);
-    while (aio_poll(ctx, false)) {
+    aio_co_enter(ctx, qemu_coroutine_create(count_then_signal, &entered));
+    while (!atomic_load(&ran) || atomic_load(&entered) != 1) {
+        usleep(1000);
     }
-    aio_context_unref(ctx);
-    _exit(on_thread == 10 && ran ? 0 : 2);
+    iothread_join(iothread);
+    _exit(on_thread == 10 ? 0 : 2);
 }
 
 CHILD(fork_while_stats, "fork-while-stats")
