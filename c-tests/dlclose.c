@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 typedef struct Coroutine Coroutine;
@@ -136,4 +137,29 @@ TEST(fault_after_unload_is_default, "/dlclose/default-sigsegv-after-unload")
 {
     CHECK(child_dies_with(unload_twice_then_fault_unhandled, NULL, SIGSEGV,
                           NULL));
+}
+
+static void unload_twice_then_fork(void *opaque)
+{
+    int status;
+    pid_t pid;
+
+    (void)opaque;
+    load_use_unload();
+    load_use_unload();
+    pid = fork();
+    if (pid == 0) {
+        _exit(0);
+    }
+    waitpid(pid, &status, 0);
+    say(WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "forked after unload\n"
+                                                       : "child of fork failed\n");
+    abort();
+}
+
+/* Check that the library's fork handlers went with it: fork works after
+ * the unloads (a handler left behind would jump into unmapped code). */
+TEST(fork_after_unload, "/dlclose/fork-after-unload")
+{
+    CHECK(child_aborts_with(unload_twice_then_fork, NULL, "forked after unload"));
 }
