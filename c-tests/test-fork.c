@@ -21,6 +21,7 @@
 
 #ifndef VS_QEMU                /* the lock held is qemucoro_get_stats's */
 static atomic_bool stop_stats;
+static atomic_long stats_calls;
 
 static void *stats_in_a_loop(void *opaque)
 {
@@ -29,6 +30,7 @@ static void *stats_in_a_loop(void *opaque)
     (void)opaque;
     while (!atomic_load(&stop_stats)) {
         qemucoro_get_stats(&s);
+        atomic_fetch_add(&stats_calls, 1);
     }
     return NULL;
 }
@@ -110,6 +112,11 @@ CHILD(fork_while_stats, "fork-while-stats")
         qemu_coroutine_enter(cos[i]);
     }
     pthread_create(&stats, NULL, stats_in_a_loop, NULL);
+    /* Fork only once it is looping: a thread still starting could hold a
+     * lock of ASan's runtime, which does not handle fork. */
+    while (atomic_load(&stats_calls) == 0) {
+        usleep(1000);
+    }
     for (int i = 0; i < FORKS; i++) {
         int status;
         pid_t pid = fork();
@@ -118,7 +125,11 @@ CHILD(fork_while_stats, "fork-while-stats")
             child_work();
         }
         waitpid(pid, &status, 0);
-        ok += WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+            ok++;
+        } else {
+            fprintf(stderr, "fork %d: child status %#x\n", i, status);
+        }
     }
     atomic_store(&stop_stats, true);
     pthread_join(stats, NULL);
