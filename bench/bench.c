@@ -23,6 +23,7 @@
 #include "block/aio.h"
 #include "iothread.h"      /* QEMU's unit-test helper: iothread_new etc. */
 #include <stdatomic.h>
+#include <pthread.h>
 #include <sched.h>
 #include <time.h>
 #include <unistd.h>
@@ -401,6 +402,144 @@ static void bench_memory(unsigned long n)
     free(cos);
 }
 
+/* --- Scale and bursts (issue 13 item 4, issue 12 item 6) ------------- */
+
+static void coroutine_fn yield_forever(void *opaque)
+{
+    unsigned long *stop = opaque;
+    while (!*stop) {
+        qemu_coroutine_yield();
+    }
+}
+
+/* This thread's CPU time: the scale rows run for seconds, on a machine
+ * that may be shared; page faults count (the kernel's time is the thread's). */
+static double thread_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+/* xorshift64: the same pseudo-random order for both builds */
+static unsigned long next_random(unsigned long *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/*
+ * `n` coroutines suspended at once: the cost of creating (and first
+ * entering, which is where a new stack's page is faulted in) the last
+ * 10,000 of them, an enter + yield on a random suspended one (both in
+ * thread CPU time), and the RSS and mappings they hold.
+ */
+static void bench_scale(unsigned long n)
+{
+    const unsigned long tail = n < 10000 ? n : 10000, hops = 1000000;
+    Coroutine **cos = calloc(n, sizeof(*cos));
+    unsigned long stop = 0, x = 88172645463325252UL;
+    long rss0 = resident_bytes(), maps0 = mapping_count();
+    double t0 = 0;
+
+    for (unsigned long i = 0; i < n; i++) {
+        if (i == n - tail) {
+            t0 = thread_ns();
+        }
+        cos[i] = qemu_coroutine_create(yield_forever, &stop);
+        qemu_coroutine_enter(cos[i]);
+    }
+    double create_ns = (thread_ns() - t0) / tail;
+    long rss1 = resident_bytes(), maps1 = mapping_count();
+
+    t0 = thread_ns();
+    for (unsigned long i = 0; i < hops; i++) {
+        qemu_coroutine_enter(cos[next_random(&x) % n]);
+    }
+    double random_ns = (thread_ns() - t0) / hops;
+
+    stop = 1;
+    for (unsigned long i = 0; i < n; i++) {
+        qemu_coroutine_enter(cos[i]);
+    }
+    printf("scale/create %.2f\n", create_ns);
+    printf("scale/random-enter-yield %.2f\n", random_ns);
+    printf("scale/rss-per-coroutine %.0f\n", (double)(rss1 - rss0) / n);
+    printf("scale/mappings %ld\n", maps1);
+    printf("scale/mappings-added %ld\n", maps1 - maps0);
+    free(cos);
+}
+
+#define BURST_N 8192
+#define BURST_STACK (64 * 1024)
+
+/* Writes `BURST_STACK` bytes of stack, then yields once. */
+static void coroutine_fn burst_worker(void *opaque)
+{
+    volatile char frame[BURST_STACK - 4096];
+    for (size_t i = 0; i < sizeof(frame); i += 256) {
+        frame[i] = 1;
+    }
+    (void)opaque;
+    qemu_coroutine_yield();
+}
+
+/* BURST_N coroutines that each use 64 KiB of stack, live at once, then
+ * all finish. */
+static void burst(void)
+{
+    static __thread Coroutine *cos[BURST_N];
+    for (int i = 0; i < BURST_N; i++) {
+        cos[i] = qemu_coroutine_create(burst_worker, NULL);
+        qemu_coroutine_enter(cos[i]);
+    }
+    for (int i = 0; i < BURST_N; i++) {
+        qemu_coroutine_enter(cos[i]);
+    }
+}
+
+typedef struct {
+    atomic_int bursts_done;
+    atomic_int release;
+} IdleThreads;
+
+static void *burst_then_idle(void *opaque)
+{
+    IdleThreads *t = opaque;
+    burst();
+    atomic_fetch_add(&t->bursts_done, 1);
+    wait_for(&t->release);
+    return NULL;
+}
+
+/*
+ * RSS kept after bursts: once on the main thread, then on `threads`
+ * threads, one after another, that stay alive and idle afterwards.
+ */
+static void bench_burst(int threads)
+{
+    long rss0 = resident_bytes();
+    burst();
+    long rss1 = resident_bytes();
+    IdleThreads t = { 0 };
+    pthread_t tid[threads];
+    for (int i = 0; i < threads; i++) {
+        pthread_create(&tid[i], NULL, burst_then_idle, &t);
+        while (atomic_load(&t.bursts_done) <= i) {
+            usleep(1000);
+        }
+    }
+    long rss2 = resident_bytes();
+    atomic_store(&t.release, 1);
+    for (int i = 0; i < threads; i++) {
+        pthread_join(tid[i], NULL);
+    }
+    printf("burst/rss-after-one-mib %.1f\n", (rss1 - rss0) / 1048576.0);
+    printf("burst/rss-after-idle-threads-mib %.1f\n", (rss2 - rss0) / 1048576.0);
+}
+
 #ifndef BENCH_QEMU
 double qemucoro_bench_floor_corosensei(unsigned long iters);
 double qemucoro_bench_floor_context(unsigned long iters);
@@ -432,6 +571,14 @@ int main(int argc, char **argv)
 #endif
     if (argc == 3 && strcmp(argv[1], "--memory") == 0) {
         bench_memory(strtoul(argv[2], NULL, 10));
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "--scale") == 0) {
+        bench_scale(strtoul(argv[2], NULL, 10));
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "--burst") == 0) {
+        bench_burst(atoi(argv[2]));
         return 0;
     }
     const char *only = argc == 2 ? argv[1] : "";

@@ -61,6 +61,76 @@ def fmt(v):
     return "-" if v is None else ("%.2f" % v if v < 100 else "%.0f" % v)
 
 
+# Scale rows (issue 13): absolute goals for ours, QEMU for reference.
+# N: (rounds, {figure: (what, goal or None)})
+SCALE = {
+    100000: {
+        "scale/create": ("create + first enter, ns, with N live", 2500),
+        "scale/random-enter-yield": ("enter + yield on a random suspended one, ns", 300),
+        "scale/rss-per-coroutine": ("RSS per suspended coroutine, bytes", 4608),
+        "scale/mappings": ("mappings in the process", None),
+    },
+    1000000: {
+        "scale/create": ("create + first enter, ns, with N live", 2500),
+        "scale/random-enter-yield": ("enter + yield on a random suspended one, ns", None),
+        "scale/rss-per-coroutine": ("RSS per suspended coroutine, bytes", None),
+        "scale/mappings": ("mappings in the process", 20000),
+    },
+}
+# Bursts (issue 12 item 6): ours within 1.5x of QEMU's RSS.
+BURST_THREADS = 8
+BURSTS = {
+    "burst/rss-after-one-mib": "MiB kept after 8192 coroutines used 64 KiB each and ended",
+    "burst/rss-after-idle-threads-mib": "... plus 8 threads idle after such a burst each",
+}
+
+
+def scale_and_bursts(ours, qemu, rounds):
+    """Prints the scale and burst sections; returns the goals missed."""
+    failed = []
+    for n, figures in SCALE.items():
+        # 1M live takes seconds and gigabytes: one round of it.
+        r = rounds if n < 1000000 else 1
+        o_runs, q_runs = [], []
+        for _ in range(r):
+            o_runs.append(run_once(ours, "--scale", str(n)))
+            if qemu:
+                q_runs.append(run_once(qemu, "--scale", str(n)))
+        o, q = medians(o_runs), medians(q_runs) if qemu else {}
+        print()
+        print("Scale: %d coroutines suspended at once (median of %d)" % (n, r))
+        for runs, label in ((o_runs, "qemucoro"), (q_runs, "QEMU")):
+            errs = [x["_error"] for x in runs if "_error" in x]
+            if errs:
+                print("  %s failed: %s" % (label, errs[0]))
+        print("%-28s %10s %10s %6s  %s" % ("figure", "qemucoro", "QEMU", "goal", "what"))
+        for name, (what, goal) in figures.items():
+            ov, qv = o.get(name), q.get(name)
+            mark = ""
+            if goal is not None and ov is not None:
+                mark = "ok" if ov <= goal else "MISS"
+                if ov > goal:
+                    failed.append("%s@%d" % (name, n))
+            print("%-28s %10s %10s %6s  %s %s" % (name, fmt(ov), fmt(qv), fmt(goal), what, mark))
+    o = run_once(ours, "--burst", str(BURST_THREADS))
+    q = run_once(qemu, "--burst", str(BURST_THREADS)) if qemu else {}
+    print()
+    print("Bursts: RSS kept after coroutines finished (goal: <= 1.5x QEMU)")
+    for label, m in (("qemucoro", o), ("QEMU", q)):
+        if "_error" in m:
+            print("  %s failed: %s" % (label, m["_error"]))
+    for name, what in BURSTS.items():
+        ov, qv = o.get(name), q.get(name)
+        ratio = ov / qv if ov is not None and qv else None
+        mark = ""
+        if ratio is not None:
+            mark = "ok" if ratio <= 1.5 else "MISS"
+            if ratio > 1.5:
+                failed.append(name)
+        print("%-32s %8s %8s %6s  %s %s" % (name, fmt(ov), fmt(qv), fmt(ratio), what, mark))
+    return failed
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("ours")
@@ -119,6 +189,7 @@ def main():
         else:
             print("  %-9s %6.0f bytes RSS and %.3f mappings per coroutine" % (
                 label, m["memory/rss-per-coroutine"], m["memory/maps-per-coroutine"]))
+    failed += scale_and_bursts(a.ours, a.qemu if have_qemu else None, a.rounds)
     if failed:
         print("\nGoals missed: " + ", ".join(failed))
     return 0

@@ -81,6 +81,9 @@ pub struct Coroutine {
     pub(crate) state: AtomicU8,
     /// Place in the registry of stacks (see registry.rs).
     pub(crate) registry: registry::Link,
+    /// Whether the stack holds no pages below its top page (given back
+    /// since it last ran): the pool's record, see pool.rs.
+    pub(crate) stack_clean: Cell<bool>,
     /// The usable stack (lowest address, size); 0 for a leader. A copy of
     /// the fiber's, kept here so that readers on other threads (statistics,
     /// the SIGSEGV handler) never make a `&Fiber` while `resume` holds the
@@ -123,6 +126,7 @@ impl Coroutine {
             canary: Cell::new(None),
             state: AtomicU8::new(STATE_POOLED),
             registry: registry::Link::new(),
+            stack_clean: Cell::new(false),
             stack_bottom: 0,
             stack_size: 0,
         }
@@ -172,6 +176,18 @@ impl Coroutine {
     /// `Coroutine *` the caller should no longer have.
     pub fn is_pooled(&self) -> bool {
         self.caller.get() == pooled_mark()
+    }
+
+    /// Gives back the stack pages of a terminated coroutine but for the top
+    /// one, which holds its parked frames (see pool.rs),
+    /// unless that was done since it last ran.
+    pub(crate) fn discard_cold_stack(&self) {
+        if self.stack_clean.replace(true) {
+            return;
+        }
+        if let Some((bottom, size)) = self.stack_bounds() {
+            crate::switch::stack::discard_cold_pages(bottom, size);
+        }
     }
 
     /// Aborts if the coroutine ran past the bottom of an unguarded stack.
@@ -258,6 +274,9 @@ fn switch_in(ctx: *mut c_void, to: &Coroutine) -> u32 {
     let ctx = if ctx.is_null() { thread_ctx } else { ctx };
     // Release: a waker that reads ctx also sees what we stored before.
     to.ctx.store(ctx, Ordering::Release);
+    if let Some(canary) = to.canary.get() {
+        canary.prefetch(); // read after the switch back (stack.rs says why)
+    }
     // The coroutine sets `current` back to `from` before it switches back.
     let action = to.resume(ACTION_ENTER);
     to.check_canary();

@@ -110,7 +110,9 @@ fn overflowed(addr: usize) -> Option<&'static Coroutine> {
         // leader), all alive while the chain exists.
         let c: &'static Coroutine = unsafe { co.as_ref() }?;
         if let Some((bottom, _)) = c.stack_bounds() {
-            if (bottom - page..bottom).contains(&addr) {
+            // The guard page is right below a guarded stack; under the
+            // lowest slot of a slab it is one page further down (stack.rs).
+            if (bottom - 2 * page..bottom).contains(&addr) {
                 return Some(c);
             }
         }
@@ -124,7 +126,7 @@ fn overflowed(addr: usize) -> Option<&'static Coroutine> {
 /// write(2), and a symbol lookup that only reads files (symbol.rs).
 pub(crate) fn report(co: &Coroutine, how: &str) -> ! {
     let mut msg = Line { buf: [0; 512], len: 0 };
-    let size = co.stack_bounds().map_or(0, |(_, size)| size);
+    let size = co.stack_bounds().map_or(0, |(_, size)| crate::switch::stack::requested_size(size));
     let entry = co.entry.get().map_or(0, |f| f as usize);
     msg.push(b"Co-routine stack overflow: entry function ");
     let mut name = [0u8; 256];

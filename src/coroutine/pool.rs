@@ -20,6 +20,13 @@ use crate::util::mutex::Mutex;
 
 /// Coroutines a thread keeps for itself.
 const LOCAL_MAX: usize = 4096;
+/// From this many pooled coroutines on, a thread's pool gives back the
+/// stack pages below each top page (issue 12: a burst of deep coroutines
+/// must not pin its memory), but for its `LOCAL_HOT` most recent ones.
+/// Below it nothing is given back: a thousand nested coroutines that end
+/// and are created again every round pay no system call.
+const DISCARD_FROM: usize = 1024;
+const LOCAL_HOT: usize = 16;
 /// Coroutines moved to or from the global pool at once.
 const BATCH: usize = 128;
 /// `Local::len` once the thread's exit hook has handed its list over: puts
@@ -99,6 +106,8 @@ pub(crate) fn get() -> Option<*mut Coroutine> {
         // SAFETY: the free list holds only live, pooled coroutines.
         l.head.set(unsafe { (*co).queue_next.get() });
         l.len.set(l.len.get() - 1);
+        // SAFETY: as above; it is about to run and touch its stack.
+        unsafe { (*co).stack_clean.set(false) };
         Some(co.cast_mut())
     })
 }
@@ -111,11 +120,38 @@ pub(crate) fn put(co: *mut Coroutine) {
         if l.len.get() >= LOCAL_MAX && !spill(l, co) {
             return;
         }
+        if l.len.get() >= DISCARD_FROM {
+            discard_below_hot(l);
+        }
         // SAFETY: a terminated coroutine is ours and on no list.
         unsafe { (*co).queue_next.set(l.head.get()) };
         l.head.set(co);
         l.len.set(l.len.get() + 1);
     });
+}
+
+/// Gives back the cold stack pages of the pooled coroutines below the
+/// `LOCAL_HOT` most recent. Gets and puts work at the head and this walk
+/// cleans downwards, so the clean ones are the bottom of the list: the walk
+/// stops at the first, and while the pool stays big each put costs one
+/// give-back, of the coroutine that just left the hot ones. (A batch
+/// refilled from the global pool may mix them; then some stacks stay
+/// dirty until they run again, which costs memory, not correctness.)
+#[cold]
+fn discard_below_hot(l: &Local) {
+    let mut co = l.head.get();
+    for _ in 0..LOCAL_HOT {
+        // SAFETY: the free list holds only live, pooled coroutines.
+        co = unsafe { (*co).queue_next.get() };
+    }
+    // SAFETY: as above; a pooled coroutine is not running.
+    while let Some(c) = unsafe { co.as_ref() } {
+        if c.stack_clean.get() {
+            break;
+        }
+        c.discard_cold_stack();
+        co = c.queue_next.get();
+    }
 }
 
 /// Makes sure this thread's free list is handed over when the thread exits:
@@ -135,6 +171,8 @@ fn arm_exit_hook(l: &Local) {
 fn refill(l: &Local) -> Option<*mut Coroutine> {
     let mut batch = take_global()?;
     let co = batch.0.remove(0);
+    // SAFETY: the batch owned it; it is about to run and touch its stack.
+    unsafe { (*co).stack_clean.set(false) };
     if l.len.get() == CLOSED {
         if !batch.0.is_empty() {
             put_global(batch);
