@@ -45,7 +45,7 @@ STRESS_SRC = c-tests/stress.c c-tests/stress-threads.c
 STRESS_BIN = build/c-tests/stress
 
 .PHONY: bench all check check-rust check-layers check-header check-link-line check-c \
-        check-install check-demo demo install uninstall clean FORCE
+        check-install check-demo check-dlopen check-shared demo install uninstall clean FORCE
 
 all: $(LIB_A) $(LIB_SO) $(HEADER)
 
@@ -60,7 +60,7 @@ $(HEADER): $(GEN_HEADER)
 	@touch $@
 
 check: check-layers check-rust check-header check-link-line check-c check-demo \
-       check-install check-gdb check-stress
+       check-install check-gdb check-stress check-dlopen check-shared
 
 # No module imports a layer above its own (src/ has one folder per layer).
 check-layers:
@@ -169,6 +169,40 @@ check-demo: $(EXAMPLES)
 	@diff -u examples/hello-callbacks.expected build/c-tests/hello-callbacks.out
 	@echo "demo: both say_hello examples printed the expected transcripts"
 
+# A program that does not link the library dlopen()s it (the initial-exec
+# thread block comes from glibc's static TLS surplus then) and runs
+# coroutines on two threads.
+build/dlopen: c-tests/dlopen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARNFLAGS) -pthread -o $@ $< -ldl
+
+check-dlopen: build/dlopen $(LIB_SO)
+	build/dlopen $(CURDIR)/$(LIB_SO)
+
+# The shared library's hot paths as issue 14 wants them: no call to
+# __tls_get_addr and none through the PLT in the functions the C API's
+# enter, yield and create run...
+HOT_FNS = qemu_coroutine_enter qemu_coroutine_yield qemu_coroutine_create \
+    qemu_coroutine_self enter_begin enter_end qemucoro_switch
+# ... and yield and enter_begin reach the switch with a direct tail jump
+# (so no `ret` crosses a switch: capi/coroutine.rs).
+TAIL_FNS = qemu_coroutine_yield enter_begin
+check-shared: $(LIB_SO)
+	@for f in $(TAIL_FNS); do \
+	    objdump -d --no-show-raw-insn $(LIB_SO) | awk -v f=$$f ' \
+	        /^[0-9a-f]+ <.*>:$$/ { in_f = index($$2, f) > 0 } \
+	        in_f && /jmp +[0-9a-f]+ <.*qemucoro_switch/ { ok = 1 } \
+	        in_f && /call.*qemucoro_switch/ { bad = 1 } \
+	        END { exit !(ok && !bad) }' || { echo "shared: $$f does not tail-jump into the switch"; exit 1; }; \
+	done
+	@objdump -d --no-show-raw-insn $(LIB_SO) | awk -v fns="$(HOT_FNS)" ' \
+	    BEGIN { n = split(fns, f, " ") } \
+	    /^[0-9a-f]+ <.*>:$$/ { hot = 0; for (i = 1; i <= n; i++) if (index($$2, f[i])) hot = 1; name = $$2 } \
+	    hot && /__tls_get_addr|@plt/ { print "libqemucoro.so: " name ": " $$0; bad = 1 } \
+	    END { exit bad }' || { echo "shared: a hot path calls __tls_get_addr or the PLT"; exit 1; }
+	@readelf -d $(LIB_SO) | grep -q STATIC_TLS || { echo "shared: no initial-exec TLS (DF_STATIC_TLS)"; exit 1; }
+	@echo "shared: hot paths without __tls_get_addr or PLT calls; thread block initial-exec"
+
 # Installs into a scratch prefix (after another one, whose path must not
 # stick in qemucoro.pc) and builds programs the way a C user would:
 # pkg-config's line (which picks the shared library), the static archive
@@ -205,13 +239,24 @@ BENCH_ROUNDS ?= 5
 $(BENCH_LIB): $(RUST_SRC)
 	$(CARGO) build --release --locked --features bench-floor --target-dir target/bench
 
-bench: build/bench/bench
+# The same program on the shared library, for the .so column (rpath to
+# the bench build's own .so).
+BENCH_SO = target/bench/release/libqemucoro.so
+build/bench/bench-shared: $(bench_SRC) $(C_DEPS) $(BENCH_LIB)
+	@mkdir -p $(@D)
+	ln -sf libqemucoro.so $(BENCH_SO).0
+	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -Ic-tests -pthread -o $@ $(bench_SRC) \
+	    -L$(dir $(BENCH_SO)) -Wl,-rpath,$(CURDIR)/$(dir $(BENCH_SO)) -lqemucoro
+
+bench: build/bench/bench build/bench/bench-shared
 	@if bench/build-qemu-baseline.sh >build/bench-qemu.log 2>&1; then \
-	    python3 bench/compare.py --rounds $(BENCH_ROUNDS) build/bench/bench build/bench-qemu; \
+	    python3 bench/compare.py --rounds $(BENCH_ROUNDS) --shared build/bench/bench-shared \
+	        build/bench/bench build/bench-qemu; \
 	else \
 	    tail -5 build/bench-qemu.log; \
 	    echo "QEMU's coroutines could not be built (build/bench-qemu.log): no baseline"; \
-	    python3 bench/compare.py --rounds $(BENCH_ROUNDS) build/bench/bench; \
+	    python3 bench/compare.py --rounds $(BENCH_ROUNDS) --shared build/bench/bench-shared \
+	        build/bench/bench; \
 	fi
 
 # The .pc names PREFIX and friends: rewritten whenever one of them changes

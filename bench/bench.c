@@ -35,6 +35,19 @@ static double now_ns(void)
     return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
+/*
+ * The single-thread figures count this thread's CPU time, not wall time:
+ * on a shared machine the thread is often descheduled, and wall time
+ * would charge that to whichever side happened to be running. The
+ * cross-thread figures need wall time (they wait for each other).
+ */
+static double cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
 /* The baseline: a call the compiler cannot inline. */
 static __attribute__((noinline)) void dummy(unsigned long *i)
 {
@@ -45,11 +58,11 @@ static __attribute__((noinline)) void dummy(unsigned long *i)
 static double bench_function_call(void)
 {
     unsigned long i = 50000000, n = i;
-    double t0 = now_ns();
+    double t0 = cpu_ns();
     while (i > 0) {
         dummy(&i);
     }
-    return (now_ns() - t0) / n;
+    return (cpu_ns() - t0) / n;
 }
 
 static void coroutine_fn empty_coroutine(void *opaque)
@@ -61,11 +74,11 @@ static void coroutine_fn empty_coroutine(void *opaque)
 static double bench_lifecycle(void)
 {
     const unsigned long n = 2000000;
-    double t0 = now_ns();
+    double t0 = cpu_ns();
     for (unsigned long i = 0; i < n; i++) {
         qemu_coroutine_enter(qemu_coroutine_create(empty_coroutine, NULL));
     }
-    return (now_ns() - t0) / n;
+    return (cpu_ns() - t0) / n;
 }
 
 static void coroutine_fn yield_loop(void *opaque)
@@ -82,11 +95,11 @@ static double bench_yield(void)
 {
     unsigned long i = 20000000, n = i;
     Coroutine *co = qemu_coroutine_create(yield_loop, &i);
-    double t0 = now_ns();
+    double t0 = cpu_ns();
     while (i > 0) {
         qemu_coroutine_enter(co);
     }
-    double ns = (now_ns() - t0) / n;
+    double ns = (cpu_ns() - t0) / n;
     qemu_coroutine_enter(co);       /* let it return */
     return ns;
 }
@@ -101,13 +114,13 @@ static __attribute__((noinline)) void coroutine_fn yield_once(void *opaque)
 static double bench_cost(void)
 {
     const unsigned long n = 5000000;
-    double t0 = now_ns();
+    double t0 = cpu_ns();
     for (unsigned long i = 0; i < n; i++) {
         Coroutine *co = qemu_coroutine_create(yield_once, NULL);
         qemu_coroutine_enter(co);
         qemu_coroutine_enter(co);
     }
-    return (now_ns() - t0) / n;
+    return (cpu_ns() - t0) / n;
 }
 
 typedef struct {
@@ -127,12 +140,12 @@ static void coroutine_fn nest(void *opaque)
 static double bench_nesting(void)
 {
     const unsigned cycles = 300, depth = 1000;
-    double t0 = now_ns();
+    double t0 = cpu_ns();
     for (unsigned i = 0; i < cycles; i++) {
         NestData nd = { .max = depth };
         qemu_coroutine_enter(qemu_coroutine_create(nest, &nd));
     }
-    return (now_ns() - t0) / ((double)cycles * depth);
+    return (cpu_ns() - t0) / ((double)cycles * depth);
 }
 
 typedef struct {
@@ -144,12 +157,12 @@ typedef struct {
 static void coroutine_fn lock_unlock_loop(void *opaque)
 {
     MutexLoop *m = opaque;
-    double t0 = now_ns();
+    double t0 = cpu_ns();
     for (unsigned long i = 0; i < m->n; i++) {
         qemu_co_mutex_lock(&m->lock);
         qemu_co_mutex_unlock(&m->lock);
     }
-    m->ns = (now_ns() - t0) / m->n;
+    m->ns = (cpu_ns() - t0) / m->n;
 }
 
 /* CoMutex lock + unlock with nobody else around */
@@ -545,6 +558,9 @@ double qemucoro_bench_floor_corosensei(unsigned long iters);
 double qemucoro_bench_floor_context(unsigned long iters);
 double qemucoro_bench_floor_corosensei_nested2(unsigned long iters);
 double qemucoro_bench_floor_corosensei_nested(unsigned long iters);
+double qemucoro_bench_floor_jmp(unsigned long iters);
+double qemucoro_bench_floor_ret(unsigned long iters);
+double qemucoro_bench_floor_jmp_checks(unsigned long iters);
 #endif
 
 static const struct {
@@ -597,6 +613,9 @@ int main(int argc, char **argv)
     printf("floor/context %.2f\n", qemucoro_bench_floor_context(20000000));
     printf("floor/corosensei-nested %.2f\n", qemucoro_bench_floor_corosensei_nested(20000000));
     printf("floor/corosensei-nested2 %.2f\n", qemucoro_bench_floor_corosensei_nested2(20000000));
+    printf("floor/jmp %.2f\n", qemucoro_bench_floor_jmp(20000000));
+    printf("floor/ret %.2f\n", qemucoro_bench_floor_ret(20000000));
+    printf("floor/jmp-checks %.2f\n", qemucoro_bench_floor_jmp_checks(20000000));
 #endif
     return 0;
 }

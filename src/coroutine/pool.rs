@@ -11,9 +11,8 @@
 //! what `qemu_coroutine_inc_pool_size` asked for, and never beyond half of
 //! the mappings `/proc/sys/vm/max_map_count` leaves after a reserve.
 
-use std::cell::Cell;
-use std::ptr;
 
+use crate::coroutine::current::{block, ThreadBlock};
 use crate::coroutine::Coroutine;
 use crate::util::map_count;
 use crate::util::mutex::Mutex;
@@ -29,7 +28,7 @@ const DISCARD_FROM: usize = 1024;
 const LOCAL_HOT: usize = 16;
 /// Coroutines moved to or from the global pool at once.
 const BATCH: usize = 128;
-/// `Local::len` once the thread's exit hook has handed its list over: puts
+/// `pool_len` once the thread's exit hook has handed its list over: puts
 /// and refills then take their cold paths, which go to the global pool.
 const CLOSED: usize = usize::MAX;
 
@@ -58,19 +57,13 @@ pub struct Global {
 
 static GLOBAL: Mutex<Global> = Mutex::new(Global { batches: Vec::new(), size: 0, max: BATCH });
 
-/// This thread's free list, linked through `Coroutine::queue_next` (free
-/// coroutines are on no other list). No destructor, so access is a plain
-/// TLS load that works even while the thread's destructors run (`with`
-/// cannot fail); `EXIT` empties it when the thread ends.
-struct Local {
-    head: Cell<*const Coroutine>,
-    len: Cell<usize>,
-    /// Whether `EXIT` is registered for this thread (once is enough).
-    armed: Cell<bool>,
-}
+/// This thread's free list lives in the thread block (current.rs), linked
+/// through `Coroutine::queue_next` (free coroutines are on no other list):
+/// `pool_head`, `pool_len`, and `pool_armed` (whether `EXIT` is registered
+/// for this thread: once is enough). `EXIT` empties it when the thread ends.
+type Local = ThreadBlock;
 
 thread_local! {
-    static LOCAL: Local = const { Local { head: Cell::new(ptr::null()), len: Cell::new(0), armed: Cell::new(false) } };
     static EXIT: ExitHook = const { ExitHook };
 }
 
@@ -83,11 +76,9 @@ impl Drop for ExitHook {
         // Later thread-exit code (another library's destructors, pthread
         // key destructors) may still create and finish coroutines: CLOSED
         // sends those straight to the global pool.
-        let all = LOCAL.with(|l| {
-            let all = take_all(l);
-            l.len.set(CLOSED);
-            all
-        });
+        let l = block();
+        let all = take_all(l);
+        l.pool_len.set(CLOSED);
         for chunk in all.chunks(BATCH) {
             put_global(Batch(chunk.to_vec()));
         }
@@ -95,39 +86,36 @@ impl Drop for ExitHook {
 }
 
 /// A pooled coroutine, if there is one here or in the global pool.
-// Not inlined: it touches TLS (see current.rs).
-#[inline(never)]
+#[inline(always)]
 pub(crate) fn get() -> Option<*mut Coroutine> {
-    LOCAL.with(|l| {
-        let co = l.head.get();
-        if co.is_null() {
-            return refill(l);
-        }
-        // SAFETY: the free list holds only live, pooled coroutines.
-        l.head.set(unsafe { (*co).queue_next.get() });
-        l.len.set(l.len.get() - 1);
-        // SAFETY: as above; it is about to run and touch its stack.
-        unsafe { (*co).stack_clean.set(false) };
-        Some(co.cast_mut())
-    })
+    let l = block();
+    let co = l.pool_head.get();
+    if co.is_null() {
+        return refill(l);
+    }
+    // SAFETY: the free list holds only live, pooled coroutines.
+    l.pool_head.set(unsafe { (*co).queue_next.get() });
+    l.pool_len.set(l.pool_len.get() - 1);
+    // SAFETY: as above; it is about to run and touch its stack.
+    unsafe { (*co).stack_clean.set(false) };
+    Some(co.cast_mut())
 }
 
 /// Recycles a terminated coroutine.
-#[inline(never)]
+#[inline(always)]
 pub(crate) fn put(co: *mut Coroutine) {
-    LOCAL.with(|l| {
-        arm_exit_hook(l);
-        if l.len.get() >= LOCAL_MAX && !spill(l, co) {
-            return;
-        }
-        if l.len.get() >= DISCARD_FROM {
-            discard_below_hot(l);
-        }
-        // SAFETY: a terminated coroutine is ours and on no list.
-        unsafe { (*co).queue_next.set(l.head.get()) };
-        l.head.set(co);
-        l.len.set(l.len.get() + 1);
-    });
+    let l = block();
+    arm_exit_hook(l);
+    if l.pool_len.get() >= LOCAL_MAX && !spill(l, co) {
+        return;
+    }
+    if l.pool_len.get() >= DISCARD_FROM {
+        discard_below_hot(l);
+    }
+    // SAFETY: a terminated coroutine is ours and on no list.
+    unsafe { (*co).queue_next.set(l.pool_head.get()) };
+    l.pool_head.set(co);
+    l.pool_len.set(l.pool_len.get() + 1);
 }
 
 /// Gives back the cold stack pages of the pooled coroutines below the
@@ -139,7 +127,7 @@ pub(crate) fn put(co: *mut Coroutine) {
 /// dirty until they run again, which costs memory, not correctness.)
 #[cold]
 fn discard_below_hot(l: &Local) {
-    let mut co = l.head.get();
+    let mut co = l.pool_head.get();
     for _ in 0..LOCAL_HOT {
         // SAFETY: the free list holds only live, pooled coroutines.
         co = unsafe { (*co).queue_next.get() };
@@ -158,22 +146,29 @@ fn discard_below_hot(l: &Local) {
 /// registers `EXIT` the first time the list gets anything.
 #[inline(always)]
 fn arm_exit_hook(l: &Local) {
-    if !l.armed.get() {
-        l.armed.set(true);
-        let _ = EXIT.try_with(|_| ());
+    if !l.pool_armed.get() {
+        arm_exit_hook_cold(l);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn arm_exit_hook_cold(l: &Local) {
+    l.pool_armed.set(true);
+    let _ = EXIT.try_with(|_| ());
 }
 
 /// Takes a coroutine from a global batch and keeps the rest of the batch
 /// in the empty local list (or, once the list is closed, gives the rest
 /// back to the global pool).
 #[cold]
+#[inline(never)]
 fn refill(l: &Local) -> Option<*mut Coroutine> {
     let mut batch = take_global()?;
     let co = batch.0.remove(0);
     // SAFETY: the batch owned it; it is about to run and touch its stack.
     unsafe { (*co).stack_clean.set(false) };
-    if l.len.get() == CLOSED {
+    if l.pool_len.get() == CLOSED {
         if !batch.0.is_empty() {
             put_global(batch);
         }
@@ -183,9 +178,9 @@ fn refill(l: &Local) -> Option<*mut Coroutine> {
     // Batches list the most recently freed first; keep that order on top.
     for c in batch.0.into_iter().rev() {
         // SAFETY: the batch owned these pooled coroutines; now the list does.
-        unsafe { (*c).queue_next.set(l.head.get()) };
-        l.head.set(c);
-        l.len.set(l.len.get() + 1);
+        unsafe { (*c).queue_next.set(l.pool_head.get()) };
+        l.pool_head.set(c);
+        l.pool_len.set(l.pool_len.get() + 1);
     }
     Some(co)
 }
@@ -194,19 +189,20 @@ fn refill(l: &Local) -> Option<*mut Coroutine> {
 /// true; or, once the thread's list is closed, hands `co` to the global
 /// pool and returns false.
 #[cold]
+#[inline(never)]
 fn spill(l: &Local, co: *mut Coroutine) -> bool {
-    if l.len.get() == CLOSED {
+    if l.pool_len.get() == CLOSED {
         put_global(Batch(vec![co]));
         return false;
     }
     let mut batch = Vec::with_capacity(BATCH);
     while batch.len() < BATCH {
-        let co = l.head.get();
+        let co = l.pool_head.get();
         // SAFETY: the list has LOCAL_MAX > BATCH live, pooled coroutines.
-        l.head.set(unsafe { (*co).queue_next.get() });
+        l.pool_head.set(unsafe { (*co).queue_next.get() });
         batch.push(co.cast_mut());
     }
-    l.len.set(l.len.get() - BATCH);
+    l.pool_len.set(l.pool_len.get() - BATCH);
     put_global(Batch(batch));
     true
 }
@@ -215,23 +211,23 @@ fn spill(l: &Local, co: *mut Coroutine) -> bool {
 /// list that does not end there (a cycle from pooling a coroutine twice)
 /// aborts rather than looping forever.
 fn take_all(l: &Local) -> Vec<*mut Coroutine> {
-    let len = l.len.get();
+    let len = l.pool_len.get();
     let mut all = Vec::with_capacity(len);
     for _ in 0..len {
-        let co = l.head.get().cast_mut();
+        let co = l.pool_head.get().cast_mut();
         if co.is_null() {
             break;
         }
         // SAFETY: the free list holds only live, pooled coroutines.
-        l.head.set(unsafe { (*co).queue_next.get() });
+        l.pool_head.set(unsafe { (*co).queue_next.get() });
         all.push(co);
     }
-    if all.len() != len || !l.head.get().is_null() {
+    if all.len() != len || !l.pool_head.get().is_null() {
         crate::util::abort::die(format_args!(
             "qemucoro: a thread's coroutine pool is corrupt (a coroutine pooled twice?)"
         ));
     }
-    l.len.set(0);
+    l.pool_len.set(0);
     all
 }
 
