@@ -41,6 +41,9 @@ RUST_SRC = Cargo.toml Cargo.lock build.rs cbindgen.toml $(shell find src -name '
 C_TEST_SRC = $(wildcard c-tests/test-*.c) c-tests/harness.c
 C_TEST_BIN = build/c-tests/run
 OVERFLOW_BIN = build/c-tests/overflow
+DLCLOSE_BIN = build/c-tests/dlclose
+DLCLOSE_SRC = c-tests/dlclose.c c-tests/harness.c
+LOCK_HOLDER_SO = build/c-tests/loader-lock-holder.so
 STRESS_SRC = c-tests/stress.c c-tests/stress-threads.c
 STRESS_BIN = build/c-tests/stress
 
@@ -133,7 +136,6 @@ check-c: $(C_TEST_BIN) $(OVERFLOW_BIN) $(DLCLOSE_BIN)
 	$(DLCLOSE_BIN)
 
 # A shared object whose constructor never returns (holds the loader's lock).
-LOCK_HOLDER_SO = build/c-tests/loader-lock-holder.so
 $(LOCK_HOLDER_SO): c-tests/loader-lock-holder.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARNFLAGS) -shared -fPIC -o $@ $<
@@ -141,8 +143,6 @@ $(OVERFLOW_BIN) build/asan/overflow build/tsan/overflow: $(LOCK_HOLDER_SO)
 
 # libqemucoro.so dlopened, used and dlclosed, in a runner of its own that
 # does not link the library (build/asan/dlclose: the ASan-annotated one).
-DLCLOSE_BIN = build/c-tests/dlclose
-DLCLOSE_SRC = c-tests/dlclose.c c-tests/harness.c
 $(DLCLOSE_BIN): $(DLCLOSE_SRC) c-tests/harness.h $(LIB_SO)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARNFLAGS) -pthread -DLIBQEMUCORO_SO='"$(CURDIR)/$(LIB_SO)"' -o $@ \
