@@ -23,6 +23,7 @@
 #include "block/aio.h"
 #include "iothread.h"      /* QEMU's unit-test helper: iothread_new etc. */
 #include <stdatomic.h>
+#include <pthread.h>
 #include <sched.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +32,19 @@ static double now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+/*
+ * The single-thread figures count this thread's CPU time, not wall time:
+ * on a shared machine the thread is often descheduled, and wall time
+ * would charge that to whichever side happened to be running. The
+ * cross-thread figures need wall time (they wait for each other).
+ */
+static double cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
@@ -44,11 +58,11 @@ static __attribute__((noinline)) void dummy(unsigned long *i)
 static double bench_function_call(void)
 {
     unsigned long i = 50000000, n = i;
-    double t0 = now_ns();
+    double t0 = cpu_ns();
     while (i > 0) {
         dummy(&i);
     }
-    return (now_ns() - t0) / n;
+    return (cpu_ns() - t0) / n;
 }
 
 static void coroutine_fn empty_coroutine(void *opaque)
@@ -60,11 +74,11 @@ static void coroutine_fn empty_coroutine(void *opaque)
 static double bench_lifecycle(void)
 {
     const unsigned long n = 2000000;
-    double t0 = now_ns();
+    double t0 = cpu_ns();
     for (unsigned long i = 0; i < n; i++) {
         qemu_coroutine_enter(qemu_coroutine_create(empty_coroutine, NULL));
     }
-    return (now_ns() - t0) / n;
+    return (cpu_ns() - t0) / n;
 }
 
 static void coroutine_fn yield_loop(void *opaque)
@@ -81,11 +95,11 @@ static double bench_yield(void)
 {
     unsigned long i = 20000000, n = i;
     Coroutine *co = qemu_coroutine_create(yield_loop, &i);
-    double t0 = now_ns();
+    double t0 = cpu_ns();
     while (i > 0) {
         qemu_coroutine_enter(co);
     }
-    double ns = (now_ns() - t0) / n;
+    double ns = (cpu_ns() - t0) / n;
     qemu_coroutine_enter(co);       /* let it return */
     return ns;
 }
@@ -100,13 +114,13 @@ static __attribute__((noinline)) void coroutine_fn yield_once(void *opaque)
 static double bench_cost(void)
 {
     const unsigned long n = 5000000;
-    double t0 = now_ns();
+    double t0 = cpu_ns();
     for (unsigned long i = 0; i < n; i++) {
         Coroutine *co = qemu_coroutine_create(yield_once, NULL);
         qemu_coroutine_enter(co);
         qemu_coroutine_enter(co);
     }
-    return (now_ns() - t0) / n;
+    return (cpu_ns() - t0) / n;
 }
 
 typedef struct {
@@ -126,12 +140,12 @@ static void coroutine_fn nest(void *opaque)
 static double bench_nesting(void)
 {
     const unsigned cycles = 300, depth = 1000;
-    double t0 = now_ns();
+    double t0 = cpu_ns();
     for (unsigned i = 0; i < cycles; i++) {
         NestData nd = { .max = depth };
         qemu_coroutine_enter(qemu_coroutine_create(nest, &nd));
     }
-    return (now_ns() - t0) / ((double)cycles * depth);
+    return (cpu_ns() - t0) / ((double)cycles * depth);
 }
 
 typedef struct {
@@ -143,12 +157,12 @@ typedef struct {
 static void coroutine_fn lock_unlock_loop(void *opaque)
 {
     MutexLoop *m = opaque;
-    double t0 = now_ns();
+    double t0 = cpu_ns();
     for (unsigned long i = 0; i < m->n; i++) {
         qemu_co_mutex_lock(&m->lock);
         qemu_co_mutex_unlock(&m->lock);
     }
-    m->ns = (now_ns() - t0) / m->n;
+    m->ns = (cpu_ns() - t0) / m->n;
 }
 
 /* CoMutex lock + unlock with nobody else around */
@@ -401,11 +415,152 @@ static void bench_memory(unsigned long n)
     free(cos);
 }
 
+/* --- Scale and bursts (issue 13 item 4, issue 12 item 6) ------------- */
+
+static void coroutine_fn yield_forever(void *opaque)
+{
+    unsigned long *stop = opaque;
+    while (!*stop) {
+        qemu_coroutine_yield();
+    }
+}
+
+/* This thread's CPU time: the scale rows run for seconds, on a machine
+ * that may be shared; page faults count (the kernel's time is the thread's). */
+static double thread_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+/* xorshift64: the same pseudo-random order for both builds */
+static unsigned long next_random(unsigned long *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/*
+ * `n` coroutines suspended at once: the cost of creating (and first
+ * entering, which is where a new stack's page is faulted in) the last
+ * 10,000 of them, an enter + yield on a random suspended one (both in
+ * thread CPU time), and the RSS and mappings they hold.
+ */
+static void bench_scale(unsigned long n)
+{
+    const unsigned long tail = n < 10000 ? n : 10000, hops = 1000000;
+    Coroutine **cos = calloc(n, sizeof(*cos));
+    unsigned long stop = 0, x = 88172645463325252UL;
+    long rss0 = resident_bytes(), maps0 = mapping_count();
+    double t0 = 0;
+
+    for (unsigned long i = 0; i < n; i++) {
+        if (i == n - tail) {
+            t0 = thread_ns();
+        }
+        cos[i] = qemu_coroutine_create(yield_forever, &stop);
+        qemu_coroutine_enter(cos[i]);
+    }
+    double create_ns = (thread_ns() - t0) / tail;
+    long rss1 = resident_bytes(), maps1 = mapping_count();
+
+    t0 = thread_ns();
+    for (unsigned long i = 0; i < hops; i++) {
+        qemu_coroutine_enter(cos[next_random(&x) % n]);
+    }
+    double random_ns = (thread_ns() - t0) / hops;
+
+    stop = 1;
+    for (unsigned long i = 0; i < n; i++) {
+        qemu_coroutine_enter(cos[i]);
+    }
+    printf("scale/create %.2f\n", create_ns);
+    printf("scale/random-enter-yield %.2f\n", random_ns);
+    printf("scale/rss-per-coroutine %.0f\n", (double)(rss1 - rss0) / n);
+    printf("scale/mappings %ld\n", maps1);
+    printf("scale/mappings-added %ld\n", maps1 - maps0);
+    free(cos);
+}
+
+#define BURST_N 8192
+#define BURST_STACK (64 * 1024)
+
+/* Writes `BURST_STACK` bytes of stack, then yields once. */
+static void coroutine_fn burst_worker(void *opaque)
+{
+    volatile char frame[BURST_STACK - 4096];
+    for (size_t i = 0; i < sizeof(frame); i += 256) {
+        frame[i] = 1;
+    }
+    (void)opaque;
+    qemu_coroutine_yield();
+}
+
+/* BURST_N coroutines that each use 64 KiB of stack, live at once, then
+ * all finish. */
+static void burst(void)
+{
+    static __thread Coroutine *cos[BURST_N];
+    for (int i = 0; i < BURST_N; i++) {
+        cos[i] = qemu_coroutine_create(burst_worker, NULL);
+        qemu_coroutine_enter(cos[i]);
+    }
+    for (int i = 0; i < BURST_N; i++) {
+        qemu_coroutine_enter(cos[i]);
+    }
+}
+
+typedef struct {
+    atomic_int bursts_done;
+    atomic_int release;
+} IdleThreads;
+
+static void *burst_then_idle(void *opaque)
+{
+    IdleThreads *t = opaque;
+    burst();
+    atomic_fetch_add(&t->bursts_done, 1);
+    wait_for(&t->release);
+    return NULL;
+}
+
+/*
+ * RSS kept after bursts: once on the main thread, then on `threads`
+ * threads, one after another, that stay alive and idle afterwards.
+ */
+static void bench_burst(int threads)
+{
+    long rss0 = resident_bytes();
+    burst();
+    long rss1 = resident_bytes();
+    IdleThreads t = { 0 };
+    pthread_t tid[threads];
+    for (int i = 0; i < threads; i++) {
+        pthread_create(&tid[i], NULL, burst_then_idle, &t);
+        while (atomic_load(&t.bursts_done) <= i) {
+            usleep(1000);
+        }
+    }
+    long rss2 = resident_bytes();
+    atomic_store(&t.release, 1);
+    for (int i = 0; i < threads; i++) {
+        pthread_join(tid[i], NULL);
+    }
+    printf("burst/rss-after-one-mib %.1f\n", (rss1 - rss0) / 1048576.0);
+    printf("burst/rss-after-idle-threads-mib %.1f\n", (rss2 - rss0) / 1048576.0);
+}
+
 #ifndef BENCH_QEMU
 double qemucoro_bench_floor_corosensei(unsigned long iters);
 double qemucoro_bench_floor_context(unsigned long iters);
 double qemucoro_bench_floor_corosensei_nested2(unsigned long iters);
 double qemucoro_bench_floor_corosensei_nested(unsigned long iters);
+double qemucoro_bench_floor_jmp(unsigned long iters);
+double qemucoro_bench_floor_ret(unsigned long iters);
+double qemucoro_bench_floor_jmp_checks(unsigned long iters);
 #endif
 
 static const struct {
@@ -434,6 +589,14 @@ int main(int argc, char **argv)
         bench_memory(strtoul(argv[2], NULL, 10));
         return 0;
     }
+    if (argc == 3 && strcmp(argv[1], "--scale") == 0) {
+        bench_scale(strtoul(argv[2], NULL, 10));
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "--burst") == 0) {
+        bench_burst(atoi(argv[2]));
+        return 0;
+    }
     const char *only = argc == 2 ? argv[1] : "";
     for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++) {
         if (strncmp(benches[i].name, only, strlen(only)) != 0) {
@@ -450,6 +613,9 @@ int main(int argc, char **argv)
     printf("floor/context %.2f\n", qemucoro_bench_floor_context(20000000));
     printf("floor/corosensei-nested %.2f\n", qemucoro_bench_floor_corosensei_nested(20000000));
     printf("floor/corosensei-nested2 %.2f\n", qemucoro_bench_floor_corosensei_nested2(20000000));
+    printf("floor/jmp %.2f\n", qemucoro_bench_floor_jmp(20000000));
+    printf("floor/ret %.2f\n", qemucoro_bench_floor_ret(20000000));
+    printf("floor/jmp-checks %.2f\n", qemucoro_bench_floor_jmp_checks(20000000));
 #endif
     return 0;
 }

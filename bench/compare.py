@@ -3,7 +3,11 @@
 coroutines in turn, several rounds each, and prints the median of every
 figure for both with the ratio ours/QEMU.
 
-Usage: compare.py OURS_BINARY [QEMU_BINARY|-] [--rounds N]
+Usage: compare.py OURS_BINARY [QEMU_BINARY|-] [--shared OURS_SHARED] [--rounds N]
+
+OURS_SHARED is the same benchmark linked against libqemucoro.so instead of
+the archive; its column is measured in the same rounds (goal: within 1.1x
+of the static figure on every row).
 
 Alternating the two programs round by round spreads the machine's noise
 over both sides instead of letting it land on one.
@@ -17,8 +21,8 @@ import sys
 # Figure: (what it measures, goal for ours/QEMU or None)
 FIGURES = {
     "perf/function-call": ("plain C function call (baseline)", None),
-    "perf/lifecycle": ("create + enter + return", 0.20),
-    "perf/yield": ("enter + yield round trip", 0.10),
+    "perf/lifecycle": ("create + enter + return", 0.15),
+    "perf/yield": ("enter + yield round trip", 0.15),
     "perf/cost": ("create + enter + yield + enter", 0.20),
     "perf/nesting": ("1000-deep nesting, per coroutine", 0.01),
     "lock/co-mutex-uncontended": ("CoMutex lock + unlock, no contention", None),
@@ -29,11 +33,14 @@ FIGURES = {
     "aio/fd-handler-pipe": ("pipe write + aio_poll running its read handler", None),
 }
 FLOORS = {
+    "floor/jmp": "our switch (leaves with jmp), called straight from both loops",
+    "floor/ret": "... the same switch leaving with ret",
+    "floor/jmp-checks": "... with QEMU's checks inlined (NULL, scheduled, re-entry, caller, TLS current, wake-ups)",
     "floor/corosensei": "corosensei resume + suspend, suspend inlined",
-    "floor/corosensei-nested": "... suspend one call deep",
     "floor/corosensei-nested2": "... resume and suspend each one call deep",
     "floor/context": "context crate (Boost.Context fcontext) round trip",
 }
+SHARED_GOAL = 1.1
 MEMORY_N = 100000
 
 
@@ -61,10 +68,81 @@ def fmt(v):
     return "-" if v is None else ("%.2f" % v if v < 100 else "%.0f" % v)
 
 
+# Scale rows (issue 13): absolute goals for ours, QEMU for reference.
+# N: (rounds, {figure: (what, goal or None)})
+SCALE = {
+    100000: {
+        "scale/create": ("create + first enter, ns, with N live", 2500),
+        "scale/random-enter-yield": ("enter + yield on a random suspended one, ns", 300),
+        "scale/rss-per-coroutine": ("RSS per suspended coroutine, bytes", 4608),
+        "scale/mappings": ("mappings in the process", None),
+    },
+    1000000: {
+        "scale/create": ("create + first enter, ns, with N live", 2500),
+        "scale/random-enter-yield": ("enter + yield on a random suspended one, ns", None),
+        "scale/rss-per-coroutine": ("RSS per suspended coroutine, bytes", None),
+        "scale/mappings": ("mappings in the process", 20000),
+    },
+}
+# Bursts (issue 12 item 6): ours within 1.5x of QEMU's RSS.
+BURST_THREADS = 8
+BURSTS = {
+    "burst/rss-after-one-mib": "MiB kept after 8192 coroutines used 64 KiB each and ended",
+    "burst/rss-after-idle-threads-mib": "... plus 8 threads idle after such a burst each",
+}
+
+
+def scale_and_bursts(ours, qemu, rounds):
+    """Prints the scale and burst sections; returns the goals missed."""
+    failed = []
+    for n, figures in SCALE.items():
+        # 1M live takes seconds and gigabytes: one round of it.
+        r = rounds if n < 1000000 else 1
+        o_runs, q_runs = [], []
+        for _ in range(r):
+            o_runs.append(run_once(ours, "--scale", str(n)))
+            if qemu:
+                q_runs.append(run_once(qemu, "--scale", str(n)))
+        o, q = medians(o_runs), medians(q_runs) if qemu else {}
+        print()
+        print("Scale: %d coroutines suspended at once (median of %d)" % (n, r))
+        for runs, label in ((o_runs, "qemucoro"), (q_runs, "QEMU")):
+            errs = [x["_error"] for x in runs if "_error" in x]
+            if errs:
+                print("  %s failed: %s" % (label, errs[0]))
+        print("%-28s %10s %10s %6s  %s" % ("figure", "qemucoro", "QEMU", "goal", "what"))
+        for name, (what, goal) in figures.items():
+            ov, qv = o.get(name), q.get(name)
+            mark = ""
+            if goal is not None and ov is not None:
+                mark = "ok" if ov <= goal else "MISS"
+                if ov > goal:
+                    failed.append("%s@%d" % (name, n))
+            print("%-28s %10s %10s %6s  %s %s" % (name, fmt(ov), fmt(qv), fmt(goal), what, mark))
+    o = run_once(ours, "--burst", str(BURST_THREADS))
+    q = run_once(qemu, "--burst", str(BURST_THREADS)) if qemu else {}
+    print()
+    print("Bursts: RSS kept after coroutines finished (goal: <= 1.5x QEMU)")
+    for label, m in (("qemucoro", o), ("QEMU", q)):
+        if "_error" in m:
+            print("  %s failed: %s" % (label, m["_error"]))
+    for name, what in BURSTS.items():
+        ov, qv = o.get(name), q.get(name)
+        ratio = ov / qv if ov is not None and qv else None
+        mark = ""
+        if ratio is not None:
+            mark = "ok" if ratio <= 1.5 else "MISS"
+            if ratio > 1.5:
+                failed.append(name)
+        print("%-32s %8s %8s %6s  %s %s" % (name, fmt(ov), fmt(qv), fmt(ratio), what, mark))
+    return failed
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("ours")
     ap.add_argument("qemu", nargs="?", default="-")
+    ap.add_argument("--shared")
     ap.add_argument("--rounds", type=int, default=3)
     # Names the second binary when it is not QEMU's (e.g. an older build of
     # ours, for a same-run before/after ratio).
@@ -72,43 +150,54 @@ def main():
     a = ap.parse_args()
     have_qemu = a.qemu != "-"
 
-    ours_rounds, qemu_rounds = [], []
+    ours_rounds, qemu_rounds, shared_rounds = [], [], []
     for i in range(a.rounds):
         print("round %d/%d ..." % (i + 1, a.rounds), file=sys.stderr, flush=True)
         ours_rounds.append(run_once(a.ours))
+        if a.shared:
+            shared_rounds.append(run_once(a.shared))
         if have_qemu:
             qemu_rounds.append(run_once(a.qemu))
     ours = medians(ours_rounds)
     qemu = medians(qemu_rounds) if have_qemu else {}
+    shared = medians(shared_rounds) if a.shared else {}
 
     print("Medians of %d rounds, ns per operation (lower is better)" % a.rounds)
     if not have_qemu:
         print("QEMU baseline: missing (QEMU's tree could not be built); ours only")
-    print("%-28s %10s %10s %8s %6s  %s" % ("figure", "qemucoro", a.second_name, "ratio", "goal", "what"))
+    print("qemucoro = the static archive; .so = the same program on libqemucoro.so;")
+    print("ratio = qemucoro/%s; so/a = .so/qemucoro (goal <= %.1f)" % (a.second_name, SHARED_GOAL))
+    print("%-26s %9s %9s %9s %7s %6s %6s  %s" % (
+        "figure", "qemucoro", ".so", a.second_name, "ratio", "goal", "so/a", "what"))
     failed = []
     for name, (what, goal) in FIGURES.items():
-        o, q = ours.get(name), qemu.get(name)
+        o, q, so = ours.get(name), qemu.get(name), shared.get(name)
         if o is None and q is None:
             continue
         ratio = o / q if o is not None and q else None
+        so_ratio = so / o if so is not None and o else None
         mark = ""
         if goal is not None and ratio is not None:
             mark = "ok" if ratio <= goal else "MISS"
             if ratio > goal:
                 failed.append(name)
-        print("%-28s %10s %10s %8s %6s  %s %s" % (
-            name, fmt(o), fmt(q), fmt(ratio), fmt(goal), what, mark))
+        if so_ratio is not None and so_ratio > SHARED_GOAL and name != "perf/function-call":
+            failed.append(name + " (.so)")
+            mark += " .so-MISS"
+        print("%-26s %9s %9s %9s %7s %6s %6s  %s %s" % (
+            name, fmt(o), fmt(so), fmt(q), fmt(ratio), fmt(goal), fmt(so_ratio), what, mark))
     print()
     print("Raw switch floor (same runs, ours)")
     for name, what in FLOORS.items():
         if name in ours:
             print("%-28s %10s  %s" % (name, fmt(ours[name]), what))
-    if "perf/yield" in ours and "floor/corosensei" in ours:
-        print("%-28s %10s  perf/yield / floor/corosensei (goal <= 2.5)" % (
-            "yield vs floor", fmt(ours["perf/yield"] / ours["floor/corosensei"])))
-    if "perf/yield" in ours and "floor/corosensei-nested2" in ours:
-        print("%-28s %10s  perf/yield / floor/corosensei-nested2" % (
-            "yield vs call-deep floor", fmt(ours["perf/yield"] / ours["floor/corosensei-nested2"])))
+    for floor, goal in (("floor/jmp-checks", 1.5), ("floor/jmp", None), ("floor/ret", None)):
+        if "perf/yield" in ours and floor in ours:
+            r = ours["perf/yield"] / ours[floor]
+            mark = "" if goal is None else (" (goal <= %.1f) %s" % (goal, "ok" if r <= goal else "MISS"))
+            if goal is not None and r > goal:
+                failed.append("perf/yield vs " + floor)
+            print("%-28s %10s  perf/yield / %s%s" % ("yield vs " + floor[6:], fmt(r), floor, mark))
 
     print()
     print("Memory: %d coroutines suspended at once" % MEMORY_N)
@@ -119,6 +208,7 @@ def main():
         else:
             print("  %-9s %6.0f bytes RSS and %.3f mappings per coroutine" % (
                 label, m["memory/rss-per-coroutine"], m["memory/maps-per-coroutine"]))
+    failed += scale_and_bursts(a.ours, a.qemu if have_qemu else None, a.rounds)
     if failed:
         print("\nGoals missed: " + ", ".join(failed))
     return 0

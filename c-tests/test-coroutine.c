@@ -6,6 +6,10 @@
 #include "qemu/coroutine.h"
 #include "harness.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
 /*
  * Check that outside any coroutine self() is the thread's leader: non-NULL,
  * stable, and not "in coroutine".
@@ -96,6 +100,97 @@ TEST(terminated_coroutine_is_reused, "/pool/reuse")
     Coroutine *second = qemu_coroutine_create(do_nothing, NULL);
     CHECK(second == first);
     qemu_coroutine_enter(second);
+}
+
+#define POOLED_MANY 1500
+
+static void coroutine_fn touch_and_count(void *opaque)
+{
+    volatile char frame[8192];
+    int *count = opaque;
+
+    frame[0] = frame[4096] = 1;
+    qemu_coroutine_yield();
+    *count += frame[0] + frame[4096] - 1;
+}
+
+/*
+ * Check that pooled coroutines whose stack pages below the top were given
+ * back (a pool of over 1024: all but a thread's few hottest) run again
+ * when reused.
+ */
+TEST(reuse_after_cold_pages_given_back, "/pool/reuse-after-cold-pages-given-back")
+{
+    static Coroutine *cos[POOLED_MANY];
+    int count = 0;
+
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < POOLED_MANY; i++) {
+            cos[i] = qemu_coroutine_create(touch_and_count, &count);
+            qemu_coroutine_enter(cos[i]);
+        }
+        for (int i = 0; i < POOLED_MANY; i++) {
+            qemu_coroutine_enter(cos[i]);
+        }
+    }
+    CHECK(count == 2 * POOLED_MANY);
+}
+
+#define BURST 2048
+#define BURST_STACK (64 * 1024)
+
+static void coroutine_fn use_64k(void *opaque)
+{
+    volatile char frame[BURST_STACK];
+
+    for (size_t i = 0; i < sizeof(frame); i += 1024) {
+        frame[i] = 1;
+    }
+    (void)opaque;
+    qemu_coroutine_yield();
+}
+
+static long resident_kib(void)
+{
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2) {
+            rss = 0;
+        }
+        fclose(f);
+    }
+    return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/*
+ * Check that a burst of coroutines that each used 64 KiB of stack does not
+ * stay resident once they have finished: the pool keeps their stacks but
+ * gives back the pages below each top (it kept all 64 MiB of them).
+ */
+CHILD(burst_then_idle, "burst-then-idle")
+{
+    static Coroutine *cos[BURST];
+    long before = resident_kib();
+
+    for (int i = 0; i < BURST; i++) {
+        cos[i] = qemu_coroutine_create(use_64k, NULL);
+        qemu_coroutine_enter(cos[i]);
+    }
+    for (int i = 0; i < BURST; i++) {
+        qemu_coroutine_enter(cos[i]);
+    }
+    long kept = resident_kib() - before;
+    if (kept > BURST * (BURST_STACK / 1024) / 2) {
+        fprintf(stderr, "kept %ld KiB\n", kept);
+        exit(1);
+    }
+    exit(0);
+}
+
+TEST(burst_gives_back_stack_pages, "/pool/burst-gives-back-stack-pages")
+{
+    CHECK(exec_child_succeeds("burst-then-idle", NULL));
 }
 
 typedef struct {

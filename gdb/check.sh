@@ -10,11 +10,11 @@ mkdir -p "$out"
 rm -f "$out/target.core"
 
 gdb -q -batch -nx -ex 'source gdb/qemucoro.py' -ex 'break gdb_stop_here' \
-    -ex run -ex 'coroutine list' -ex 'coroutine bt parked_co' \
+    -ex run -ex bt -ex 'coroutine list' -ex 'coroutine bt parked_co' \
     -ex "generate-core-file $out/target.core" -ex kill \
     "$prog" >"$out/live.txt" 2>&1
 gdb -q -batch -nx -ex 'source gdb/qemucoro.py' \
-    -ex 'coroutine list' -ex 'coroutine bt parked_co' \
+    -ex bt -ex 'coroutine list' -ex 'coroutine bt parked_co' \
     "$prog" "$out/target.core" >"$out/core.txt" 2>&1
 rm -f "$out/target.core"
 
@@ -33,7 +33,14 @@ for f in "$out/live.txt" "$out/core.txt"; do
     expect "$f" '^0x[0-9a-f]+ +entered .* entry outer_entry$'
     expect "$f" '^0x[0-9a-f]+ +suspended +stack [0-9]+/[0-9]+ .* entry parked_entry$'
     expect "$f" '^0x[0-9a-f]+ +pooled '
-    expect "$f" '^#[0-9]+ .*qemu_coroutine_yield'
+    # gdb's own bt, from inside inner_co: through the unwind info of each
+    # stack's first frame into its enterer (outer_co, then main's stack).
+    expect "$f" '^#[0-9]+ .* in qemu_coroutine_enter \('
+    expect "$f" '^#[0-9]+ .* in main \(.*gdb-target.c'
+    # A suspended coroutine: the function that yielded is frame 0 (yield
+    # tail-jumps into the switch), and the walk ends at the stack's start.
+    expect "$f" '^#0 .*parked_inner \(\) at c-tests/gdb-target.c:[0-9]+$'
+    expect "$f" '^#[0-9]+ .*qemucoro_fiber_start'
     expect "$f" '^#[0-9]+ .*parked_inner \(\) at c-tests/gdb-target.c:[0-9]+$'
     expect "$f" '^#[0-9]+ .*parked_outer \(\) at c-tests/gdb-target.c:[0-9]+$'
     if grep -Eq 'Python Exception|Error' "$f"; then

@@ -14,14 +14,15 @@
 # stack, linked through the registry) and `qemucoro_gdb_layout` (where the
 # fields are; see src/coroutine/registry.rs).
 #
-# Where a suspended coroutine's registers are: corosensei keeps the
-# suspended context's stack pointer in its coroutine object, inside our
-# Fiber. The object's layout is private to corosensei, so we scan its words
-# for values inside the stack: the stack pointer at first entry (near the
-# top) and, once suspended, the current one (lower). At that address the
-# switch (corosensei's arch/x86_64.rs) pushed, from low to high: the resume
-# address, RBX, RBP. The suspended code continues at the resume address with
-# RSP just above those three words.
+# Where a suspended coroutine's registers are: the switch's slot (co_sp in
+# the layout) holds its saved stack pointer, and at that address the switch
+# (src/switch/arch/x86_64.rs) pushed, from low to high: R15, R14, R13, R12,
+# RBX, RBP and the resume address; the suspended code continues there with
+# RSP just above those seven words. A coroutine never entered has the same
+# frame, laid out by hand, resuming at qemucoro_fiber_start. While a
+# coroutine runs, the slot holds its enterer's stack pointer instead.
+# qemu_coroutine_yield tail-jumps into the switch, so a yielded coroutine's
+# innermost frame is the function that called qemu_coroutine_yield.
 #
 # SPDX-License-Identifier: MIT OR Apache-2.0
 
@@ -34,9 +35,11 @@ import gdb.unwinder
 from gdb.unwinder import Unwinder
 
 LAYOUT_FIELDS = ("version", "co_next", "co_entry", "co_entry_arg",
-                 "co_caller", "co_state", "co_fiber", "fiber_bottom",
-                 "fiber_size", "fiber_inner", "fiber_inner_size")
-LAYOUT_VERSION = 1
+                 "co_caller", "co_state", "co_sp", "co_stack_bottom",
+                 "co_stack_size")
+LAYOUT_VERSION = 2
+# The saved frame, in words from the saved stack pointer.
+FRAME = ("r15", "r14", "r13", "r12", "rbx", "rbp", "rip")
 STATE_LIVE = 1
 
 
@@ -50,6 +53,14 @@ def read_byte(addr):
 
 def symbol_address(name):
     return int(gdb.parse_and_eval("(unsigned long)&%s" % name))
+
+
+def fiber_start():
+    """Where a fresh stack's first switch lands (0 if the symbol is gone)."""
+    try:
+        return symbol_address("qemucoro_fiber_start")
+    except gdb.error:
+        return 0
 
 
 def layout():
@@ -71,17 +82,15 @@ class Co:
         self.entry = read_word(addr + lay["co_entry"])
         self.caller = read_word(addr + lay["co_caller"])
         self.live = read_byte(addr + lay["co_state"]) == STATE_LIVE
-        fiber = read_word(addr + lay["co_fiber"])
-        self.bottom = read_word(fiber + lay["fiber_bottom"])
-        self.size = read_word(fiber + lay["fiber_size"])
+        self.bottom = read_word(addr + lay["co_stack_bottom"])
+        self.size = read_word(addr + lay["co_stack_size"])
         self.top = self.bottom + self.size
-        self.saved_sp = self.find_saved_sp(fiber + lay["fiber_inner"], lay["fiber_inner_size"])
-
-    def find_saved_sp(self, inner, size):
-        words = [read_word(inner + off) for off in range(0, size - size % 8, 8)]
-        inside = set(w for w in words if self.bottom <= w < self.top)
-        # One value: never resumed (or running, its slot emptied).
-        return min(inside) if len(inside) > 1 else None
+        sp = read_word(addr + lay["co_sp"])
+        # Inside its own stack: suspended (or never entered); otherwise the
+        # slot names whoever entered it, and it is running.
+        self.saved_sp = sp if self.contains(sp) else None
+        self.started = self.saved_sp is not None and \
+            read_word(sp + 8 * FRAME.index("rip")) != fiber_start()
 
     def contains(self, sp):
         return self.bottom <= sp < self.top
@@ -130,7 +139,7 @@ def describe(co, sps):
             return "running in thread %d" % num, co.top - sp
     if co.caller:
         return "entered (it entered another)", None
-    if co.saved_sp is None:
+    if co.saved_sp is None or not co.started:
         return "created, not yet entered", None
     return "suspended", co.top - co.saved_sp
 
@@ -176,8 +185,8 @@ class CoroutineBacktrace(gdb.Command):
         if co.saved_sp is None:
             raise gdb.GdbError("coroutine 0x%x has no saved context" % addr)
         sp = co.saved_sp
-        regs = {"rip": read_word(sp), "rbx": read_word(sp + 8),
-                "rbp": read_word(sp + 16), "rsp": sp + 24}
+        regs = dict((reg, read_word(sp + 8 * i)) for i, reg in enumerate(FRAME))
+        regs["rsp"] = sp + 8 * len(FRAME)
         backtrace_from(regs)
 
 
@@ -231,10 +240,13 @@ def backtrace_from(regs):
     gdb.invalidate_cached_frames()
     try:
         frame, level = gdb.newest_frame().older(), 0
-        # The coroutine's first frame is linked (by corosensei's unwind info)
-        # to whoever last resumed it, which has moved on since: stop there.
-        while frame is not None and frame.type() != gdb.SIGTRAMP_FRAME:
+        # The stack's first frame, qemucoro_fiber_start, is linked (by its
+        # unwind info) to whoever the slot names: for a suspended coroutine,
+        # its own saved frame. Stop there.
+        while frame is not None:
             gdb.write("#%-2d %s\n" % (level, describe_frame(frame, level)))
+            if frame.name() == "qemucoro_fiber_start":
+                break
             frame, level = frame.older(), level + 1
     finally:
         SUSPENDED.regs = None

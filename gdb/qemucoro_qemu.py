@@ -14,17 +14,19 @@
 # Loaded by gdb/qemucoro.py (`source gdb/qemucoro.py`, after QEMU's
 # scripts/qemu-gdb.py if both are wanted: these replace its two commands).
 # Works on a live process and on a core: everything is read from memory,
-# starting at `qemucoro_qemu_gdb_layout` (src/qemu_backend.rs) and this
-# thread's current coroutine, a thread-local of the backend found through
-# the executable's ELF symbol table (the backend's symbols are local).
+# starting at `qemucoro_qemu_gdb_layout` (src/qemu_backend/mod.rs) and this
+# thread's current coroutine, the first word of the switch's thread block
+# `qemucoro_tls`, found through the executable's ELF symbol table (the
+# backend's symbols are local).
 #
-# Where a coroutine's registers are, with corosensei's switch:
-#  - one that yielded: its Fiber keeps the stack pointer of its suspended
-#    context (found as in qemucoro.py: the lowest word of corosensei's object
-#    that lies inside the stack); there, from low to high, RIP, RBX, RBP;
-#  - one that entered another (or the leader): the child's stack keeps a
-#    link 16 bytes below its top to the parent's stack pointer; there, RBP,
-#    RIP, RBX.
+# Where a coroutine's registers are, with our switch (the frame is drawn in
+# src/switch/arch/x86_64.rs): each fiber has one slot (`sp` in the layout)
+#  - of one that yielded (or was never entered), its own saved stack
+#    pointer;
+#  - of one that runs or entered another, the saved stack pointer of
+#    whoever entered it (or of the leader).
+# At a saved stack pointer lie, from low to high, R15, R14, R13, R12, RBX,
+# RBP and the resume address, and the resumed code's RSP is just above.
 #
 # SPDX-License-Identifier: MIT OR Apache-2.0
 
@@ -34,10 +36,10 @@ import gdb
 
 from __main__ import read_word, symbol_address, backtrace_from
 
-QEMU_LAYOUT_FIELDS = ("version", "caller", "stack_bottom", "stack_size",
-                      "fiber_inner", "fiber_inner_size")
-QEMU_LAYOUT_VERSION = 1
-CURRENT_SYMBOL = b"_ZN8qemucoro12qemu_backend7CURRENT"
+QEMU_LAYOUT_FIELDS = ("version", "caller", "stack_bottom", "stack_size", "sp")
+QEMU_LAYOUT_VERSION = 2
+CURRENT_SYMBOL = b"qemucoro_tls"
+FRAME = ("r15", "r14", "r13", "r12", "rbx", "rbp", "rip")
 PT_TLS = 7
 STT_TLS = 6
 
@@ -122,25 +124,31 @@ def stack_of(lay, co):
     return bottom, bottom + read_word(co + lay["stack_size"])
 
 
+def frame_regs(sp):
+    """The registers the switch saved at `sp`."""
+    regs = dict((reg, read_word(sp + 8 * i)) for i, reg in enumerate(FRAME))
+    regs["rsp"] = sp + 8 * len(FRAME)
+    return regs
+
+
 def yielded_regs(lay, co):
     """Registers of a coroutine that yielded (or terminated into the pool)."""
     bottom, top = stack_of(lay, co)
-    inner = co + lay["fiber_inner"]
-    size = lay["fiber_inner_size"]
-    words = [read_word(inner + off) for off in range(0, size - size % 8, 8)]
-    inside = set(w for w in words if bottom <= w < top)
-    if len(inside) < 2:
+    sp = read_word(co + lay["sp"])
+    if not bottom <= sp < top:
         return None
-    sp = min(inside)
-    return {"rip": read_word(sp), "rbx": read_word(sp + 8),
-            "rbp": read_word(sp + 16), "rsp": sp + 24}
+    regs = frame_regs(sp)
+    try:
+        if regs["rip"] == symbol_address("qemucoro_fiber_start"):
+            return None
+    except gdb.error:
+        pass
+    return regs
 
 
 def parent_regs(lay, child):
-    """Registers of whoever entered `child`, as child's stack links them."""
-    link = read_word(stack_of(lay, child)[1] - 16)
-    return {"rbp": read_word(link), "rip": read_word(link + 8),
-            "rbx": read_word(link + 16), "rsp": link + 24}
+    """Registers of whoever entered `child`, from child's slot."""
+    return frame_regs(read_word(child + lay["sp"]))
 
 
 def caller_chain(lay):

@@ -215,8 +215,6 @@ typedef struct QemucoroStats {
   size_t pooled;
 } QemucoroStats;
 
-
-
 /**
  * Wait at the front of the queue instead of the back: for re-queueing a
  * request whose condition still does not hold after it was woken.
@@ -789,6 +787,30 @@ void qemucoro_legacy_enter(struct Coroutine *co, void *opaque);
 
 #endif  /* QEMUCORO_COROUTINE_H */
 
+/*
+ * The hot entry points are called through the GOT, not the PLT (GCC's
+ * noplt): a program on libqemucoro.so saves an indirect jump per call, and
+ * with the archive the linker turns each call back into a direct one.
+ */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(noplt)
+#ifdef __cplusplus
+extern "C" {
+#endif
+__attribute__((noplt)) Coroutine *qemu_coroutine_create(CoroutineEntry *entry, void *opaque);
+__attribute__((noplt)) void qemu_coroutine_enter(Coroutine *co);
+__attribute__((noplt)) void qemu_coroutine_yield(void);
+__attribute__((noplt)) Coroutine *qemu_coroutine_self(void);
+__attribute__((noplt)) bool qemu_in_coroutine(void);
+__attribute__((noplt)) bool qemu_coroutine_entered(Coroutine *co);
+__attribute__((noplt)) void qemu_co_mutex_lock(CoMutex *mutex);
+__attribute__((noplt)) void qemu_co_mutex_unlock(CoMutex *mutex);
+__attribute__((noplt)) void aio_co_wake(Coroutine *co);
+#ifdef __cplusplus
+}
+#endif
+#endif
+#endif
 /* Coroutine socket I/O: QEMU's macros over qemu_co_sendv_recvv. */
 #define qemu_co_recvv(sockfd, iov, iov_cnt, offset, bytes) \
     qemu_co_sendv_recvv(sockfd, iov, iov_cnt, offset, bytes, false)

@@ -3,7 +3,7 @@
 //! C programs written against QEMU's `qemu/coroutine.h` compile against the
 //! generated `include/coroutine.h` (through `include/qemu/coroutine.h`) and
 //! link this crate's static or shared library. Stacks are switched by
-//! corosensei; everything else (the pool, the TLS discipline, the checks that
+//! our own assembly (src/switch/arch/); everything else (the pool, the TLS discipline, the checks that
 //! turn misuse into a clear abort) is here.
 //!
 //! One folder per layer; a module imports only the layers below its own

@@ -1,4 +1,18 @@
 //! C exports of the coroutine core (QEMU's `qemu/coroutine-core.h`).
+//!
+//! On x86_64 no `ret` crosses a switch on the way through
+//! `qemu_coroutine_enter` and `qemu_coroutine_yield`: a `ret` there would
+//! return through a frame the other side's calls pushed and miss the
+//! return-stack predictor on every switch. `qemu_coroutine_enter` is an
+//! assembly stub: it calls the core's `enter_begin` (checks and
+//! bookkeeping, plain Rust with its thread-locals inlined), which tail-jumps
+//! into the switch, so the coroutine comes back straight into the stub; the
+//! stub then calls `enter_end` (balanced) and leaves with `pop rcx; jmp
+//! rcx`. `qemu_coroutine_yield` is the checks and a tail jump into the
+//! switch, so a yielded coroutine resumes straight in its C caller (in
+//! sanitizer builds, a stub that calls `yield_end` after the switch, for
+//! the hooks). The tail jumps are LLVM's (a sibling call to the naked
+//! switch); `make check-shared` checks that they are there.
 
 use std::ffi::{c_uint, c_void};
 use std::ptr;
@@ -25,6 +39,36 @@ pub extern "C" fn qemu_coroutine_create(
 /// Coroutines that `co` woke meanwhile (through a lock or queue) run next,
 /// before this returns. Aborts with "Co-routine re-entered recursively" if
 /// `co` is already entered, and if `co` is NULL.
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
+#[no_mangle]
+pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
+    std::arch::naked_asm!(
+        ".cfi_startproc",
+        "push rbx",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset rbx, -16",
+        "mov rbx, rdi",
+        "call {begin}",
+        "mov rdi, rbx",
+        "mov esi, eax",
+        "call {end}",
+        "pop rbx",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore rbx",
+        "pop rcx",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_register rip, rcx",
+        "jmp rcx",
+        ".cfi_endproc",
+        begin = sym coroutine::enter_begin,
+        end = sym coroutine::enter_end,
+    )
+}
+
+/// As above, for targets without an assembly stub.
+/// cbindgen:ignore
+#[cfg(not(target_arch = "x86_64"))]
 #[no_mangle]
 pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
     let co = deref("qemu_coroutine_enter", "co", co);
@@ -35,6 +79,9 @@ pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
 #[no_mangle]
 pub extern "C" fn qemu_coroutine_enter_if_inactive(co: *mut Coroutine) {
     let co = deref("qemu_coroutine_enter_if_inactive", "co", co);
+    if co.is_pooled() {
+        coroutine::die_stale("qemu_coroutine_enter_if_inactive");
+    }
     if !co.is_entered() {
         coroutine::enter(ptr::null_mut(), co);
     }
@@ -43,6 +90,44 @@ pub extern "C" fn qemu_coroutine_enter_if_inactive(co: *mut Coroutine) {
 /// Suspends the running coroutine and returns to whoever entered it.
 ///
 /// Aborts with "Co-routine is yielding to no one" outside a coroutine.
+#[cfg(all(target_arch = "x86_64", not(any(feature = "asan", feature = "tsan"))))]
+#[no_mangle]
+pub extern "C" fn qemu_coroutine_yield() {
+    coroutine::yield_to_caller();
+}
+
+/// As above, with the sanitizers' hooks after the switch.
+/// cbindgen:ignore
+#[cfg(all(target_arch = "x86_64", any(feature = "asan", feature = "tsan")))]
+#[unsafe(naked)]
+#[no_mangle]
+pub extern "C" fn qemu_coroutine_yield() {
+    std::arch::naked_asm!(
+        ".cfi_startproc",
+        "push rax",
+        ".cfi_adjust_cfa_offset 8",
+        "call {begin}",
+        "mov rdi, rax",
+        "mov esi, {yield_}",
+        "call {switch}",
+        "call {end}",
+        "pop rcx",
+        ".cfi_adjust_cfa_offset -8",
+        "pop rcx",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_register rip, rcx",
+        "jmp rcx",
+        ".cfi_endproc",
+        begin = sym coroutine::yield_begin,
+        end = sym coroutine::yield_end,
+        switch = sym crate::switch::arch::qemucoro_switch,
+        yield_ = const coroutine::ACTION_YIELD,
+    )
+}
+
+/// As above, for targets without an assembly stub.
+/// cbindgen:ignore
+#[cfg(not(target_arch = "x86_64"))]
 #[no_mangle]
 pub extern "C" fn qemu_coroutine_yield() {
     coroutine::yield_now();
@@ -65,7 +150,11 @@ pub extern "C" fn qemu_in_coroutine() -> bool {
 /// the running coroutine and for every coroutine that entered it.
 #[no_mangle]
 pub extern "C" fn qemu_coroutine_entered(co: *mut Coroutine) -> bool {
-    deref("qemu_coroutine_entered", "co", co).is_entered()
+    let co = deref("qemu_coroutine_entered", "co", co);
+    if co.is_pooled() {
+        coroutine::die_stale("qemu_coroutine_entered");
+    }
+    co.is_entered()
 }
 
 /// Lets the global pool hold `additional_pool_size` more coroutines.

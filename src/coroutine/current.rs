@@ -1,133 +1,121 @@
-//! Per-thread state: the running coroutine and the thread's leader.
+//! Per-thread state: the running coroutine, the thread's leader, its
+//! AioContext and the pool's free list, in the switch's thread block.
 //!
-//! Every access to thread-local storage in this crate goes through the
-//! `#[inline(never)]` functions here, and none of them switches stacks.
-//! That is what keeps TLS sound when a coroutine yields on one thread and is
-//! resumed on another: LLVM treats a thread-local's address as constant within
-//! one function and may keep it in a register across a call, so a function
-//! that both switched and touched TLS directly could, after migrating, read
-//! the *old* thread's slot. Callers that span a switch (yield, lock waits)
-//! therefore call these accessors again after the switch instead of holding
-//! on to anything they returned earlier, except plain coroutine pointers,
-//! which are thread-independent.
+//! **TLS across threads.** A coroutine can suspend on one thread and resume
+//! on another, and a compiler treats a thread-local's address as constant
+//! within a function: it may compute it once and keep it in a register
+//! across a call, so code that touched a thread-local before a switch and
+//! after it could, after migrating, use the *old* thread's slot. Our hot
+//! per-thread fields live in `qemucoro_tls` (switch/arch), whose address
+//! comes from an asm statement that the compiler must treat as having side
+//! effects: it runs again at every access and is never merged with an
+//! earlier one, so every access after a switch reads the thread it is on,
+//! however much is inlined. The one rule left is plain Rust: `block()`'s
+//! reference is used at once and never held across a switch.
+//!
+//! The block is reached with the initial-exec TLS model even in the shared
+//! library (Rust's own `thread_local!` is general-dynamic there: a call
+//! per access). Only the cold leader itself stays in a `thread_local!`.
 
 use std::cell::Cell;
 use std::ffi::c_void;
+use std::mem::size_of;
 use std::ptr;
 
 use crate::coroutine::Coroutine;
+use crate::switch;
 
-struct ThreadState {
-    /// The running coroutine; null until first asked for, then the leader.
-    current: Cell<*const Coroutine>,
-    /// Stands for the thread's own stack, so that `caller` always has
-    /// somewhere to point and `qemu_coroutine_self()` is never NULL.
-    leader: Coroutine,
-    /// The AioContext that `qemu_coroutine_enter` records (opaque here; the
-    /// event loop sets it for the threads that run one).
-    aio_context: Cell<*mut c_void>,
+/// The hot per-thread state, laid over `qemucoro_tls` (zeroed at thread
+/// start, so every field starts null / 0 / false).
+#[repr(C)]
+pub(crate) struct ThreadBlock {
+    /// The running coroutine; null until the thread first needs one, then
+    /// the leader outside any coroutine.
+    pub current: Cell<*const Coroutine>,
+    /// The AioContext that `qemu_coroutine_enter` records (opaque here;
+    /// the event loop sets it for the threads that run one).
+    pub aio_context: Cell<*mut c_void>,
+    /// The pool's free list (pool.rs).
+    pub pool_head: Cell<*const Coroutine>,
+    pub pool_len: Cell<usize>,
+    pub pool_armed: Cell<bool>,
+}
+
+const _: () = assert!(size_of::<ThreadBlock>() <= switch::THREAD_BLOCK_SIZE);
+
+/// This thread's block. Use the reference at once: never across a switch.
+#[inline(always)]
+pub(crate) fn block() -> &'static ThreadBlock {
+    // SAFETY: qemucoro_tls is THREAD_BLOCK_SIZE zeroed, 64-byte aligned
+    // bytes per thread, which is a valid ThreadBlock (all fields are Cells
+    // of plain data), touched only by its own thread.
+    unsafe { &*switch::thread_block().cast::<ThreadBlock>() }
 }
 
 thread_local! {
-    static STATE: ThreadState = const {
-        ThreadState {
-            current: Cell::new(ptr::null()),
-            leader: Coroutine::blank(),
-            aio_context: Cell::new(ptr::null_mut()),
-        }
-    };
+    /// Stands for the thread's own stack, so that `caller` always has
+    /// somewhere to point and `qemu_coroutine_self()` is never NULL.
+    static LEADER: Coroutine = const { Coroutine::blank() };
+    /// Whether this thread was already asked for its default context.
+    static CHECKED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The running coroutine, or this thread's leader outside any coroutine.
-#[inline(never)]
+#[inline(always)]
 pub fn get() -> *const Coroutine {
-    STATE.with(|s| {
-        let cur = s.current.get();
-        if !cur.is_null() {
-            return cur;
-        }
-        let leader: *const Coroutine = &s.leader;
-        s.current.set(leader);
-        crate::coroutine::overflow::thread_init();
-        leader
-    })
+    let cur = block().current.get();
+    if cur.is_null() {
+        return adopt_leader();
+    }
+    cur
+}
+
+/// First use of coroutine state on this thread: the leader becomes the
+/// running coroutine, and the thread gets what overflow reports need.
+#[cold]
+#[inline(never)]
+pub(crate) fn adopt_leader() -> *const Coroutine {
+    let leader = LEADER.with(ptr::from_ref);
+    block().current.set(leader);
+    crate::coroutine::overflow::thread_init();
+    leader
 }
 
 /// The running coroutine, or null if this thread never touched coroutine
 /// state; initialises nothing, so a signal handler may call it.
-#[inline(never)]
+#[inline(always)]
 pub fn peek() -> *const Coroutine {
-    STATE.with(|s| s.current.get())
+    block().current.get()
 }
 
 /// Makes `co` the running coroutine.
-#[inline(never)]
+#[inline(always)]
 pub fn set(co: *const Coroutine) {
-    STATE.with(|s| s.current.set(co));
-}
-
-/// The enter path's one TLS access: makes `to` the running coroutine and
-/// returns the coroutine it replaces (the leader if none ran yet) and the
-/// thread's AioContext (as `aio_context` gives it, so that the main thread's
-/// first enter binds the main context rather than recording none).
-#[inline(never)]
-pub fn enter_switch(to: *const Coroutine) -> (*const Coroutine, *mut c_void) {
-    let (from, mut ctx) = STATE.with(|s| {
-        let old = s.current.replace(to);
-        let from = if old.is_null() {
-            crate::coroutine::overflow::thread_init();
-            &s.leader
-        } else {
-            old
-        };
-        (from, s.aio_context.get())
-    });
-    // A thread that set no context yet: the main thread binds the main one
-    // on first use (as `aio_context` does), other threads have none.
-    if ctx.is_null() {
-        ctx = thread_default_context();
-    }
-    (from, ctx)
-}
-
-/// The yield path's one TLS access: if the running coroutine has a caller,
-/// makes the caller the running one and returns the coroutine that is
-/// leaving; otherwise changes nothing and returns null.
-#[inline(never)]
-pub fn yield_switch() -> *const Coroutine {
-    STATE.with(|s| {
-        // SAFETY: `current` is null or the running coroutine, live while it runs.
-        let Some(me) = (unsafe { s.current.get().as_ref() }) else { return std::ptr::null() };
-        let caller = me.caller.get();
-        if caller.is_null() {
-            return std::ptr::null();
-        }
-        s.current.set(caller);
-        me
-    })
+    block().current.set(co);
 }
 
 /// The calling thread's AioContext, or null if it runs none. The main
 /// thread runs the main context, bound here on first use.
-#[inline(never)]
+#[inline(always)]
 pub fn aio_context() -> *mut c_void {
-    let ctx = STATE.with(|s| s.aio_context.get());
+    let ctx = block().aio_context.get();
     if ctx.is_null() {
         return thread_default_context();
     }
     ctx
 }
 
-thread_local! {
-    /// Whether this thread was already asked for its default context.
-    static CHECKED: Cell<bool> = const { Cell::new(false) };
+/// Records the AioContext the calling thread runs.
+#[inline(always)]
+pub fn set_aio_context(ctx: *mut c_void) {
+    block().aio_context.set(ctx);
 }
 
 /// The context of a thread that has not set one: the main context on the
-/// main thread (recorded, so this runs once), null elsewhere. Like the
-/// accessors above, never inlined and never switches.
+/// main thread (recorded, so this runs once), null elsewhere.
+#[cold]
 #[inline(never)]
-fn thread_default_context() -> *mut c_void {
+pub(crate) fn thread_default_context() -> *mut c_void {
     if CHECKED.with(|c| c.replace(true)) {
         return ptr::null_mut();
     }
@@ -139,12 +127,6 @@ fn thread_default_context() -> *mut c_void {
     let ctx = super::event_loop::main_context();
     set_aio_context(ctx);
     ctx
-}
-
-/// Records the AioContext the calling thread runs.
-#[inline(never)]
-pub fn set_aio_context(ctx: *mut c_void) {
-    STATE.with(|s| s.aio_context.set(ctx));
 }
 
 /// The running coroutine (or the leader) as a reference, for the lock code.

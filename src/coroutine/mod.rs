@@ -3,9 +3,16 @@
 //!
 //! A coroutine runs on its own fiber. `enter` resumes the fiber with the
 //! enterer recorded as `caller`; `yield` clears `caller` and suspends back to
-//! it. When the entry function returns, the trampoline suspends one last time
-//! with TERMINATE and the enterer recycles the coroutine into the pool,
+//! it. When the entry function returns, the fiber's body suspends one last
+//! time with TERMINATE and the enterer recycles the coroutine into the pool,
 //! fiber and stack intact, ready for the next `create`.
+//!
+//! Each of enter and yield is split around its one switch: `begin_*` does
+//! every check and the bookkeeping and returns the slot to switch on, and
+//! `enter_end` does what the enterer does once the coroutine is back. The C
+//! API's `qemu_coroutine_enter` and `qemu_coroutine_yield` are assembly
+//! stubs that call these and the switch with no `ret` across a switch
+//! (capi/coroutine.rs); Rust callers use `enter` and `yield_now`.
 //!
 //! Coroutines are shared with C as raw pointers and may move between threads,
 //! so every mutable field is a `Cell` (plain stores, no aliasing `&mut`) and
@@ -14,10 +21,12 @@
 
 pub(crate) mod current;
 pub(crate) mod event_loop;
+mod fork;
 pub(crate) mod overflow;
 pub(crate) mod pool;
 pub(crate) mod registry;
 pub(crate) mod stats;
+mod unload;
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_void};
@@ -26,7 +35,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
 use crate::util::abort::die;
 use crate::switch::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
-use crate::switch::{Fiber, Suspender};
+use crate::switch::{self, Fiber};
 use crate::util::list::{Linked, List};
 
 /// `void coroutine_fn CoroutineEntry(void *opaque)`.
@@ -70,8 +79,8 @@ pub struct Coroutine {
     pub(crate) wakeup: CoList,
     /// Link for an event loop's list of scheduled coroutines.
     pub(crate) scheduled_next: AtomicPtr<Coroutine>,
-    fiber: Cell<*mut Fiber>,
-    suspender: Cell<*const Suspender>,
+    /// The stack and the switch's slot; stackless for a leader.
+    pub(crate) fiber: Fiber,
     /// A slab stack's overflow canary; None for guarded stacks.
     canary: Cell<Option<Canary>>,
     /// `STATE_*`; atomic only so that statistics may read it from any
@@ -79,6 +88,18 @@ pub struct Coroutine {
     pub(crate) state: AtomicU8,
     /// Place in the registry of stacks (see registry.rs).
     pub(crate) registry: registry::Link,
+    /// Whether the stack holds no pages below its top page (given back
+    /// since it last ran): the pool's record, see pool.rs.
+    pub(crate) stack_clean: Cell<bool>,
+}
+
+/// What `caller` holds while a coroutine is pooled: not null, so the enter
+/// path's existing "already entered?" test catches a stale `Coroutine *`
+/// at no extra cost, and the cold path tells the two cases apart.
+static POOLED_MARK: u8 = 0;
+
+fn pooled_mark() -> *const Coroutine {
+    ptr::addr_of!(POOLED_MARK).cast()
 }
 
 impl Linked for Coroutine {
@@ -101,27 +122,30 @@ impl Coroutine {
             queue_next: Cell::new(ptr::null()),
             wakeup: CoList::new(),
             scheduled_next: AtomicPtr::new(ptr::null_mut()),
-            fiber: Cell::new(ptr::null_mut()),
-            suspender: Cell::new(ptr::null()),
+            fiber: Fiber::empty(),
             canary: Cell::new(None),
             state: AtomicU8::new(STATE_POOLED),
             registry: registry::Link::new(),
+            stack_clean: Cell::new(false),
         }
     }
 
     /// Where `fiber` lies, for the gdb script's layout table.
     pub(crate) const FIBER_OFFSET: usize = std::mem::offset_of!(Coroutine, fiber);
 
-    /// A new coroutine with its own stack, parked before its first entry.
+    /// A new coroutine with its own stack, parked before its first entry
+    /// (the cold half of `create`: it maps a stack).
+    #[cold]
+    #[inline(never)]
     pub(crate) fn new_boxed(stack_size: usize) -> *mut Coroutine {
         let co = Box::into_raw(Box::new(Coroutine::blank()));
-        let stack = Stack::new(stack_size);
-        let canary = stack.arm_canary();
-        let fiber = Fiber::new(stack, trampoline, co.cast());
         // SAFETY: `co` was just allocated above and is not shared yet.
         let c = unsafe { &*co };
-        c.fiber.set(Box::into_raw(Box::new(fiber)));
-        c.canary.set(canary);
+        let stack = Stack::new(stack_size);
+        c.canary.set(stack.arm_canary());
+        // SAFETY: the fiber is new, and it lives in the box, which never
+        // moves; the body gets the coroutine it was made for.
+        unsafe { c.fiber.prepare(stack, fiber_main, co.cast()) };
         registry::add(c);
         co
     }
@@ -131,10 +155,10 @@ impl Coroutine {
     /// # Safety
     /// `co` came from `new_boxed` and no pointer to it is used afterwards.
     pub(crate) unsafe fn free(co: *mut Coroutine) {
-        // SAFETY: per the contract, both boxes are ours to drop.
+        // SAFETY: per the contract, the box is ours to drop; its fiber's
+        // stack goes with it (nothing on it has Drop code).
         unsafe {
             registry::remove(&*co);
-            drop(Box::from_raw((*co).fiber.get()));
             drop(Box::from_raw(co));
         }
     }
@@ -145,8 +169,25 @@ impl Coroutine {
 
     /// The usable stack as (lowest address, size); None for a leader.
     pub fn stack_bounds(&self) -> Option<(usize, usize)> {
-        // SAFETY: a non-null fiber is owned by this coroutine until `free`.
-        unsafe { self.fiber.get().as_ref() }.map(Fiber::stack_bounds)
+        self.fiber.stack_bounds()
+    }
+
+    /// Whether the coroutine's entry returned and it waits in a pool: a
+    /// `Coroutine *` the caller should no longer have.
+    pub fn is_pooled(&self) -> bool {
+        self.caller.get() == pooled_mark()
+    }
+
+    /// Gives back the stack pages of a terminated coroutine but for the top
+    /// one, which holds its parked frames (see pool.rs),
+    /// unless that was done since it last ran.
+    pub(crate) fn discard_cold_stack(&self) {
+        if self.stack_clean.replace(true) {
+            return;
+        }
+        if let Some((bottom, size)) = self.stack_bounds() {
+            crate::switch::stack::discard_cold_pages(bottom, size);
+        }
     }
 
     /// Aborts if the coroutine ran past the bottom of an unguarded stack.
@@ -163,27 +204,20 @@ impl Coroutine {
     fn overflowed(&self) -> ! {
         crate::coroutine::overflow::report(self, " (an unguarded stack: caught by its canary)")
     }
-
-    #[inline(always)]
-    fn resume(&self, action: u32) -> u32 {
-        let fiber = self.fiber.get();
-        if fiber.is_null() {
-            die(format_args!("qemu_coroutine_enter: cannot enter a thread's leader"));
-        }
-        // SAFETY: only the thread entering the coroutine reaches this, and
-        // enter's `caller` check guarantees there is one such thread at a time,
-        // so this is the only live reference to the fiber.
-        unsafe { (*fiber).resume(action) }
-    }
 }
 
 /// `qemu_coroutine_create`: a coroutine from the pool, or a new one.
+#[inline(always)]
 pub fn create(entry: CoroutineEntry, opaque: *mut c_void) -> *mut Coroutine {
-    let co = pool::get().unwrap_or_else(|| Coroutine::new_boxed(DEFAULT_STACK_SIZE));
+    let co = match pool::get() {
+        Some(co) => co,
+        None => Coroutine::new_boxed(DEFAULT_STACK_SIZE),
+    };
     // SAFETY: a pooled or new coroutine is ours alone until returned.
     let c = unsafe { &*co };
     c.entry.set(Some(entry));
     c.entry_arg.set(opaque);
+    c.caller.set(ptr::null());
     c.ctx.store(ptr::null_mut(), Ordering::Relaxed);
     c.state.store(STATE_LIVE, Ordering::Relaxed);
     co
@@ -192,29 +226,101 @@ pub fn create(entry: CoroutineEntry, opaque: *mut c_void) -> *mut Coroutine {
 /// `qemu_aio_coroutine_enter`: runs `co`, then every coroutine it woke,
 /// depth first, until all have yielded or terminated. A null `ctx` means
 /// the calling thread's own context.
-#[inline(always)]
 pub fn enter(ctx: *mut c_void, co: &Coroutine) {
-    let action = switch_in(ctx, co);
-    if co.wakeup.is_empty() {
-        if action == ACTION_TERMINATE {
-            terminated(co);
-        }
-        return;
+    let slot = begin_enter(ctx, co);
+    // SAFETY: begin_enter checked that `co` is suspended and made it the
+    // running coroutine; it switches back here through the same slot.
+    let action = unsafe { switch::switch(slot, ACTION_ENTER) };
+    finish_enter(co, action);
+}
+
+/// The enter path's first half, for the C stub: the checks of `enter`
+/// (and QEMU's NULL check), then a tail jump into the switch, so that the
+/// coroutine comes back straight into the stub with its action.
+pub(crate) extern "C" fn enter_begin(co: *const Coroutine) -> u32 {
+    // SAFETY: C passes a coroutine pointer; NULL is rejected here.
+    let Some(co) = (unsafe { co.as_ref() }) else {
+        crate::util::abort::null_arg("qemu_coroutine_enter", "co")
+    };
+    let slot = begin_enter(ptr::null_mut(), co);
+    // SAFETY: as in `enter`.
+    unsafe { switch::switch(slot, ACTION_ENTER) }
+}
+
+/// The enter path's second half, for the C stub: `action` is what the
+/// switch into `co` returned.
+pub(crate) extern "C" fn enter_end(co: *const Coroutine, action: u32) {
+    // SAFETY: enter_begin accepted `co`; it is live at least until
+    // finish_enter recycles it.
+    finish_enter(unsafe { &*co }, action);
+}
+
+/// Everything an enter does before its switch; returns the slot.
+#[inline(always)]
+fn begin_enter(ctx: *mut c_void, to: &Coroutine) -> *mut usize {
+    check_enterable(to);
+    let t = current::block();
+    let mut from = t.current.get();
+    if from.is_null() {
+        from = current::adopt_leader();
     }
-    run_woken(ctx, co, action);
+    to.caller.set(from);
+    let ctx = if !ctx.is_null() {
+        ctx
+    } else {
+        match t.aio_context.get() {
+            c if c.is_null() => current::thread_default_context(),
+            c => c,
+        }
+    };
+    // Release: a waker that reads ctx also sees what we stored before.
+    to.ctx.store(ctx, Ordering::Release);
+    if let Some(canary) = to.canary.get() {
+        canary.prefetch(); // read after the switch back (stack.rs says why)
+    }
+    // The coroutine sets `current` back to `from` before it switches back.
+    t.current.set(to);
+    // SAFETY: `from` is the running coroutine or this thread's leader.
+    to.fiber.before_resume(unsafe { &(*from).fiber });
+    to.fiber.slot()
+}
+
+/// Everything an enter does once `to` switched back with `action`.
+#[inline(always)]
+fn finish_enter(to: &Coroutine, action: u32) {
+    after_resume();
+    to.check_canary();
+    if !to.wakeup.is_empty() {
+        return run_woken(to, action);
+    }
+    if action == ACTION_TERMINATE {
+        terminated(to);
+    }
+}
+
+/// The sanitizers' half of a switch that came back to the enterer.
+#[inline(always)]
+fn after_resume() {
+    // SAFETY: the coroutine restored `current` to us before coming back.
+    #[cfg(feature = "asan")]
+    Fiber::after_resume(unsafe { &(*current::get()).fiber });
 }
 
 /// The rest of an enter whose coroutine woke others: QEMU's order, the
 /// most recently woken first, each one's own wake-ups before its elders'.
 #[inline(never)]
-fn run_woken(ctx: *mut c_void, first: &Coroutine, action: u32) {
+fn run_woken(first: &Coroutine, action: u32) {
     let pending = CoList::new();
     pending.prepend(&first.wakeup);
     if action == ACTION_TERMINATE {
         terminated(first);
     }
     while let Some(to) = pending.pop_front() {
-        let action = switch_in(ctx, to);
+        let slot = begin_enter(ptr::null_mut(), to);
+        // SAFETY: as in `enter`.
+        let action = unsafe { switch::switch(slot, ACTION_ENTER) };
+        after_resume();
+        to.check_canary();
         pending.prepend(&to.wakeup);
         if action == ACTION_TERMINATE {
             terminated(to);
@@ -222,45 +328,64 @@ fn run_woken(ctx: *mut c_void, first: &Coroutine, action: u32) {
     }
 }
 
-/// Enters `to` from the running coroutine (or leader) and returns how it
-/// came back: ACTION_YIELD or ACTION_TERMINATE.
 #[inline(always)]
-fn switch_in(ctx: *mut c_void, to: &Coroutine) -> u32 {
-    let (from, thread_ctx) = current::enter_switch(to);
-    check_enterable(to);
-    to.caller.set(from);
-    let ctx = if ctx.is_null() { thread_ctx } else { ctx };
-    // Release: a waker that reads ctx also sees what we stored before.
-    to.ctx.store(ctx, Ordering::Release);
-    // The coroutine sets `current` back to `from` before it switches back.
-    let action = to.resume(ACTION_ENTER);
-    to.check_canary();
-    action
-}
-
 fn check_enterable(to: &Coroutine) {
     let scheduled = to.scheduled.load(Ordering::Acquire);
     if !scheduled.is_null() {
-        // SAFETY: `scheduled` only ever holds NUL-terminated static names.
-        let name = unsafe { std::ffi::CStr::from_ptr(scheduled) };
-        die(format_args!(
-            "qemu_aio_coroutine_enter: Co-routine was already scheduled in '{}'",
-            name.to_string_lossy()
-        ));
+        already_scheduled(scheduled);
     }
     if to.is_entered() {
-        die(format_args!("Co-routine re-entered recursively"));
+        not_enterable(to);
+    }
+    if !to.fiber.has_stack() {
+        die(format_args!("qemu_coroutine_enter: cannot enter a thread's leader"));
     }
 }
 
+#[cold]
+#[inline(never)]
+fn not_enterable(to: &Coroutine) -> ! {
+    if to.is_pooled() {
+        die_stale("qemu_coroutine_enter");
+    }
+    die(format_args!("Co-routine re-entered recursively"))
+}
+
+/// Aborts because `func` was given a coroutine that had terminated.
+#[cold]
+pub(crate) fn die_stale(func: &str) -> ! {
+    die(format_args!("{func}: Co-routine used after it terminated (its Coroutine * is stale)"))
+}
+
+#[cold]
+#[inline(never)]
+fn already_scheduled(scheduled: *const c_char) -> ! {
+    // SAFETY: `scheduled` only ever holds NUL-terminated static names.
+    let name = unsafe { std::ffi::CStr::from_ptr(scheduled) };
+    die(format_args!(
+        "qemu_aio_coroutine_enter: Co-routine was already scheduled in '{}'",
+        name.to_string_lossy()
+    ))
+}
+
+#[inline(always)]
 fn terminated(co: &Coroutine) {
     let held = co.locks_held.get();
     if held != 0 {
-        die(format_args!("Co-routine terminated while holding {held} lock(s)"));
+        terminated_holding_locks(held);
     }
-    co.caller.set(ptr::null());
+    if co.state.load(Ordering::Relaxed) != STATE_LIVE {
+        terminated_twice();
+    }
+    co.caller.set(pooled_mark());
     co.state.store(STATE_POOLED, Ordering::Relaxed);
     pool::put(ptr::from_ref(co).cast_mut());
+}
+
+#[cold]
+#[inline(never)]
+fn terminated_holding_locks(held: usize) -> ! {
+    die(format_args!("Co-routine terminated while holding {held} lock(s)"))
 }
 
 /// `aio_co_wake` for the layers below the event loop (the locks): re-enters
@@ -270,18 +395,59 @@ pub fn wake(co: &Coroutine) {
 }
 
 /// `qemu_coroutine_yield`: back to whoever entered the running coroutine.
-#[inline(always)]
 pub fn yield_now() {
-    // SAFETY: yield_switch returns null or the running coroutine, which is
-    // live while it runs.
-    let Some(me) = (unsafe { current::yield_switch().as_ref() }) else {
-        die(format_args!("Co-routine is yielding to no one"));
-    };
+    let slot = begin_yield();
+    // SAFETY: begin_yield returned the running coroutine's slot, which holds
+    // its enterer's context; the next enter switches back here.
+    unsafe { switch::switch(slot, ACTION_YIELD) };
+    yield_end();
+}
+
+/// `qemu_coroutine_yield` without the sanitizers: the checks, then a tail
+/// jump into the switch, so the coroutine resumes straight in its C caller.
+#[inline(always)]
+pub(crate) fn yield_to_caller() {
+    let slot = begin_yield();
+    // SAFETY: as in `yield_now`.
+    unsafe { switch::switch(slot, ACTION_YIELD) };
+}
+
+/// The yield path's first half, for the sanitizer builds' C stub: checks,
+/// then the slot.
+#[cfg(any(feature = "asan", feature = "tsan"))]
+pub(crate) extern "C" fn yield_begin() -> *mut usize {
+    begin_yield()
+}
+
+/// The yield path's second half, after the coroutine was entered again:
+/// only the sanitizers have something to do (the C stub calls it only in
+/// sanitizer builds).
+#[inline(always)]
+pub(crate) extern "C" fn yield_end() {
+    // SAFETY: we were entered again, so `current` is this coroutine.
+    #[cfg(feature = "asan")]
+    unsafe { &*current::get() }.fiber.after_suspend();
+}
+
+#[inline(always)]
+fn begin_yield() -> *mut usize {
+    let t = current::block();
+    // SAFETY: `current` is null or the running coroutine, live while it runs.
+    let Some(me) = (unsafe { t.current.get().as_ref() }) else { yielding_to_no_one() };
+    let caller = me.caller.get();
+    if caller.is_null() {
+        yielding_to_no_one();
+    }
+    t.current.set(caller);
     me.caller.set(ptr::null());
-    // SAFETY: `me` had a caller, so it is a real coroutine that has started
-    // and recorded its suspender, which lives on its own stack.
-    let s = unsafe { &*me.suspender.get() };
-    s.suspend(ACTION_YIELD);
+    me.fiber.before_suspend(false);
+    me.fiber.slot()
+}
+
+#[cold]
+#[inline(never)]
+fn yielding_to_no_one() -> ! {
+    die(format_args!("Co-routine is yielding to no one"))
 }
 
 /// The running coroutine, for the functions that must be called from one;
@@ -296,23 +462,30 @@ pub fn running_or_abort(func: &str) -> &'static Coroutine {
 
 /// `qemu_in_coroutine`.
 pub fn in_coroutine() -> bool {
-    // SAFETY: as in yield_now.
-    unsafe { &*current::get() }.is_entered()
+    // SAFETY: `current` is null or a live coroutine or leader.
+    unsafe { current::peek().as_ref() }.is_some_and(Coroutine::is_entered)
 }
 
 /// The body of every fiber: run the entry, report termination, wait to be
 /// re-armed by the pool, forever.
-unsafe fn trampoline(arg: *mut c_void, s: &Suspender, _first: u32) -> ! {
+unsafe extern "C" fn fiber_main(arg: *mut c_void, _first: usize) -> ! {
     // SAFETY: `arg` is the coroutine this fiber was made for, which outlives
     // its fiber.
     let co = unsafe { &*arg.cast::<Coroutine>() };
-    co.suspender.set(s);
+    co.fiber.after_suspend();
     loop {
-        let entry = co.entry.get().expect("create sets entry before enter");
+        let Some(entry) = co.entry.get() else { die(format_args!("entered a coroutine with no entry")) };
         // SAFETY: entry and its argument come from qemu_coroutine_create,
         // whose caller promises that entry(opaque) is valid to call.
         unsafe { entry(co.entry_arg.get()) };
         current::set(co.caller.get());
-        s.suspend(ACTION_TERMINATE);
+        // SAFETY: we run on the fiber's stack, entered by `caller`.
+        unsafe { co.fiber.suspend(ACTION_TERMINATE, true) };
     }
+}
+
+#[cold]
+#[inline(never)]
+fn terminated_twice() -> ! {
+    die(format_args!("qemu_coroutine_enter: Co-routine terminated twice (pooled twice)"))
 }

@@ -11,17 +11,26 @@
 //! what `qemu_coroutine_inc_pool_size` asked for, and never beyond half of
 //! the mappings `/proc/sys/vm/max_map_count` leaves after a reserve.
 
-use std::cell::Cell;
-use std::ptr;
 
+use crate::coroutine::current::{block, ThreadBlock};
 use crate::coroutine::Coroutine;
 use crate::util::map_count;
 use crate::util::mutex::Mutex;
 
 /// Coroutines a thread keeps for itself.
 const LOCAL_MAX: usize = 4096;
+/// From this many pooled coroutines on, a thread's pool gives back the
+/// stack pages below each top page (issue 12: a burst of deep coroutines
+/// must not pin its memory), but for its `LOCAL_HOT` most recent ones.
+/// Below it nothing is given back: a thousand nested coroutines that end
+/// and are created again every round pay no system call.
+const DISCARD_FROM: usize = 1024;
+const LOCAL_HOT: usize = 16;
 /// Coroutines moved to or from the global pool at once.
 const BATCH: usize = 128;
+/// `pool_len` once the thread's exit hook has handed its list over: puts
+/// and refills then take their cold paths, which go to the global pool.
+const CLOSED: usize = usize::MAX;
 
 /// A list of pooled coroutines, owned by whoever holds it.
 struct Batch(Vec<*mut Coroutine>);
@@ -39,7 +48,7 @@ impl Batch {
     }
 }
 
-struct Global {
+pub struct Global {
     batches: Vec<Batch>,
     size: usize,
     /// QEMU's `global_pool_max_size`: one batch plus what users asked for.
@@ -48,19 +57,13 @@ struct Global {
 
 static GLOBAL: Mutex<Global> = Mutex::new(Global { batches: Vec::new(), size: 0, max: BATCH });
 
-/// This thread's free list, linked through `Coroutine::queue_next` (free
-/// coroutines are on no other list). No destructor, so access is a plain
-/// TLS load that works even while the thread's destructors run (`with`
-/// cannot fail); `EXIT` empties it when the thread ends.
-struct Local {
-    head: Cell<*const Coroutine>,
-    len: Cell<usize>,
-    /// Whether `EXIT` is registered for this thread (once is enough).
-    armed: Cell<bool>,
-}
+/// This thread's free list lives in the thread block (current.rs), linked
+/// through `Coroutine::queue_next` (free coroutines are on no other list):
+/// `pool_head`, `pool_len`, and `pool_armed` (whether `EXIT` is registered
+/// for this thread: once is enough). `EXIT` empties it when the thread ends.
+type Local = ThreadBlock;
 
 thread_local! {
-    static LOCAL: Local = const { Local { head: Cell::new(ptr::null()), len: Cell::new(0), armed: Cell::new(false) } };
     static EXIT: ExitHook = const { ExitHook };
 }
 
@@ -70,7 +73,12 @@ struct ExitHook;
 
 impl Drop for ExitHook {
     fn drop(&mut self) {
-        let all = LOCAL.with(take_all);
+        // Later thread-exit code (another library's destructors, pthread
+        // key destructors) may still create and finish coroutines: CLOSED
+        // sends those straight to the global pool.
+        let l = block();
+        let all = take_all(l);
+        l.pool_len.set(CLOSED);
         for chunk in all.chunks(BATCH) {
             put_global(Batch(chunk.to_vec()));
         }
@@ -78,84 +86,148 @@ impl Drop for ExitHook {
 }
 
 /// A pooled coroutine, if there is one here or in the global pool.
-// Not inlined: it touches TLS (see current.rs).
-#[inline(never)]
+#[inline(always)]
 pub(crate) fn get() -> Option<*mut Coroutine> {
-    LOCAL.with(|l| {
-        if l.head.get().is_null() {
-            refill(l)?;
-        }
-        let co = l.head.get();
-        // SAFETY: the free list holds only live, pooled coroutines.
-        l.head.set(unsafe { (*co).queue_next.get() });
-        l.len.set(l.len.get() - 1);
-        Some(co.cast_mut())
-    })
+    let l = block();
+    let co = l.pool_head.get();
+    if co.is_null() {
+        return refill(l);
+    }
+    // SAFETY: the free list holds only live, pooled coroutines.
+    l.pool_head.set(unsafe { (*co).queue_next.get() });
+    l.pool_len.set(l.pool_len.get() - 1);
+    // SAFETY: as above; it is about to run and touch its stack.
+    unsafe { (*co).stack_clean.set(false) };
+    Some(co.cast_mut())
 }
 
 /// Recycles a terminated coroutine.
-#[inline(never)]
+#[inline(always)]
 pub(crate) fn put(co: *mut Coroutine) {
-    LOCAL.with(|l| {
-        arm_exit_hook(l);
-        if l.len.get() >= LOCAL_MAX {
-            spill(l);
+    let l = block();
+    arm_exit_hook(l);
+    if l.pool_len.get() >= LOCAL_MAX && !spill(l, co) {
+        return;
+    }
+    if l.pool_len.get() >= DISCARD_FROM {
+        discard_below_hot(l);
+    }
+    // SAFETY: a terminated coroutine is ours and on no list.
+    unsafe { (*co).queue_next.set(l.pool_head.get()) };
+    l.pool_head.set(co);
+    l.pool_len.set(l.pool_len.get() + 1);
+}
+
+/// Gives back the cold stack pages of the pooled coroutines below the
+/// `LOCAL_HOT` most recent. Gets and puts work at the head and this walk
+/// cleans downwards, so the clean ones are the bottom of the list: the walk
+/// stops at the first, and while the pool stays big each put costs one
+/// give-back, of the coroutine that just left the hot ones. (A batch
+/// refilled from the global pool may mix them; then some stacks stay
+/// dirty until they run again, which costs memory, not correctness.)
+#[cold]
+fn discard_below_hot(l: &Local) {
+    let mut co = l.pool_head.get();
+    for _ in 0..LOCAL_HOT {
+        // SAFETY: the free list holds only live, pooled coroutines.
+        co = unsafe { (*co).queue_next.get() };
+    }
+    // SAFETY: as above; a pooled coroutine is not running.
+    while let Some(c) = unsafe { co.as_ref() } {
+        if c.stack_clean.get() {
+            break;
         }
-        // SAFETY: a terminated coroutine is ours and on no list.
-        unsafe { (*co).queue_next.set(l.head.get()) };
-        l.head.set(co);
-        l.len.set(l.len.get() + 1);
-    });
+        c.discard_cold_stack();
+        co = c.queue_next.get();
+    }
 }
 
 /// Makes sure this thread's free list is handed over when the thread exits:
 /// registers `EXIT` the first time the list gets anything.
 #[inline(always)]
 fn arm_exit_hook(l: &Local) {
-    if !l.armed.get() {
-        l.armed.set(true);
-        let _ = EXIT.try_with(|_| ());
+    if !l.pool_armed.get() {
+        arm_exit_hook_cold(l);
     }
 }
 
-/// Moves one global batch into the empty local list.
 #[cold]
-fn refill(l: &Local) -> Option<()> {
-    let batch = take_global()?;
+#[inline(never)]
+fn arm_exit_hook_cold(l: &Local) {
+    l.pool_armed.set(true);
+    let _ = EXIT.try_with(|_| ());
+}
+
+/// Takes a coroutine from a global batch and keeps the rest of the batch
+/// in the empty local list (or, once the list is closed, gives the rest
+/// back to the global pool).
+#[cold]
+#[inline(never)]
+fn refill(l: &Local) -> Option<*mut Coroutine> {
+    let mut batch = take_global()?;
+    let co = batch.0.remove(0);
+    // SAFETY: the batch owned it; it is about to run and touch its stack.
+    unsafe { (*co).stack_clean.set(false) };
+    if l.pool_len.get() == CLOSED {
+        if !batch.0.is_empty() {
+            put_global(batch);
+        }
+        return Some(co);
+    }
     arm_exit_hook(l);
     // Batches list the most recently freed first; keep that order on top.
-    for co in batch.0.into_iter().rev() {
+    for c in batch.0.into_iter().rev() {
         // SAFETY: the batch owned these pooled coroutines; now the list does.
-        unsafe { (*co).queue_next.set(l.head.get()) };
-        l.head.set(co);
-        l.len.set(l.len.get() + 1);
+        unsafe { (*c).queue_next.set(l.pool_head.get()) };
+        l.pool_head.set(c);
+        l.pool_len.set(l.pool_len.get() + 1);
     }
-    Some(())
+    Some(co)
 }
 
-/// Moves one batch from the full local list to the global pool.
+/// Moves one batch from the full local list to the global pool and returns
+/// true; or, once the thread's list is closed, hands `co` to the global
+/// pool and returns false.
 #[cold]
-fn spill(l: &Local) {
+#[inline(never)]
+fn spill(l: &Local, co: *mut Coroutine) -> bool {
+    if l.pool_len.get() == CLOSED {
+        put_global(Batch(vec![co]));
+        return false;
+    }
     let mut batch = Vec::with_capacity(BATCH);
     while batch.len() < BATCH {
-        let co = l.head.get();
+        let co = l.pool_head.get();
         // SAFETY: the list has LOCAL_MAX > BATCH live, pooled coroutines.
-        l.head.set(unsafe { (*co).queue_next.get() });
+        l.pool_head.set(unsafe { (*co).queue_next.get() });
         batch.push(co.cast_mut());
     }
-    l.len.set(l.len.get() - BATCH);
+    l.pool_len.set(l.pool_len.get() - BATCH);
     put_global(Batch(batch));
+    true
 }
 
+/// Empties the local list. The walk is bounded by the list's count: a
+/// list that does not end there (a cycle from pooling a coroutine twice)
+/// aborts rather than looping forever.
 fn take_all(l: &Local) -> Vec<*mut Coroutine> {
-    let mut all = Vec::with_capacity(l.len.get());
-    while let Some(co) = std::num::NonZero::new(l.head.get() as usize) {
-        let co = co.get() as *mut Coroutine;
+    let len = l.pool_len.get();
+    let mut all = Vec::with_capacity(len);
+    for _ in 0..len {
+        let co = l.pool_head.get().cast_mut();
+        if co.is_null() {
+            break;
+        }
         // SAFETY: the free list holds only live, pooled coroutines.
-        l.head.set(unsafe { (*co).queue_next.get() });
+        l.pool_head.set(unsafe { (*co).queue_next.get() });
         all.push(co);
     }
-    l.len.set(0);
+    if all.len() != len || !l.pool_head.get().is_null() {
+        crate::util::abort::die(format_args!(
+            "qemucoro: a thread's coroutine pool is corrupt (a coroutine pooled twice?)"
+        ));
+    }
+    l.pool_len.set(0);
     all
 }
 
@@ -179,6 +251,31 @@ fn put_global(batch: Batch) {
     };
     // Unmap outside the lock.
     if let Some(batch) = rejected {
+        batch.free_all();
+    }
+}
+
+/// The global pool's lock, held across a fork (fork.rs).
+pub type ForkGuard = crate::util::mutex::MutexGuard<'static, Global>;
+
+pub fn lock_for_fork() -> ForkGuard {
+    GLOBAL.lock()
+}
+
+/// Computes what is computed once, so a fork never copies it half made.
+pub fn force_lazy_values() {
+    hard_max();
+}
+
+/// Frees every coroutine in the global pool (the library is being
+/// unloaded: nothing could reach them afterwards).
+pub(crate) fn free_global() {
+    let batches = {
+        let mut g = GLOBAL.lock();
+        g.size = 0;
+        std::mem::take(&mut g.batches)
+    };
+    for batch in batches {
         batch.free_all();
     }
 }

@@ -48,6 +48,13 @@ fn lock() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The registry's lock, held across a fork (fork.rs).
+pub type ForkGuard = MutexGuard<'static, ()>;
+
+pub fn lock_for_fork() -> ForkGuard {
+    lock()
+}
+
 /// Adds a coroutine that has just been given a stack.
 pub fn add(co: &Coroutine) {
     let _g = lock();
@@ -105,29 +112,25 @@ pub struct GdbLayout {
     co_caller: usize,
     /// In `Coroutine`: one byte, `coroutine::STATE_*`.
     co_state: usize,
-    /// In `Coroutine`: pointer to its `Fiber`.
-    co_fiber: usize,
-    /// In `Fiber`: usable stack bottom and size.
-    fiber_bottom: usize,
-    fiber_size: usize,
-    /// In `Fiber`: corosensei's coroutine, and its size; it holds the
-    /// suspended context's stack pointer (see gdb/qemucoro.py).
-    fiber_inner: usize,
-    fiber_inner_size: usize,
+    /// In `Coroutine`: the switch's slot, which holds a suspended
+    /// coroutine's saved stack pointer (the frame switch/arch/x86_64.rs
+    /// draws; see gdb/qemucoro.py).
+    co_sp: usize,
+    /// In `Coroutine`: usable stack bottom and size.
+    co_stack_bottom: usize,
+    co_stack_size: usize,
 }
 
 #[used]
 #[export_name = "qemucoro_gdb_layout"]
 static GDB_LAYOUT: GdbLayout = GdbLayout {
-    version: 1,
+    version: 2,
     co_next: offset_of!(Coroutine, registry) + offset_of!(Link, next),
     co_entry: offset_of!(Coroutine, entry),
     co_entry_arg: offset_of!(Coroutine, entry_arg),
     co_caller: offset_of!(Coroutine, caller),
     co_state: offset_of!(Coroutine, state),
-    co_fiber: Coroutine::FIBER_OFFSET,
-    fiber_bottom: crate::switch::layout::BOTTOM,
-    fiber_size: crate::switch::layout::SIZE,
-    fiber_inner: crate::switch::layout::INNER,
-    fiber_inner_size: crate::switch::layout::INNER_SIZE,
+    co_sp: Coroutine::FIBER_OFFSET + crate::switch::layout::SP,
+    co_stack_bottom: Coroutine::FIBER_OFFSET + crate::switch::layout::BOTTOM,
+    co_stack_size: Coroutine::FIBER_OFFSET + crate::switch::layout::SIZE,
 };

@@ -52,9 +52,9 @@ pub fn high_water(co: &Coroutine) -> usize {
         return 0;
     };
     let page = page_size();
-    let mut resident = vec![0u8; size / page];
-    // SAFETY: [bottom, bottom + size) is the stack's mapping, page aligned,
-    // and `resident` has one byte per page of it.
+    let mut resident = vec![0u8; size.div_ceil(page)];
+    // SAFETY: [bottom, bottom + size) is the stack's mapping, page aligned
+    // at the bottom, and `resident` has one byte per page it touches.
     let rc = unsafe { libc::mincore(bottom as *mut libc::c_void, size, resident.as_mut_ptr()) };
     if rc != 0 {
         return 0;

@@ -1,25 +1,30 @@
 //! QEMU coroutine backend: the five functions QEMU's generic coroutine layer
 //! (util/qemu-coroutine.c) expects from a util/coroutine-*.c backend,
-//! implemented on our corosensei fibers. Built with `--features qemu-backend`.
+//! implemented on the same fibers, switch and thread block as the C API
+//! (switch/). Built with `--features qemu-backend`.
 //!
 //! QEMU owns everything generic: the pool, locks, sleeping, AioContext
-//! wake-ups. This module only creates/destroys coroutines, switches between
-//! them and tracks the per-thread current coroutine and leader.
+//! wake-ups. This module adds only QEMU's struct layout and the five
+//! functions: create/destroy a coroutine, switch, and the per-thread
+//! current coroutine and leader.
 //!
-//! QEMU's switches are strictly nested, which matches corosensei exactly:
-//! ENTER always goes from the current coroutine (or the thread's leader) into
-//! a suspended coroutine whose `caller` QEMU just set to the current one, and
-//! YIELD/TERMINATE always go from the running coroutine back to its `caller`.
-//! So ENTER is `fiber.resume()` and YIELD/TERMINATE is `suspend()`.
+//! QEMU's switches are strictly nested: ENTER always goes from the current
+//! coroutine (or the thread's leader) into a suspended coroutine whose
+//! `caller` QEMU just set, and YIELD/TERMINATE always go from the running
+//! coroutine back to its `caller`. So ENTER swaps through the entered
+//! fiber's slot and YIELD/TERMINATE through the leaving one's: the same
+//! switch either way. `qemu_coroutine_switch` is an assembly stub (as the C
+//! API's enter and yield are): checks and bookkeeping in `switch_begin`,
+//! then a tail jump into the switch, so no `ret` crosses a switch.
 
-use std::cell::Cell;
+use std::cell::{Cell, UnsafeCell};
 use std::ffi::{c_char, c_int, c_void};
 use std::mem::{offset_of, size_of};
 use std::ptr;
 
-use crate::util::sanitizer::{acquire, asan_drop_fake_stack, release};
 use crate::switch::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
-use crate::switch::{Fiber, Suspender};
+use crate::switch::{self, Fiber};
+use crate::util::sanitizer::acquire;
 
 /// QEMU's `CoroutineAction` values (a C enum, so passed as `int`).
 const COROUTINE_YIELD: c_int = 1;
@@ -78,20 +83,22 @@ impl QemuCoroutine {
     };
 }
 
-/// A coroutine made by `qemu_coroutine_new`. QEMU only ever sees `&base`,
-/// which is at offset 0 so the pointer converts both ways.
+/// A coroutine made by `qemu_coroutine_new`, or a thread's leader (no
+/// stack). QEMU only ever sees `&base`, which is at offset 0 so the pointer
+/// converts both ways.
 #[repr(C)]
 struct BackendCoroutine {
     base: QemuCoroutine,
-    /// The suspender of our fiber, valid from its first entry on (it lives at
-    /// the base of the fiber's stack, which never unwinds).
-    suspender: *const Suspender,
     /// Overflow canary of a slab stack (stacks past the guarded budget have
     /// no guard page); checked whenever the coroutine switches out.
-    canary: Option<Canary>,
-    /// The fiber's stack as (lowest address, size), for ASan builds.
-    stack: (usize, usize),
-    fiber: Option<Fiber>,
+    canary: Cell<Option<Canary>>,
+    fiber: Fiber,
+}
+
+impl BackendCoroutine {
+    const fn blank() -> BackendCoroutine {
+        BackendCoroutine { base: QemuCoroutine::ZERO, canary: Cell::new(None), fiber: Fiber::empty() }
+    }
 }
 
 /// Where gdb/qemucoro_qemu.py finds what QEMU's `qemu coroutine` and `qemu
@@ -107,72 +114,45 @@ struct GdbLayout {
     /// The stack, as (lowest address, size in bytes).
     stack_bottom: usize,
     stack_size: usize,
-    /// corosensei's coroutine inside our Fiber, and its size: it holds the
-    /// stack pointer of a suspended context.
-    fiber_inner: usize,
-    fiber_inner_size: usize,
+    /// The switch's slot: a suspended coroutine's saved stack pointer, at
+    /// which the switch's frame lies (src/switch/arch/x86_64.rs).
+    sp: usize,
 }
-
-// Some(fiber) lies where the Option does: the niche leaves no tag in front.
-const _: () = assert!(size_of::<Option<Fiber>>() == size_of::<Fiber>());
 
 #[used]
 #[export_name = "qemucoro_qemu_gdb_layout"]
 static GDB_LAYOUT: GdbLayout = GdbLayout {
-    version: 1,
+    version: 2,
     caller: offset_of!(QemuCoroutine, caller),
-    stack_bottom: offset_of!(BackendCoroutine, stack.0),
-    stack_size: offset_of!(BackendCoroutine, stack.1),
-    fiber_inner: offset_of!(BackendCoroutine, fiber) + crate::switch::layout::INNER,
-    fiber_inner_size: crate::switch::layout::INNER_SIZE,
+    stack_bottom: offset_of!(BackendCoroutine, fiber) + switch::layout::BOTTOM,
+    stack_size: offset_of!(BackendCoroutine, fiber) + switch::layout::SIZE,
+    sp: offset_of!(BackendCoroutine, fiber) + switch::layout::SP,
 };
 
-// Per-thread state. A thread's leader is a bare QemuCoroutine standing for
-// the thread's own stack: it is never entered and never yields, so it needs
-// no fiber. Both are const-initialised and Drop-free, so access is a plain
-// TLS load with no lazy-init check.
+/// The thread block (switch/arch) as this mode uses it: the running
+/// coroutine, null until the thread's first `qemu_coroutine_self`.
+#[repr(C)]
+struct ThreadBlock {
+    current: Cell<*mut QemuCoroutine>,
+}
+
+const _: () = assert!(size_of::<ThreadBlock>() <= switch::THREAD_BLOCK_SIZE);
+
+/// This thread's block; its address is computed afresh at every call, so
+/// a coroutine that moved to another thread reads that thread's (see
+/// switch/arch/x86_64.rs). Use the reference at once.
+#[inline(always)]
+fn block() -> &'static ThreadBlock {
+    // SAFETY: the block is zeroed per-thread memory, a valid ThreadBlock,
+    // touched only by its own thread.
+    unsafe { &*switch::thread_block().cast::<ThreadBlock>() }
+}
+
 thread_local! {
-    static CURRENT: Cell<*mut QemuCoroutine> = const { Cell::new(ptr::null_mut()) };
-    static LEADER: LeaderCell = const { LeaderCell(std::cell::UnsafeCell::new(QemuCoroutine::ZERO)) };
-}
-
-struct LeaderCell(std::cell::UnsafeCell<QemuCoroutine>);
-
-// TLS discipline: a coroutine that suspends on one thread may resume on
-// another, and a compiler may compute a TLS address once per function and
-// reuse it. So CURRENT/LEADER are touched only by these helpers, which are
-// used only in the exported functions and adopt_leader(). All of those are
-// #[inline(never)], and each touches TLS either before its one switch
-// (qemu_coroutine_switch) or has no switch at all. So no TLS address can
-// outlive a switch: every call into them computes it afresh.
-#[inline(always)]
-fn current() -> *mut QemuCoroutine {
-    CURRENT.with(|c| c.get())
-}
-
-#[inline(always)]
-fn set_current(co: *mut QemuCoroutine) {
-    CURRENT.with(|c| c.set(co));
-}
-
-#[inline(never)]
-fn leader() -> *mut QemuCoroutine {
-    LEADER.with(|l| l.0.get())
-}
-
-/// Runs `f`, aborting the process instead of letting a panic reach C.
-fn no_unwind<R>(f: impl FnOnce() -> R) -> R {
-    struct AbortOnUnwind;
-    impl Drop for AbortOnUnwind {
-        fn drop(&mut self) {
-            eprintln!("qemucoro: panic in the QEMU coroutine backend");
-            std::process::abort();
-        }
-    }
-    let guard = AbortOnUnwind;
-    let r = f();
-    std::mem::forget(guard);
-    r
+    /// The thread's leader: never entered and never yields, so it needs no
+    /// stack; its fiber holds the sanitizers' state for the thread's own.
+    /// QEMU writes its fields (`caller`), hence the UnsafeCell.
+    static LEADER: UnsafeCell<BackendCoroutine> = const { UnsafeCell::new(BackendCoroutine::blank()) };
 }
 
 /// The body every fiber runs, forever: QEMU's pool keeps a terminated
@@ -182,11 +162,10 @@ fn no_unwind<R>(f: impl FnOnce() -> R) -> R {
 /// # Safety
 /// `arg` is the `BackendCoroutine` that owns this fiber, alive for as long as
 /// the fiber can be resumed.
-unsafe fn trampoline(arg: *mut c_void, suspender: &Suspender, _first: u32) -> ! {
+unsafe extern "C" fn fiber_main(arg: *mut c_void, _first: usize) -> ! {
     let co = arg.cast::<BackendCoroutine>();
-    // SAFETY: per the contract `co` is live; no one else touches `suspender`
-    // before this fiber first runs.
-    unsafe { (*co).suspender = suspender };
+    // SAFETY: per the contract `co` is live.
+    unsafe { (*co).fiber.after_suspend() };
     loop {
         // SAFETY: QEMU sets entry before entering; `co` is live while we run.
         let (entry, entry_arg) = unsafe { ((*co).base.entry, (*co).base.entry_arg) };
@@ -204,20 +183,8 @@ unsafe fn trampoline(arg: *mut c_void, suspender: &Suspender, _first: u32) -> ! 
     }
 }
 
-/// Aborts if a slab stack (no guard page) overflowed its bottom.
-///
-/// # Safety
-/// `co` is a live BackendCoroutine.
-#[inline(always)]
-unsafe fn check_canary(co: *const BackendCoroutine) {
-    // SAFETY: per the contract.
-    if let Some(canary) = unsafe { (*co).canary } {
-        if !canary.intact() {
-            fatal("a coroutine overflowed its (unguarded, slab) stack");
-        }
-    }
-}
-
+#[cold]
+#[inline(never)]
 fn fatal(msg: &str) -> ! {
     eprintln!("qemucoro: {msg}");
     std::process::abort();
@@ -226,25 +193,14 @@ fn fatal(msg: &str) -> ! {
 /// QEMU: allocate a coroutine with its own stack, ready to be entered.
 #[unsafe(no_mangle)]
 extern "C" fn qemu_coroutine_new() -> *mut QemuCoroutine {
-    no_unwind(|| {
-        let co = Box::into_raw(Box::new(BackendCoroutine {
-            base: QemuCoroutine::ZERO,
-            suspender: ptr::null(),
-            canary: None,
-            stack: (0, 0),
-            fiber: None,
-        }));
-        let stack = Stack::new(DEFAULT_STACK_SIZE);
-        let canary = stack.arm_canary();
-        let fiber = Fiber::new(stack, trampoline, co.cast());
-        // SAFETY: `co` came from Box::into_raw just above and is not shared yet.
-        unsafe {
-            (*co).canary = canary;
-            (*co).stack = fiber.stack_bounds();
-            (*co).fiber = Some(fiber);
-        }
-        co.cast::<QemuCoroutine>()
-    })
+    let co = Box::into_raw(Box::new(BackendCoroutine::blank()));
+    // SAFETY: `co` came from Box::into_raw just above and is not shared yet.
+    let c = unsafe { &*co };
+    let stack = Stack::new(DEFAULT_STACK_SIZE);
+    c.canary.set(stack.arm_canary());
+    // SAFETY: the fiber is new and lives in the box, which never moves.
+    unsafe { c.fiber.prepare(stack, fiber_main, co.cast()) };
+    co.cast::<QemuCoroutine>()
 }
 
 /// QEMU: free a coroutine that has terminated (or never been entered).
@@ -254,11 +210,9 @@ extern "C" fn qemu_coroutine_new() -> *mut QemuCoroutine {
 /// mid-entry; QEMU only deletes terminated coroutines from its pool.
 #[unsafe(no_mangle)]
 unsafe extern "C" fn qemu_coroutine_delete(co: *mut QemuCoroutine) {
-    no_unwind(|| {
-        // SAFETY: per the contract `co` is a BackendCoroutine from
-        // Box::into_raw; the Fiber's Drop discards its parked context.
-        drop(unsafe { Box::from_raw(co.cast::<BackendCoroutine>()) });
-    })
+    // SAFETY: per the contract `co` is a BackendCoroutine from Box::into_raw;
+    // nothing on its parked stack has Drop code.
+    drop(unsafe { Box::from_raw(co.cast::<BackendCoroutine>()) });
 }
 
 /// QEMU: switch from `from` (the running coroutine) to `to`, passing
@@ -268,49 +222,146 @@ unsafe extern "C" fn qemu_coroutine_delete(co: *mut QemuCoroutine) {
 /// `from` is the current coroutine of this thread. For ENTER, `to` is a
 /// coroutine from `qemu_coroutine_new` that is not running; otherwise `to`
 /// is `from`'s caller and `from` came from `qemu_coroutine_new`.
+#[cfg(all(target_arch = "x86_64", not(any(feature = "asan", feature = "tsan"))))]
+#[unsafe(naked)]
 #[unsafe(no_mangle)]
-#[inline(never)]
 unsafe extern "C" fn qemu_coroutine_switch(
     from: *mut QemuCoroutine,
     to: *mut QemuCoroutine,
     action: c_int,
 ) -> c_int {
-    // Set before the switch (see "TLS discipline"): after it we may be on
-    // another thread, and nothing below touches TLS.
-    set_current(to);
-    // Under TSan (no-ops otherwise), what QEMU's ucontext backend does
+    std::arch::naked_asm!(
+        ".cfi_startproc",
+        "push rbx",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset rbx, -16",
+        "mov ebx, edx",
+        "call {begin}",
+        "mov rdi, rax",
+        "mov esi, ebx",
+        "pop rbx",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore rbx",
+        "jmp {switch}",
+        ".cfi_endproc",
+        begin = sym switch_begin,
+        switch = sym switch::arch::qemucoro_switch,
+    )
+}
+
+/// As above, with the sanitizers' hooks after the switch.
+#[cfg(all(target_arch = "x86_64", any(feature = "asan", feature = "tsan")))]
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+unsafe extern "C" fn qemu_coroutine_switch(
+    from: *mut QemuCoroutine,
+    to: *mut QemuCoroutine,
+    action: c_int,
+) -> c_int {
+    std::arch::naked_asm!(
+        ".cfi_startproc",
+        "push rbx",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset rbx, -16",
+        "push r12",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset r12, -24",
+        "push r13",
+        ".cfi_adjust_cfa_offset 8",
+        ".cfi_offset r13, -32",
+        "mov r12, rdi",
+        "mov r13, rsi",
+        "mov ebx, edx",
+        "call {begin}",
+        "mov rdi, rax",
+        "mov esi, ebx",
+        "call {switch}",
+        "mov ecx, eax",
+        "mov rdi, r12",
+        "mov rsi, r13",
+        "mov edx, ebx",
+        "call {end}",
+        "pop r13",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore r13",
+        "pop r12",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore r12",
+        "pop rbx",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_restore rbx",
+        "pop rcx",
+        ".cfi_adjust_cfa_offset -8",
+        ".cfi_register rip, rcx",
+        "jmp rcx",
+        ".cfi_endproc",
+        begin = sym switch_begin,
+        end = sym switch_end,
+        switch = sym switch::arch::qemucoro_switch,
+    )
+}
+
+/// As above, for targets without an assembly stub.
+#[cfg(not(target_arch = "x86_64"))]
+#[unsafe(no_mangle)]
+unsafe extern "C" fn qemu_coroutine_switch(
+    from: *mut QemuCoroutine,
+    to: *mut QemuCoroutine,
+    action: c_int,
+) -> c_int {
+    let slot = switch_begin(from, to, action);
+    // SAFETY: switch_begin returned the slot of the side being entered or
+    // left, per this function's contract.
+    let back = unsafe { switch::switch(slot, action as u32) } as c_int;
+    switch_end(from, to, action, back)
+}
+
+/// Everything `qemu_coroutine_switch` does before its switch: the running
+/// coroutine becomes `to`, the leaving side's canary is checked, the
+/// sanitizers are told; returns the slot to switch on.
+extern "C" fn switch_begin(from: *mut QemuCoroutine, to: *mut QemuCoroutine, action: c_int) -> *mut usize {
+    // Before the switch: after it we may be on another thread.
+    block().current.set(to);
+    // Under TSan (a no-op otherwise), what QEMU's ucontext backend does
     // around its switch: the TSan fiber we leave is acquired before it and
-    // released once we are back on it. The fiber switches are src/switch's.
-    let me = tsan_fiber();
-    acquire(me);
-    let back = if action == COROUTINE_ENTER {
-        // SAFETY: per the contract `to` is a BackendCoroutine not running
-        // anywhere, so we may resume its fiber.
-        let fiber = unsafe { (*to.cast::<BackendCoroutine>()).fiber.as_mut() };
-        match fiber {
-            Some(f) => f.resume(action as u32),
-            None => fatal("ENTER of a coroutine without a stack (a thread leader?)"),
+    // released once we are back on it (switch_end). The fiber switches
+    // themselves are the Fiber's hooks.
+    acquire(tsan_fiber());
+    let (from, to) = (from.cast::<BackendCoroutine>(), to.cast::<BackendCoroutine>());
+    // SAFETY: per qemu_coroutine_switch's contract both are live; `from`
+    // is this thread's current coroutine or leader, created by us.
+    let (from, to) = unsafe { (&*from, &*to) };
+    if action == COROUTINE_ENTER {
+        if !to.fiber.has_stack() {
+            fatal("ENTER of a coroutine without a stack (a thread leader?)");
         }
-    } else if action == COROUTINE_YIELD || action == COROUTINE_TERMINATE {
-        let from = from.cast::<BackendCoroutine>();
-        // SAFETY: `from` is a running BackendCoroutine (a leader never yields:
-        // it has no caller), so its fiber has started and set its suspender,
-        // and suspend returns to `to`, the one that resumed it.
-        unsafe {
-            check_canary(from);
-            if action == COROUTINE_TERMINATE {
-                // Every C frame on this stack has returned; only our loop
-                // stays (see asan_drop_fake_stack; a no-op without ASan).
-                let (bottom, size) = (*from).stack;
-                asan_drop_fake_stack(bottom, size);
-            }
-            (*(*from).suspender).suspend(action as u32)
+        to.fiber.before_resume(&from.fiber);
+        return to.fiber.slot();
+    }
+    if action != COROUTINE_YIELD && action != COROUTINE_TERMINATE {
+        fatal("qemu_coroutine_switch with an unknown action");
+    }
+    if let Some(canary) = from.canary.get() {
+        if !canary.intact() {
+            fatal("a coroutine overflowed its (unguarded, slab) stack");
         }
+    }
+    from.fiber.before_suspend(action == COROUTINE_TERMINATE);
+    from.fiber.slot()
+}
+
+/// The sanitizers' half of a switch that came back to `from`.
+#[cfg(any(feature = "asan", feature = "tsan", not(target_arch = "x86_64")))]
+extern "C" fn switch_end(from: *mut QemuCoroutine, _to: *mut QemuCoroutine, action: c_int, back: c_int) -> c_int {
+    // SAFETY: `from` is live: it is running again.
+    let from = unsafe { &*from.cast::<BackendCoroutine>() };
+    if action == COROUTINE_ENTER {
+        Fiber::after_resume(&from.fiber);
     } else {
-        fatal("qemu_coroutine_switch with an unknown action")
-    };
-    release(me);
-    back as c_int
+        from.fiber.after_suspend();
+    }
+    crate::util::sanitizer::release(tsan_fiber());
+    back
 }
 
 /// TSan's handle of the running fiber (null without the `tsan` feature).
@@ -326,14 +377,13 @@ fn tsan_fiber() -> *const u8 {
         unsafe { __tsan_get_current_fiber().cast_const().cast() }
     }
     #[cfg(not(feature = "tsan"))]
-    ptr::null()
+    std::ptr::null()
 }
 
 /// QEMU: the running coroutine, or this thread's leader outside any.
 #[unsafe(no_mangle)]
-#[inline(never)]
 extern "C" fn qemu_coroutine_self() -> *mut QemuCoroutine {
-    let co = current();
+    let co = block().current.get();
     if !co.is_null() {
         return co;
     }
@@ -346,16 +396,15 @@ extern "C" fn qemu_coroutine_self() -> *mut QemuCoroutine {
 #[cold]
 #[inline(never)]
 fn adopt_leader() -> *mut QemuCoroutine {
-    let l = leader();
-    set_current(l);
+    let l = LEADER.with(|l| l.get().cast::<QemuCoroutine>());
+    block().current.set(l);
     l
 }
 
 /// QEMU: whether the caller runs inside a coroutine (not the leader).
 #[unsafe(no_mangle)]
-#[inline(never)]
 extern "C" fn qemu_in_coroutine() -> bool {
-    let co = current();
+    let co = block().current.get();
     // SAFETY: a non-null current is a live coroutine or this thread's leader.
     !co.is_null() && !unsafe { (*co).caller }.is_null()
 }

@@ -1,128 +1,168 @@
-//! The stack switch: a `Fiber` is a stack with a suspended execution context
-//! on it, switched in and out through corosensei.
+//! The stack switch: a `Fiber` is a stack with a suspended execution
+//! context on it, and one slot that the switch swaps stack pointers through
+//! (the contract, the frame layout and the unwind information are drawn at
+//! the top of arch/x86_64.rs).
 //!
-//! corosensei's switch is asymmetric, which is exactly QEMU's model: `resume`
-//! runs the fiber until it calls `suspend`, and `suspend` always returns to
-//! whoever resumed it. A fiber's body never returns; it loops, so a
-//! terminated coroutine keeps its initialised stack and is re-armed by the
-//! pool just by being resumed again.
+//! The switch is symmetric (swap with the slot), and QEMU's model on top of
+//! it is asymmetric: `resume` (enter) and `suspend` (yield, terminate) are
+//! the same swap on the entered fiber's slot, with the sanitizer hooks on
+//! either side. A fiber's body never returns; it loops, so a terminated
+//! coroutine keeps its initialised stack and is re-armed by the pool just
+//! by being resumed again.
 //!
 //! This module is the one place every switch and every stack's birth and
-//! death pass through, so the sanitizer and Valgrind hooks live here.
+//! death pass through, so the sanitizer and Valgrind hooks live here (the
+//! C API's and the backend's assembly entry points call the same hooks
+//! through the core's begin/end helpers). The assembly only switches;
+//! checks, thread-locals and bookkeeping stay in Rust.
 
 /// cbindgen:ignore
 #[cfg(feature = "bench-floor")]
 pub(crate) mod floor;
 pub(crate) mod stack;
 
-use std::convert::Infallible;
+/// cbindgen:ignore
+#[cfg(target_arch = "x86_64")]
+#[path = "arch/x86_64.rs"]
+pub mod arch;
+
+/// cbindgen:ignore
+#[cfg(target_arch = "aarch64")]
+#[path = "arch/aarch64.rs"]
+pub mod arch;
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("qemucoro has a stack switch for x86_64 and aarch64 only (src/switch/arch/)");
+
+use std::cell::Cell;
 use std::ffi::c_void;
-use std::ptr;
 
-use corosensei::{Coroutine as RawCoroutine, CoroutineResult};
-
-use crate::util::sanitizer::FiberHooks;
 use crate::switch::stack::Stack;
+use crate::util::sanitizer::FiberHooks;
 
-type RawYielder = corosensei::Yielder<u32, u32>;
+pub use arch::{thread_block, StartFn, THREAD_BLOCK_SIZE};
 
-/// The handle a fiber's body suspends through: `suspend(v)` hands `v` to the
-/// resumer and returns the value of the next `resume`. It lives on the
-/// fiber's own stack, in the frame that calls the body.
-pub struct Suspender {
-    yielder: *const RawYielder,
-    hooks: *const FiberHooks,
-}
-
-impl Suspender {
-    #[inline]
-    pub fn suspend(&self, val: u32) -> u32 {
-        // SAFETY: both point into the fiber (its stack and its box), which
-        // is alive while code runs on it.
-        unsafe {
-            (*self.hooks).before_suspend();
-            (*self.yielder).suspend(val)
-        }
-    }
-}
-
-/// The function a fiber runs. It must never return.
-pub type FiberBody = unsafe fn(arg: *mut c_void, suspender: &Suspender, first: u32) -> !;
-
-/// A stack plus the context suspended on it.
+/// A stack plus the context suspended on it; or, with no stack, the
+/// thread's own stack (a leader), which is only ever switched away from.
 pub struct Fiber {
-    inner: RawCoroutine<u32, u32, Infallible, Stack>,
-    bottom: usize,
-    size: usize,
-    /// Sanitizer state (empty in the default build), boxed so that the
-    /// Suspender on the fiber's stack can point to it.
-    hooks: Box<FiberHooks>,
+    /// The switch's slot: the fiber's saved stack pointer while it is
+    /// suspended, its resumer's while it runs; 0 for a stackless fiber.
+    sp: Cell<usize>,
+    /// Usable stack as lowest address and size (0 for none), for the
+    /// overflow report, ASan and the gdb script.
+    bottom: Cell<usize>,
+    size: Cell<usize>,
+    stack: Cell<Option<Stack>>,
+    hooks: FiberHooks,
 }
 
-/// Field offsets for the gdb scripts (see coroutine/registry.rs, and
-/// qemu_backend's layout for QEMU's commands).
-// (The QEMU backend reads only INNER and INNER_SIZE.)
-#[cfg_attr(feature = "qemu-backend", allow(dead_code))]
-pub(crate) mod layout {
-    use super::{Fiber, RawCoroutine, Stack};
-    use std::convert::Infallible;
-    use std::mem::{offset_of, size_of};
+/// Field offsets for the gdb script (see coroutine/registry.rs).
+pub mod layout {
+    use super::Fiber;
+    use std::mem::offset_of;
+    pub const SP: usize = offset_of!(Fiber, sp);
     pub const BOTTOM: usize = offset_of!(Fiber, bottom);
     pub const SIZE: usize = offset_of!(Fiber, size);
-    pub const INNER: usize = offset_of!(Fiber, inner);
-    pub const INNER_SIZE: usize = size_of::<RawCoroutine<u32, u32, Infallible, Stack>>();
 }
-
-// SAFETY: the only frames on a fiber's stack are our trampoline (which holds
-// raw pointers, no thread-affine Rust values) and C code, which QEMU's model
-// already allows to resume on another thread. So moving the fiber to another
-// thread between switches is sound.
-unsafe impl Send for Fiber {}
 
 impl Fiber {
-    /// Prepares `body(arg, ..)` to start on `stack` at the first resume.
-    pub fn new(stack: Stack, body: FiberBody, arg: *mut c_void) -> Fiber {
+    /// A fiber with no stack: a thread's own, or one not prepared yet.
+    pub const fn empty() -> Fiber {
+        Fiber {
+            sp: Cell::new(0),
+            bottom: Cell::new(0),
+            size: Cell::new(0),
+            stack: Cell::new(None),
+            hooks: FiberHooks::new(),
+        }
+    }
+
+    /// Gives the fiber `stack`; the first resume runs `body(arg, value)`.
+    ///
+    /// # Safety
+    /// The fiber has no stack yet and does not move from now on (its slot's
+    /// address is written on the stack, for the unwind information).
+    pub unsafe fn prepare(&self, stack: Stack, body: StartFn, arg: *mut c_void) {
         let (bottom, size) = (stack.bottom() as usize, stack.size());
-        let hooks = Box::new(FiberHooks::new());
-        let (arg, hooks_ptr) = (SendPtr(arg), SendPtr(ptr::from_ref(&*hooks).cast_mut().cast()));
-        let inner = RawCoroutine::with_stack(stack, move |y: &RawYielder, first: u32| {
-            let (arg, hooks) = (arg, hooks_ptr);
-            let s = Suspender { yielder: y, hooks: hooks.0.cast_const().cast() };
-            // SAFETY: body's contract is the caller's (it was handed to us as
-            // an unsafe fn together with the arg it expects).
-            unsafe { body(arg.0, &s, first) }
-        });
-        Fiber { inner, bottom, size, hooks }
+        // SAFETY: a fresh stack nothing runs on; the fiber stays in place.
+        let sp = unsafe { arch::init_stack(bottom + size, self.sp.as_ptr(), body, arg) };
+        self.sp.set(sp);
+        self.bottom.set(bottom);
+        self.size.set(size);
+        self.stack.set(Some(stack));
+        self.hooks.init_fiber();
     }
 
-    /// Switches into the fiber; returns the value it passed to `suspend`.
-    #[inline]
-    pub fn resume(&mut self, val: u32) -> u32 {
-        self.hooks.before_resume();
-        match self.inner.resume(val) {
-            CoroutineResult::Yield(v) => v,
-            CoroutineResult::Return(never) => match never {},
-        }
+    /// Whether the fiber has a stack of its own (is not a leader).
+    #[inline(always)]
+    pub fn has_stack(&self) -> bool {
+        self.size.get() != 0
     }
 
-    /// The usable stack as (lowest address, size in bytes). corosensei owns
-    /// the Stack itself; the bounds are kept for introspection.
-    pub fn stack_bounds(&self) -> (usize, usize) {
-        (self.bottom, self.size)
+    /// The usable stack as (lowest address, size); None for a leader.
+    #[cfg_attr(feature = "qemu-backend", allow(dead_code))]
+    pub fn stack_bounds(&self) -> Option<(usize, usize)> {
+        self.has_stack().then(|| (self.bottom.get(), self.size.get()))
+    }
+
+    /// The slot to hand `switch` to enter or leave this fiber.
+    #[inline(always)]
+    pub fn slot(&self) -> *mut usize {
+        self.sp.as_ptr()
+    }
+
+    /// On `from`'s stack, right before switching into this fiber.
+    #[inline(always)]
+    pub fn before_resume(&self, from: &Fiber) {
+        self.hooks.before_resume(&from.hooks, self.bottom.get(), self.size.get());
+    }
+
+    /// On `from`'s stack, first thing after the fiber it resumed came back
+    /// (only ASan has something to do there).
+    #[inline(always)]
+    #[allow(dead_code)] // called in ASan builds only
+    pub fn after_resume(from: &Fiber) {
+        FiberHooks::after_resume(&from.hooks);
+    }
+
+    /// On this fiber's stack, right before it switches back to its resumer
+    /// (`last`: it terminated and has no frames left but its loop).
+    #[inline(always)]
+    pub fn before_suspend(&self, last: bool) {
+        self.hooks.before_suspend(last);
+    }
+
+    /// On this fiber's stack, first thing after it was resumed or started.
+    #[inline(always)]
+    pub fn after_suspend(&self) {
+        self.hooks.after_suspend();
+    }
+
+    /// Switches from this fiber (running) back to whoever resumed it;
+    /// returns the value of the next resume.
+    ///
+    /// # Safety
+    /// Runs on this fiber's stack, which was resumed and not yet suspended.
+    #[inline(always)]
+    #[cfg_attr(feature = "qemu-backend", allow(dead_code))]
+    pub unsafe fn suspend(&self, value: u32, last: bool) -> u32 {
+        self.before_suspend(last);
+        // SAFETY: per the contract, the slot holds the resumer's context.
+        let back = unsafe { switch(self.slot(), value) };
+        self.after_suspend();
+        back
     }
 }
 
-impl Drop for Fiber {
-    fn drop(&mut self) {
-        // A started fiber is parked in its body's loop with no Rust values
-        // that need dropping, so discarding the context is all that is needed;
-        // corosensei would otherwise try to unwind it.
-        if self.inner.started() {
-            // SAFETY: as above: nothing on the fiber's stack has Drop code.
-            unsafe { self.inner.force_reset() };
-        }
-    }
+/// The raw switch: stores the running side's context in `*slot` and runs
+/// the one that was there, which receives `value`. Returns the value
+/// passed by the switch that comes back here.
+///
+/// # Safety
+/// `*slot` holds a suspended context (see arch/x86_64.rs), and the running
+/// side's context is only resumed through `*slot`.
+#[inline(always)]
+pub unsafe fn switch(slot: *mut usize, value: u32) -> u32 {
+    // SAFETY: per the contract.
+    unsafe { arch::qemucoro_switch(slot, value as usize) as u32 }
 }
-
-/// A raw pointer that may cross into the fiber's closure.
-struct SendPtr(*mut c_void);

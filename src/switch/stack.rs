@@ -1,58 +1,59 @@
-//! Coroutine stacks: anonymous mappings with a PROT_NONE guard page below.
+//! Coroutine stacks: a guarded mapping each while a budget lasts, slots of
+//! big slabs after that.
 //!
 //! ```text
-//!   high  +------------------+ <- base(): the first frame is pushed here
+//!   high  +------------------+ <- top: the first frame is pushed here
 //!         |                  |
-//!         |   usable stack   |   `size` bytes, rounded up to whole pages
+//!         |   usable stack   |   at least `size` bytes, whole pages
 //!         |                  |
-//!         +------------------+ <- usable bottom
+//!         +------------------+ <- bottom()
 //!         |   guard page     |   PROT_NONE: an overflow faults here
-//!   low   +------------------+ <- limit(), the start of the mapping
+//!   low   +------------------+     (a slab stack has a canary line instead)
 //! ```
 //!
-//! The mapping is MAP_NORESERVE: only the pages a coroutine touches cost
-//! memory, so a 1 MiB stack typically costs one or two pages of RSS.
+//! Memory is MAP_NORESERVE: only the pages a coroutine touches cost memory,
+//! so a suspended coroutine typically costs one page of RSS.
 //!
-//! A guarded stack costs two kernel mappings (VMAs), and Linux allows
-//! `vm.max_map_count` (65530 by default) per process, so guarded stacks stop
-//! at about 30,000 live coroutines. Past a budget of guarded stacks (a
-//! quarter of the mappings left after a reserve, or `QEMUCORO_GUARDED_STACKS`)
-//! stacks are carved from slabs: one mapping holds `SLAB_SLOTS` stacks, side
-//! by side, without guard pages:
-//!
-//! ```text
-//!   | guard | canary ... stack 0 | canary ... stack 1 | ... |   two mappings
-//! ```
-//!
+//! A guarded stack costs two kernel mappings (VMAs) and an mmap, and Linux
+//! allows `vm.max_map_count` (65530 by default) mappings per process, so
+//! only a budget of stacks is guarded (budget.rs); the rest are slots of
+//! slabs (slab.rs), many stacks to a mapping, with no guard page each.
 //! Their protection is a canary word at the bottom of each stack, checked
 //! every time the coroutine switches out (see coroutine.rs). An overflow is
 //! then caught at the next yield or return rather than at the faulting
 //! instruction, and may have scribbled on the neighbouring stack first: the
-//! trade-off for 100,000+ live coroutines within the kernel's mapping limit.
+//! trade-off for a million live coroutines within the kernel's mapping
+//! limit.
+//!
+//! The layer above gets a stack region (`bottom()`, `size()`, and its top
+//! through corosensei's `Stack::base`) and the canary to check; it keeps
+//! its own control data wherever it likes. A stack's top page is never
+//! given back while pooled (it holds the parked frames).
+
+mod budget;
+mod slab;
 
 use std::io;
 use std::ptr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use corosensei::stack::valgrind::ValgrindStackRegistration;
 use corosensei::stack::StackPointer;
 
 use crate::util::abort::die;
-use crate::util::map_count;
 
 /// QEMU's `COROUTINE_STACK_SIZE`.
 pub const DEFAULT_STACK_SIZE: usize = 1 << 20;
 
-/// Stacks per slab mapping.
-const SLAB_SLOTS: usize = 64;
 /// XORed with the canary's address to make the expected canary value.
 const CANARY_MAGIC: u64 = 0x51c0_70a5_dead_c0de;
 
 /// One coroutine stack: its own guarded mapping (unmapped on drop), or a
 /// slot of a slab (returned to the slab's free list on drop).
 pub struct Stack {
+    /// The lowest address owned: the guard page, or a slab slot's canary.
     start: *mut u8,
+    /// Bytes owned from `start`; `start + len` is the top.
     len: usize,
     slab: bool,
     /// Tells Valgrind this range is a stack, so that switching to it is not
@@ -65,38 +66,61 @@ pub struct Stack {
 unsafe impl Send for Stack {}
 
 impl Stack {
-    /// A stack of at least `size` usable bytes: guarded while the budget of
+    /// A stack of `size` usable bytes (rounded up to pages) and up to a page
+    /// more above them (a slab slot's layout needs it): guarded while the budget of
     /// guarded stacks lasts, from a slab after that. Aborts with the size and
-    /// errno if the kernel refuses (out of memory or out of mappings).
+    /// errno if the kernel refuses (out of memory or address space).
     pub fn new(size: usize) -> Stack {
         let page = page_size();
         let usable = size.max(corosensei::stack::MIN_STACK_SIZE).div_ceil(page) * page;
-        if take_guarded_budget() {
-            Stack::new_guarded(usable)
-        } else {
-            slab::take(usable)
+        if budget::take() {
+            if let Some(stack) = Stack::new_guarded(usable) {
+                return stack;
+            }
         }
+        slab::take(usable)
     }
 
-    fn new_guarded(usable: usize) -> Stack {
+    /// A guarded stack, or None (and no more tries) if the kernel is out of
+    /// mappings: slabs need far fewer.
+    #[cold]
+    fn new_guarded(usable: usize) -> Option<Stack> {
         let page = page_size();
-        let len = usable + page;
-        let start = map_anonymous(len, usable);
-        let _valgrind = ValgrindStackRegistration::new(start.wrapping_add(page), usable);
-        let stack = Stack { start, len, slab: false, _valgrind };
+        // guard page, the stack, and a top page beyond the size asked for
+        // (as a slab slot has)
+        let len = page + usable + page;
+        let Some(start) = try_map_anonymous(len) else {
+            // Out of mappings, or of address space (then the slab fails too
+            // and says so).
+            budget::give_back();
+            budget::exhausted();
+            return None;
+        };
         // SAFETY: the first page lies inside the mapping made above.
         if unsafe { libc::mprotect(start.cast(), page, libc::PROT_NONE) } != 0 {
-            die_os("failed to protect a coroutine stack's guard page", usable);
+            // Splitting the mapping in two failed: out of mappings.
+            // SAFETY: the mapping made above, used by nothing.
+            unsafe { libc::munmap(start.cast(), len) };
+            budget::give_back();
+            budget::exhausted();
+            return None;
         }
-        stack
+        let _valgrind = ValgrindStackRegistration::new(start.wrapping_add(page), len - page);
+        Some(Stack { start, len, slab: false, _valgrind })
     }
 
-    /// Usable bytes, excluding any guard page.
+    /// Where the first frame is pushed (16-byte aligned).
+    fn top(&self) -> *mut u8 {
+        self.start.wrapping_add(self.len)
+    }
+
+    /// Usable bytes, excluding any guard page or canary line.
     pub fn size(&self) -> usize {
         self.len - self.guard_len()
     }
 
-    /// The lowest usable address, just above the guard page if there is one.
+    /// The lowest usable address (page aligned), just above the guard page
+    /// or canary line.
     pub fn bottom(&self) -> *mut u8 {
         self.start.wrapping_add(self.guard_len())
     }
@@ -114,7 +138,7 @@ impl Stack {
 
     fn guard_len(&self) -> usize {
         if self.slab {
-            0
+            slab::CANARY_LEN
         } else {
             page_size()
         }
@@ -130,7 +154,7 @@ impl Drop for Stack {
         // SAFETY: start/len describe exactly the mapping made in new(), and
         // the coroutine running on it has been reset, so nothing uses it.
         unsafe { libc::munmap(self.start.cast(), self.len) };
-        GUARDED_LIVE.fetch_sub(1, Ordering::Relaxed);
+        budget::give_back();
     }
 }
 
@@ -143,6 +167,27 @@ impl Canary {
         CANARY_MAGIC ^ self.0 as u64
     }
 
+    /// Starts loading the canary into the cache. The canary lies on another
+    /// page than the stack's top (that of the slot below), so a switch that
+    /// checks it would wait for two cold pages in turn; prefetched before
+    /// the switch in, the two misses overlap.
+    #[inline(always)]
+    #[cfg_attr(feature = "qemu-backend", allow(dead_code))] // core only so far
+    pub fn prefetch(self) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch never faults and changes no state but the cache.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(self.0.cast::<i8>().cast_const());
+        }
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        unsafe {
+            std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) self.0,
+                            options(nostack, preserves_flags, readonly));
+        }
+    }
+
     /// Whether the stack above this canary stayed within its bounds.
     #[inline]
     pub fn intact(self) -> bool {
@@ -152,31 +197,28 @@ impl Canary {
     }
 }
 
-static GUARDED_LIVE: AtomicUsize = AtomicUsize::new(0);
-
-/// Counts one more guarded stack if the budget allows it.
-fn take_guarded_budget() -> bool {
-    let max = guarded_max();
-    GUARDED_LIVE
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1))
-        .is_ok()
+/// Gives back the pages of a stack that is not running, but for its top
+/// page: a pooled coroutine's parked frames fit there (a reused stack that
+/// lost them would crash at once, which the pool's tests would show).
+/// `(bottom, size)` are `Stack::bottom` and `Stack::size` of a live stack.
+pub fn discard_cold_pages(bottom: usize, size: usize) {
+    let page = page_size();
+    let top_page = (bottom + size - 1) & !(page - 1);
+    if top_page > bottom {
+        // SAFETY: [bottom, top_page) is whole pages of one stack that
+        // nothing runs on; MADV_DONTNEED on private anonymous memory only
+        // makes the next touch fault in a zero page.
+        unsafe { libc::madvise(bottom as *mut libc::c_void, top_page - bottom, libc::MADV_DONTNEED) };
+    }
 }
 
-/// How many guarded stacks may be live at once: `QEMUCORO_GUARDED_STACKS`
-/// if set, else a quarter of the mappings `vm.max_map_count` leaves after
-/// the reserve (each guarded stack costs two).
-fn guarded_max() -> usize {
-    static MAX: OnceLock<usize> = OnceLock::new();
-    *MAX.get_or_init(|| {
-        if let Some(n) = std::env::var("QEMUCORO_GUARDED_STACKS").ok().and_then(|v| v.parse().ok()) {
-            return n;
-        }
-        map_count::spare_mappings() / 4
-    })
-}
-
-/// Maps `len` bytes of anonymous, lazily backed, read-write memory.
+/// Maps `len` bytes of anonymous, lazily backed, read-write memory, or
+/// aborts naming the stack size it was for.
 fn map_anonymous(len: usize, usable: usize) -> *mut u8 {
+    try_map_anonymous(len).unwrap_or_else(|| die_os("failed to map a coroutine stack", usable))
+}
+
+fn try_map_anonymous(len: usize) -> Option<*mut u8> {
     // SAFETY: an anonymous private mapping at an address the kernel picks
     // aliases nothing.
     let start = unsafe {
@@ -189,65 +231,46 @@ fn map_anonymous(len: usize, usable: usize) -> *mut u8 {
             0,
         )
     };
-    if start == libc::MAP_FAILED {
-        die_os("failed to map a coroutine stack", usable);
-    }
-    start.cast()
-}
-
-/// Stacks without guard pages, `SLAB_SLOTS` to a mapping.
-mod slab {
-    use std::collections::HashMap;
-
-    use corosensei::stack::valgrind::ValgrindStackRegistration;
-
-    use super::{die_os, map_anonymous, page_size, Stack, SLAB_SLOTS};
-    use crate::util::mutex::Mutex;
-
-    /// Free slots by stack size, as addresses.
-    static FREE: Mutex<Option<HashMap<usize, Vec<usize>>>> = Mutex::new(None);
-
-    pub fn take(usable: usize) -> Stack {
-        let mut free = FREE.lock();
-        let slots = free.get_or_insert_with(HashMap::new).entry(usable).or_default();
-        if slots.is_empty() {
-            let page = page_size();
-            let start = map_anonymous(page + usable * SLAB_SLOTS, usable);
-            // A guard page below the lowest slot: its overflow faults at once.
-            // SAFETY: the first page lies inside the mapping made above.
-            if unsafe { libc::mprotect(start.cast(), page, libc::PROT_NONE) } != 0 {
-                die_os("failed to protect a stack slab's guard page", usable);
-            }
-            let base = start as usize + page;
-            slots.extend((0..SLAB_SLOTS).rev().map(|i| base + i * usable));
-        }
-        let start = slots.pop().expect("just refilled") as *mut u8;
-        let _valgrind = ValgrindStackRegistration::new(start, usable);
-        Stack { start, len: usable, slab: true, _valgrind }
-    }
-
-    /// Returns a slot, dropping the memory its coroutine touched.
-    pub fn give_back(start: *mut u8, len: usize) {
-        // SAFETY: the slot is ours and unused (its coroutine was reset);
-        // MADV_DONTNEED on private anonymous memory just zero-fills it later.
-        unsafe { libc::madvise(start.cast(), len, libc::MADV_DONTNEED) };
-        let mut free = FREE.lock();
-        free.get_or_insert_with(HashMap::new).entry(len).or_default().push(start as usize);
-    }
+    (start != libc::MAP_FAILED).then_some(start.cast())
 }
 
 // SAFETY: base() and limit() bound live, writable memory owned by this stack
 // of at least MIN_STACK_SIZE bytes. corosensei asks for a guard page below
 // it; slab stacks have a canary instead (see the module comment), checked
-// on every switch out.
+// on every switch out. limit() is the usable bottom.
 unsafe impl corosensei::stack::Stack for Stack {
     fn base(&self) -> StackPointer {
-        StackPointer::new(self.start as usize + self.len).expect("mapping is not at 0")
+        StackPointer::new(self.top() as usize).expect("mapping is not at 0")
     }
 
     fn limit(&self) -> StackPointer {
-        StackPointer::new(self.start as usize).expect("mapping is not at 0")
+        StackPointer::new(self.bottom() as usize).expect("mapping is not at 0")
     }
+}
+
+/// The size a stack of `size` usable bytes was asked for: every stack has
+/// at least one byte and at most a page beyond it (see `Stack::new`).
+pub fn requested_size(size: usize) -> usize {
+    let page = page_size();
+    size.saturating_sub(1) / page * page
+}
+
+/// The stack layer's locks, held across a fork (coroutine/fork.rs).
+pub struct ForkGuard {
+    _slabs: slab::ForkGuard,
+    _budget: budget::ForkGuard,
+}
+
+/// Takes the slab and budget locks (in that order; neither is ever taken
+/// under the other).
+pub fn lock_for_fork() -> ForkGuard {
+    ForkGuard { _slabs: slab::lock_for_fork(), _budget: budget::lock_for_fork() }
+}
+
+/// Computes what is computed once, so a fork never copies it half made.
+pub fn force_lazy_values() {
+    page_size();
+    crate::util::map_count::max_map_count();
 }
 
 /// The system page size, read once.
@@ -267,19 +290,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn size_rounds_up_to_pages() {
+    fn size_rounds_up_and_bottom_is_page_aligned() {
         let s = Stack::new(5000);
-        assert_eq!(s.size() % page_size(), 0);
         assert!(s.size() >= 5000);
+        assert_eq!(requested_size(s.size()), 8192);
+        assert_eq!(s.bottom() as usize % page_size(), 0);
     }
 
     #[test]
     fn usable_area_is_writable_and_guard_is_below_it() {
-        let s = Stack::new(DEFAULT_STACK_SIZE);
+        assert!(budget::take(), "the test process has guarded stacks to spare");
+        let s = Stack::new_guarded(DEFAULT_STACK_SIZE).expect("a guarded stack");
         // SAFETY: bottom()..bottom()+size() is the usable, writable area.
         unsafe { s.bottom().write_bytes(0xa5, s.size()) };
         // The guard page is the mapping's first page, right below bottom().
         assert_eq!(s.start as usize + s.guard_len(), s.bottom() as usize);
         assert_eq!(s.guard_len(), page_size());
+    }
+
+    /// A size no other test uses, so that its slab is this test's alone.
+    const SLAB_TEST_SIZE: usize = 24 * 4096;
+
+    #[test]
+    fn slab_canary_shares_a_page_with_the_top_of_the_slot_below() {
+        let (low, high) = (slab::take(SLAB_TEST_SIZE), slab::take(SLAB_TEST_SIZE));
+        let page = page_size();
+        let low_top = low.bottom() as usize + low.size();
+        let high_canary = high.bottom() as usize - slab::CANARY_LEN;
+        assert_eq!(high_canary, low_top);
+        assert_eq!((low_top - 1) / page, high_canary / page);
+        assert!(low.size() >= SLAB_TEST_SIZE);
+        assert_eq!(high.bottom() as usize % page, 0);
+        let canary = high.arm_canary().expect("a slab stack has one");
+        // SAFETY: the low stack's whole usable area is its own.
+        unsafe { low.bottom().write_bytes(0x5a, low.size()) };
+        assert!(canary.intact());
+        // SAFETY: one byte past the low stack's top: the high one's canary.
+        unsafe { (low_top as *mut u8).write(0) };
+        assert!(!canary.intact());
+    }
+
+    #[test]
+    fn discarding_keeps_the_top_page_and_zeroes_below() {
+        let s = Stack::new(DEFAULT_STACK_SIZE);
+        let (bottom, size) = (s.bottom() as usize, s.size());
+        let top_byte = (bottom + size - 1) as *mut u8;
+        // SAFETY: both bytes lie in the usable area.
+        unsafe {
+            s.bottom().write(1);
+            top_byte.write(2);
+        }
+        discard_cold_pages(bottom, size);
+        // SAFETY: as above.
+        unsafe { assert_eq!((s.bottom().read(), top_byte.read()), (0, 2)) };
     }
 }

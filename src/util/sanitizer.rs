@@ -1,9 +1,9 @@
 //! What ThreadSanitizer and AddressSanitizer must be told about stack
 //! switches, behind the cargo features `tsan` and `asan`. Without them every
 //! hook here is an empty inline function, so the default build's switch path
-//! is unchanged. (Valgrind needs no feature: switch/stack.rs registers each
-//! stack with a client request that is a few no-op instructions natively,
-//! once per stack birth and death.)
+//! is unchanged. (Valgrind needs no feature: stack.rs registers each stack
+//! with a client request that is a few no-op instructions natively, once per
+//! stack birth and death.)
 //!
 //! The library's own Rust code is not instrumented (that needs nightly's
 //! `-Zsanitizer`); the sanitizer runtime comes from the instrumented C
@@ -19,9 +19,8 @@
 //! Iothreads make their context before starting the thread, which TSan
 //! sees by itself.
 //!
-//! Fibers (switch/mod.rs) call these for every switch; another backend
-//! reusing switch/stack.rs gets Valgrind for free and calls `FiberHooks` and
-//! `asan_start_switch`/`asan_finish_switch` around its own switch.
+//! Fibers (switch/mod.rs) call `FiberHooks` around every switch, in both
+//! modes (the C API and the QEMU backend share them).
 
 #[cfg(any(feature = "tsan", feature = "asan"))]
 use std::ffi::c_void;
@@ -40,46 +39,121 @@ mod tsan {
     }
 }
 
-/// The sanitizer state of one stack: under TSan, its fiber and the fiber
-/// that last switched to it; empty otherwise.
+/// The sanitizer state of one stack (a coroutine's, or a thread's own for
+/// its leader): under TSan, its fiber and the fiber that last switched to
+/// it; under ASan, its fake stack while it is switched out and the bounds
+/// of the stack that last switched to it; empty otherwise, and every hook
+/// below then compiles to nothing.
+///
+/// The order for a switch from A into B and back (switch/mod.rs follows
+/// it): `B.before_resume(A)`, switch, on B `B.after_suspend()` (or, on a
+/// fresh stack, first thing); later on B `B.before_suspend(..)`, switch,
+/// on A `FiberHooks::after_resume(A)`.
 pub struct FiberHooks {
     #[cfg(feature = "tsan")]
-    fiber: *mut c_void,
+    fiber: Cell<*mut c_void>,
     #[cfg(feature = "tsan")]
-    caller: std::cell::Cell<*mut c_void>,
+    caller: Cell<*mut c_void>,
+    #[cfg(feature = "asan")]
+    fake_stack: Cell<*mut c_void>,
+    #[cfg(feature = "asan")]
+    parent: Cell<(usize, usize)>,
 }
 
+#[cfg(any(feature = "tsan", feature = "asan"))]
+use std::cell::Cell;
+
 impl FiberHooks {
-    pub fn new() -> FiberHooks {
+    /// The state of a stack that is not a fiber yet (or never will be).
+    pub const fn new() -> FiberHooks {
         FiberHooks {
-            // SAFETY: creating a fiber has no preconditions.
             #[cfg(feature = "tsan")]
-            fiber: unsafe { tsan::__tsan_create_fiber(0) },
+            fiber: Cell::new(std::ptr::null_mut()),
             #[cfg(feature = "tsan")]
-            caller: std::cell::Cell::new(std::ptr::null_mut()),
+            caller: Cell::new(std::ptr::null_mut()),
+            #[cfg(feature = "asan")]
+            fake_stack: Cell::new(std::ptr::null_mut()),
+            #[cfg(feature = "asan")]
+            parent: Cell::new((0, 0)),
         }
     }
 
-    /// Call right before switching onto this stack.
+    /// Makes this a fiber's state (once, when its stack is laid out).
+    pub fn init_fiber(&self) {
+        // SAFETY: creating a fiber has no preconditions.
+        #[cfg(feature = "tsan")]
+        self.fiber.set(unsafe { tsan::__tsan_create_fiber(0) });
+    }
+
+    /// On `from`'s stack, right before it switches into this fiber, whose
+    /// stack is `[bottom, bottom + size)`.
     #[inline(always)]
-    pub fn before_resume(&self) {
+    #[allow(unused_variables)]
+    pub fn before_resume(&self, from: &FiberHooks, bottom: usize, size: usize) {
         // SAFETY: `fiber` is live until drop; flags 0 makes the switch a
         // synchronisation, as a real stack switch is.
         #[cfg(feature = "tsan")]
         unsafe {
             self.caller.set(tsan::__tsan_get_current_fiber());
-            tsan::__tsan_switch_to_fiber(self.fiber, 0);
+            tsan::__tsan_switch_to_fiber(self.fiber.get(), 0);
         }
+        // SAFETY: a switch to that stack follows; `from` keeps its fake
+        // stack until it is switched back to.
+        #[cfg(feature = "asan")]
+        unsafe {
+            __sanitizer_start_switch_fiber(from.fake_stack.as_ptr(), bottom as *const c_void, size)
+        };
     }
 
-    /// Call on this stack right before switching back to whoever resumed it.
+    /// On `from`'s stack, first thing after a fiber it resumed switched back.
     #[inline(always)]
-    pub fn before_suspend(&self) {
+    #[allow(dead_code)] // called in ASan builds only
+    #[allow(unused_variables)]
+    pub fn after_resume(from: &FiberHooks) {
+        // SAFETY: follows the start of the switch that came back here.
+        #[cfg(feature = "asan")]
+        unsafe {
+            __sanitizer_finish_switch_fiber(from.fake_stack.get(), std::ptr::null_mut(), std::ptr::null_mut())
+        };
+    }
+
+    /// On this fiber's stack right before it switches back to whoever
+    /// resumed it. `last`: its frames are all gone (a terminated coroutine
+    /// parked in its loop), so ASan frees its fake stack now rather than
+    /// keep it for a coroutine that may be freed without running again.
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn before_suspend(&self, last: bool) {
         // SAFETY: `caller` was current when it resumed us, so it is live.
         #[cfg(feature = "tsan")]
         unsafe {
             tsan::__tsan_switch_to_fiber(self.caller.get(), 0)
         };
+        #[cfg(feature = "asan")]
+        {
+            let save = if last {
+                self.fake_stack.set(std::ptr::null_mut());
+                std::ptr::null_mut()
+            } else {
+                self.fake_stack.as_ptr()
+            };
+            let (bottom, size) = self.parent.get();
+            // SAFETY: a switch back to the parent's stack follows.
+            unsafe { __sanitizer_start_switch_fiber(save, bottom as *const c_void, size) };
+        }
+    }
+
+    /// On this fiber's stack, first thing after it was switched to (also
+    /// on a fresh stack's first entry).
+    #[inline(always)]
+    pub fn after_suspend(&self) {
+        #[cfg(feature = "asan")]
+        {
+            let (mut bottom, mut size) = (std::ptr::null(), 0);
+            // SAFETY: follows the start of the switch that landed here.
+            unsafe { __sanitizer_finish_switch_fiber(self.fake_stack.get(), &mut bottom, &mut size) };
+            self.parent.set((bottom as usize, size));
+        }
     }
 }
 
@@ -92,9 +166,12 @@ impl Default for FiberHooks {
 #[cfg(feature = "tsan")]
 impl Drop for FiberHooks {
     fn drop(&mut self) {
+        let fiber = self.fiber.get();
         // SAFETY: the stack is not running (it is being freed), so its fiber
         // is not the current one.
-        unsafe { tsan::__tsan_destroy_fiber(self.fiber) };
+        if !fiber.is_null() {
+            unsafe { tsan::__tsan_destroy_fiber(fiber) };
+        }
     }
 }
 
@@ -127,70 +204,4 @@ extern "C" {
         bottom_old: *mut *const c_void,
         size_old: *mut usize,
     );
-}
-
-// For the QEMU backend (which switches QEMU's stacks itself); without
-// `asan` their only caller, asan_drop_fake_stack, compiles to nothing.
-#[cfg(feature = "qemu-backend")]
-#[cfg_attr(not(feature = "asan"), allow(dead_code))]
-/// For a backend that switches stacks itself (fibers get this from
-/// corosensei's `sanitizer` feature): call right before switching to the
-/// stack `[bottom, bottom + size)`, passing where to keep the fake stack
-/// (NULL when leaving a stack for good).
-///
-/// # Safety
-/// As `__sanitizer_start_switch_fiber`: a switch to that stack follows.
-#[inline(always)]
-#[allow(unused_variables)]
-pub unsafe fn asan_start_switch(save: *mut *mut std::ffi::c_void, bottom: usize, size: usize) {
-    // SAFETY: per the contract.
-    #[cfg(feature = "asan")]
-    unsafe {
-        __sanitizer_start_switch_fiber(save, bottom as *const c_void, size)
-    };
-}
-
-#[cfg(feature = "qemu-backend")]
-#[cfg_attr(not(feature = "asan"), allow(dead_code))]
-/// Call first thing after a switch lands, with what `asan_start_switch`
-/// saved for this stack (NULL on a stack's first entry); returns the bounds
-/// of the stack we came from.
-///
-/// # Safety
-/// As `__sanitizer_finish_switch_fiber`: it follows the matching start.
-#[inline(always)]
-#[allow(unused_variables)]
-pub unsafe fn asan_finish_switch(save: *mut std::ffi::c_void) -> (usize, usize) {
-    #[cfg(feature = "asan")]
-    {
-        let (mut bottom, mut size) = (std::ptr::null(), 0);
-        // SAFETY: per the contract.
-        unsafe { __sanitizer_finish_switch_fiber(save, &mut bottom, &mut size) };
-        (bottom as usize, size)
-    }
-    #[cfg(not(feature = "asan"))]
-    (0, 0)
-}
-
-#[cfg(feature = "qemu-backend")]
-/// For a stack that stays parked after its last instrumented frame returned
-/// (a terminated QEMU coroutine, whose fiber loops in uninstrumented Rust
-/// until it is re-entered or freed): frees ASan's fake stack for it now,
-/// with a switch from the stack `[bottom, bottom + size)` to itself that
-/// saves nothing. Otherwise a coroutine freed in that state would leak its
-/// fake stack (with `detect_stack_use_after_return`, megabytes each); the
-/// next entry simply starts a fresh one.
-///
-/// # Safety
-/// Runs on that stack, and no instrumented frame on it is live.
-#[inline(always)]
-#[allow(unused_variables)]
-pub unsafe fn asan_drop_fake_stack(bottom: usize, size: usize) {
-    // SAFETY: a switch to the stack we are on lands at once; per the
-    // contract no live frame uses the fake stack being freed.
-    #[cfg(feature = "asan")]
-    unsafe {
-        asan_start_switch(std::ptr::null_mut(), bottom, size);
-        asan_finish_switch(std::ptr::null_mut());
-    }
 }
