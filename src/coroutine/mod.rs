@@ -21,10 +21,12 @@
 
 pub(crate) mod current;
 pub(crate) mod event_loop;
+mod fork;
 pub(crate) mod overflow;
 pub(crate) mod pool;
 pub(crate) mod registry;
 pub(crate) mod stats;
+mod unload;
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_void};
@@ -89,6 +91,15 @@ pub struct Coroutine {
     /// Whether the stack holds no pages below its top page (given back
     /// since it last ran): the pool's record, see pool.rs.
     pub(crate) stack_clean: Cell<bool>,
+}
+
+/// What `caller` holds while a coroutine is pooled: not null, so the enter
+/// path's existing "already entered?" test catches a stale `Coroutine *`
+/// at no extra cost, and the cold path tells the two cases apart.
+static POOLED_MARK: u8 = 0;
+
+fn pooled_mark() -> *const Coroutine {
+    ptr::addr_of!(POOLED_MARK).cast()
 }
 
 impl Linked for Coroutine {
@@ -161,6 +172,12 @@ impl Coroutine {
         self.fiber.stack_bounds()
     }
 
+    /// Whether the coroutine's entry returned and it waits in a pool: a
+    /// `Coroutine *` the caller should no longer have.
+    pub fn is_pooled(&self) -> bool {
+        self.caller.get() == pooled_mark()
+    }
+
     /// Gives back the stack pages of a terminated coroutine but for the top
     /// one, which holds its parked frames (see pool.rs),
     /// unless that was done since it last ran.
@@ -200,6 +217,7 @@ pub fn create(entry: CoroutineEntry, opaque: *mut c_void) -> *mut Coroutine {
     let c = unsafe { &*co };
     c.entry.set(Some(entry));
     c.entry_arg.set(opaque);
+    c.caller.set(ptr::null());
     c.ctx.store(ptr::null_mut(), Ordering::Relaxed);
     c.state.store(STATE_LIVE, Ordering::Relaxed);
     co
@@ -319,11 +337,26 @@ fn check_enterable(to: &Coroutine) {
         already_scheduled(scheduled);
     }
     if to.is_entered() {
-        die(format_args!("Co-routine re-entered recursively"));
+        not_enterable(to);
     }
     if !to.fiber.has_stack() {
         die(format_args!("qemu_coroutine_enter: cannot enter a thread's leader"));
     }
+}
+
+#[cold]
+#[inline(never)]
+fn not_enterable(to: &Coroutine) -> ! {
+    if to.is_pooled() {
+        die_stale("qemu_coroutine_enter");
+    }
+    die(format_args!("Co-routine re-entered recursively"))
+}
+
+/// Aborts because `func` was given a coroutine that had terminated.
+#[cold]
+pub(crate) fn die_stale(func: &str) -> ! {
+    die(format_args!("{func}: Co-routine used after it terminated (its Coroutine * is stale)"))
 }
 
 #[cold]
@@ -343,7 +376,10 @@ fn terminated(co: &Coroutine) {
     if held != 0 {
         terminated_holding_locks(held);
     }
-    co.caller.set(ptr::null());
+    if co.state.load(Ordering::Relaxed) != STATE_LIVE {
+        terminated_twice();
+    }
+    co.caller.set(pooled_mark());
     co.state.store(STATE_POOLED, Ordering::Relaxed);
     pool::put(ptr::from_ref(co).cast_mut());
 }
@@ -449,4 +485,10 @@ unsafe extern "C" fn fiber_main(arg: *mut c_void, _first: usize) -> ! {
         // SAFETY: we run on the fiber's stack, entered by `caller`.
         unsafe { co.fiber.suspend(ACTION_TERMINATE, true) };
     }
+}
+
+#[cold]
+#[inline(never)]
+fn terminated_twice() -> ! {
+    die(format_args!("qemu_coroutine_enter: Co-routine terminated twice (pooled twice)"))
 }

@@ -255,6 +255,24 @@ pub fn requested_size(size: usize) -> usize {
     size.saturating_sub(1) / page * page
 }
 
+/// The stack layer's locks, held across a fork (coroutine/fork.rs).
+pub struct ForkGuard {
+    _slabs: slab::ForkGuard,
+    _budget: budget::ForkGuard,
+}
+
+/// Takes the slab and budget locks (in that order; neither is ever taken
+/// under the other).
+pub fn lock_for_fork() -> ForkGuard {
+    ForkGuard { _slabs: slab::lock_for_fork(), _budget: budget::lock_for_fork() }
+}
+
+/// Computes what is computed once, so a fork never copies it half made.
+pub fn force_lazy_values() {
+    page_size();
+    crate::util::map_count::max_map_count();
+}
+
 /// The system page size, read once.
 pub fn page_size() -> usize {
     static PAGE: OnceLock<usize> = OnceLock::new();
