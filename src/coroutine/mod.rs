@@ -237,6 +237,7 @@ pub fn enter(ctx: *mut c_void, co: &Coroutine) {
 /// The enter path's first half, for the C stub: the checks of `enter`
 /// (and QEMU's NULL check), then a tail jump into the switch, so that the
 /// coroutine comes back straight into the stub with its action.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // the x86_64 stub's
 pub(crate) extern "C" fn enter_begin(co: *const Coroutine) -> u32 {
     // SAFETY: C passes a coroutine pointer; NULL is rejected here.
     let Some(co) = (unsafe { co.as_ref() }) else {
@@ -249,6 +250,7 @@ pub(crate) extern "C" fn enter_begin(co: *const Coroutine) -> u32 {
 
 /// The enter path's second half, for the C stub: `action` is what the
 /// switch into `co` returned.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // the x86_64 stub's
 pub(crate) extern "C" fn enter_end(co: *const Coroutine, action: u32) {
     // SAFETY: enter_begin accepted `co`; it is live at least until
     // finish_enter recycles it.
@@ -406,6 +408,7 @@ pub fn yield_now() {
 /// `qemu_coroutine_yield` without the sanitizers: the checks, then a tail
 /// jump into the switch, so the coroutine resumes straight in its C caller.
 #[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn yield_to_caller() {
     let slot = begin_yield();
     // SAFETY: as in `yield_now`.
