@@ -24,8 +24,10 @@ static RECOUNT_AT: AtomicUsize = AtomicUsize::new(0);
 static RECOUNT: Mutex<()> = Mutex::new(());
 
 /// The recount's lock, held across a fork.
+#[cfg(not(feature = "qemu-backend"))]
 pub(super) type ForkGuard = crate::util::mutex::MutexGuard<'static, ()>;
 
+#[cfg(not(feature = "qemu-backend"))]
 pub(super) fn lock_for_fork() -> ForkGuard {
     RECOUNT.lock()
 }

@@ -45,8 +45,10 @@ pub(super) struct Slabs {
 static SLABS: Mutex<Option<Slabs>> = Mutex::new(None);
 
 /// The slabs' lock, held across a fork.
+#[cfg(not(feature = "qemu-backend"))]
 pub(super) type ForkGuard = crate::util::mutex::MutexGuard<'static, Option<Slabs>>;
 
+#[cfg(not(feature = "qemu-backend"))]
 pub(super) fn lock_for_fork() -> ForkGuard {
     SLABS.lock()
 }
