@@ -201,7 +201,7 @@ impl Canary {
 /// page: a pooled coroutine's parked frames fit there (a reused stack that
 /// lost them would crash at once, which the pool's tests would show).
 /// `(bottom, size)` are `Stack::bottom` and `Stack::size` of a live stack.
-#[cfg(not(feature = "qemu-backend"))] // the C API's pool and fork handlers
+#[cfg(any(test, not(feature = "qemu-backend")))] // the C API's pool; tests
 pub fn discard_cold_pages(bottom: usize, size: usize) {
     let page = page_size();
     let top_page = (bottom + size - 1) & !(page - 1);
@@ -251,7 +251,7 @@ unsafe impl corosensei::stack::Stack for Stack {
 
 /// The size a stack of `size` usable bytes was asked for: every stack has
 /// at least one byte and at most a page beyond it (see `Stack::new`).
-#[cfg(not(feature = "qemu-backend"))] // the C API's pool and fork handlers
+#[cfg(any(test, not(feature = "qemu-backend")))] // the C API's pool; tests
 pub fn requested_size(size: usize) -> usize {
     let page = page_size();
     size.saturating_sub(1) / page * page
