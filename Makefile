@@ -41,6 +41,9 @@ RUST_SRC = Cargo.toml Cargo.lock build.rs cbindgen.toml $(shell find src -name '
 C_TEST_SRC = $(wildcard c-tests/test-*.c) c-tests/harness.c
 C_TEST_BIN = build/c-tests/run
 OVERFLOW_BIN = build/c-tests/overflow
+DLCLOSE_BIN = build/c-tests/dlclose
+DLCLOSE_SRC = c-tests/dlclose.c c-tests/harness.c
+LOCK_HOLDER_SO = build/c-tests/loader-lock-holder.so
 STRESS_SRC = c-tests/stress.c c-tests/stress-threads.c
 STRESS_BIN = build/c-tests/stress
 
@@ -94,9 +97,9 @@ check-link-line:
 # build/c-tests/NAME (-O2 -g, the release archive), build/asan/NAME and
 # build/tsan/NAME (instrumented, on the archives below), build/bench/NAME.
 run_SRC = $(C_TEST_SRC)
-# -rdynamic lets dladdr name the test's entry functions.
+# -rdynamic exports `loader_lock_held` to loader-lock-holder.so.
 overflow_SRC = c-tests/overflow.c c-tests/harness.c
-overflow_LDFLAGS = -rdynamic
+overflow_LDFLAGS = -rdynamic -DLOADER_LOCK_HOLDER_SO='"$(CURDIR)/$(LOCK_HOLDER_SO)"'
 stress_SRC = $(STRESS_SRC)
 use-after-free_SRC = c-tests/asan-use-after-free.c
 gdb-target_SRC = c-tests/gdb-target.c
@@ -127,9 +130,29 @@ build/bench/%: $$($$*_SRC) $(C_DEPS) $(BENCH_LIB)
 # Stack overflow reports get their own runner (OVERFLOW_BIN): its parent
 # process never touches coroutines, so each forked case starts like a fresh
 # program.
-check-c: $(C_TEST_BIN) $(OVERFLOW_BIN)
+check-c: $(C_TEST_BIN) $(OVERFLOW_BIN) $(DLCLOSE_BIN)
 	$(C_TEST_BIN)
 	$(OVERFLOW_BIN)
+	$(DLCLOSE_BIN)
+
+# A shared object whose constructor never returns (holds the loader's lock).
+$(LOCK_HOLDER_SO): c-tests/loader-lock-holder.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARNFLAGS) -shared -fPIC -o $@ $<
+$(OVERFLOW_BIN) build/asan/overflow build/tsan/overflow: $(LOCK_HOLDER_SO)
+
+# libqemucoro.so dlopened, used and dlclosed, in a runner of its own that
+# does not link the library (build/asan/dlclose: the ASan-annotated one).
+$(DLCLOSE_BIN): $(DLCLOSE_SRC) c-tests/harness.h $(LIB_SO)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARNFLAGS) -pthread -DLIBQEMUCORO_SO='"$(CURDIR)/$(LIB_SO)"' -o $@ \
+	    $(DLCLOSE_SRC) -ldl
+
+build/asan/dlclose: $(DLCLOSE_SRC) c-tests/harness.h $(ASAN_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(SAN_CFLAGS) $(WARNFLAGS) -fsanitize=address -pthread \
+	    -DLIBQEMUCORO_SO='"$(CURDIR)/target/asan/release/libqemucoro.so"' -o $@ \
+	    $(DLCLOSE_SRC) -ldl
 
 # The seed's say_hello over socketpairs, driven by our event loop: three
 # scripted clients served at once, as coroutines and as callbacks.
@@ -291,13 +314,15 @@ $(TSAN_LIB): $(RUST_SRC)
 # cannot tell which stack it is on), the overflow tests (handle_segv=0: the
 # default-SIGSEGV case wants no ASan handler before ours), then proof that
 # ASan still sees a real bug on a coroutine stack.
-check-asan: build/asan/run build/asan/overflow build/asan/stress build/asan/use-after-free
+check-asan: build/asan/run build/asan/overflow build/asan/stress build/asan/use-after-free \
+            build/asan/dlclose
 	ASAN_OPTIONS=detect_leaks=1 build/asan/run --skip /stack/map-failure-aborts \
 	    2>build/asan/run.log || \
 	    { cat build/asan/run.log; exit 1; }
 	@if grep -E 'ASan|AddressSanitizer' build/asan/run.log; then \
 	    echo "asan: reports above"; exit 1; fi
 	ASAN_OPTIONS=handle_segv=0 build/asan/overflow
+	ASAN_OPTIONS=handle_segv=0 build/asan/dlclose
 	build/asan/stress --ops 20000
 	@if build/asan/use-after-free 2>build/asan/uaf.log; then \
 	    echo "ASan missed a use-after-free inside a coroutine"; exit 1; fi
@@ -309,7 +334,9 @@ check-asan: build/asan/run build/asan/overflow build/asan/stress build/asan/use-
 # Every test that runs more than one thread (iothreads, pthreads, the
 # examples' peer threads), under TSan, which must report nothing: the first
 # report ends the run with status 66. The single-thread tests stay out
-# (/scale and /stack exhaust TSan's mappings).
+# (/scale and /stack exhaust TSan's mappings), and so does /fork: its
+# children start threads after a fork of a multithreaded process, which
+# TSan refuses (die_after_fork).
 TSAN_RUN = TSAN_OPTIONS=halt_on_error=1:exitcode=66
 TSAN_TESTS = /threads /pool /aio /co-mutex/threads /sleep /co-io /main-loop
 # It measures RSS, which under TSan is mostly TSan's shadow memory.
@@ -330,21 +357,27 @@ check-tsan: build/tsan/run build/tsan/overflow build/tsan/hello-coroutine build/
 # VG_N_SEGMENTS, is smaller than it needs), and so is the one that fills
 # the process with 58,000 mappings (the same table), the test that
 # overruns a slab stack on purpose, the one that limits the address space
-# (Valgrind's own), and the one that measures RSS after a burst (memcheck's
-# shadow of the given-back pages stays resident). Exec'd children run under
-# memcheck too.
+# (Valgrind's own), the one that measures RSS after a burst (memcheck's
+# shadow of the given-back pages stays resident), and the fork test
+# (Valgrind runs one thread at a time, so its 20 forks beside a thread
+# spinning on qemucoro_get_stats take longer than the test's alarm).
+# Exec'd children run under memcheck too. The writes that fault on purpose
+# (signal chaining, dlclose) are suppressed by function name
+# (c-tests/valgrind-intended-faults.supp).
 VALGRIND = valgrind --error-exitcode=1 --errors-for-leak-kinds=definite \
-    --leak-check=full --show-leak-kinds=definite --trace-children=yes
-check-valgrind: $(C_TEST_BIN) $(OVERFLOW_BIN) $(STRESS_BIN)
+    --leak-check=full --show-leak-kinds=definite --trace-children=yes \
+    --suppressions=c-tests/valgrind-intended-faults.supp
+check-valgrind: $(C_TEST_BIN) $(OVERFLOW_BIN) $(DLCLOSE_BIN) $(STRESS_BIN)
 	rm -rf build/valgrind && mkdir -p build/valgrind
 	$(VALGRIND) --log-file=build/valgrind/run.%p.log $(C_TEST_BIN) \
 	    --skip /stack/100000-live --skip /stack/slab-overflow-aborts \
 	    --skip /stack/map-failure-aborts \
 	    --skip /stack/mapping-budget-counts-own-mappings \
-	    --skip /pool/burst-gives-back-stack-pages
-	for t in reported nested c-thread; do \
+	    --skip /pool/burst-gives-back-stack-pages --skip /fork/
+	for t in reported nested c-thread chain/ report-while-loader-locked; do \
 	    $(VALGRIND) --log-file=build/valgrind/overflow.%p.log $(OVERFLOW_BIN) /overflow/$$t || exit 1; \
 	done
+	$(VALGRIND) --log-file=build/valgrind/dlclose.%p.log $(DLCLOSE_BIN)
 	$(VALGRIND) --log-file=build/valgrind/stress.%p.log $(STRESS_BIN) --ops 5000
 	@if grep -L 'ERROR SUMMARY: 0 errors' build/valgrind/*.log | grep .; then \
 	    echo "valgrind: errors above (see the logs named)"; exit 1; fi

@@ -113,9 +113,10 @@ static bool message_matches(const char *out, size_t len, const char *message)
     return glob_matches(out, len - 1, message);
 }
 
-/* Runs `child` in a fork with stderr captured; checks SIGABRT + message. */
-static bool fork_aborts_with(void (*child)(void *), void *opaque,
-                             const char *message)
+/* Runs `child` in a fork with stderr captured; checks that it dies of
+ * `sig` after writing `message` (NULL: anything). */
+static bool fork_dies_with(void (*child)(void *), void *opaque, int sig,
+                           const char *message)
 {
     int fds[2];
     char out[4096];
@@ -143,11 +144,12 @@ static bool fork_aborts_with(void (*child)(void *), void *opaque,
     out[len] = '\0';
     close(fds[0]);
     waitpid(pid, &status, 0);
-    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT) {
-        fprintf(stderr, "    child did not die of SIGABRT (status %#x)\n", status);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != sig) {
+        fprintf(stderr, "    child did not die of %s (status %#x; said \"%s\")\n",
+                strsignal(sig), status, out);
         return false;
     }
-    if (!message_matches(out, len, message)) {
+    if (message && !message_matches(out, len, message)) {
         fprintf(stderr, "    child said \"%s\", expected \"%s\\n\"\n", out, message);
         return false;
     }
@@ -156,7 +158,13 @@ static bool fork_aborts_with(void (*child)(void *), void *opaque,
 
 bool child_aborts_with(void (*fn)(void *), void *opaque, const char *message)
 {
-    return fork_aborts_with(fn, opaque, message);
+    return fork_dies_with(fn, opaque, SIGABRT, message);
+}
+
+bool child_dies_with(void (*fn)(void *), void *opaque, int sig,
+                     const char *message)
+{
+    return fork_dies_with(fn, opaque, sig, message);
 }
 
 typedef struct {
@@ -205,7 +213,7 @@ bool exec_child_aborts_with(const char *child, const char *env,
                             const char *message)
 {
     ExecChild e = { child, env };
-    return fork_aborts_with(exec_child, &e, message);
+    return fork_dies_with(exec_child, &e, SIGABRT, message);
 }
 
 bool exec_child_succeeds(const char *child, const char *env)

@@ -75,6 +75,15 @@ void harness_register_ours(const char *name, TestFn *fn, const char *reason);
 bool child_aborts_with(void (*fn)(void *), void *opaque, const char *message);
 
 /*
+ * Runs fn(opaque) in a forked child and checks that it dies of signal `sig`
+ * after writing exactly `message` plus a newline on stderr (NULL: anything;
+ * '*' matches any run of characters), under the same alarm: a hang fails
+ * as SIGALRM.
+ */
+bool child_dies_with(void (*fn)(void *), void *opaque, int sig,
+                     const char *message);
+
+/*
  * Runs fn(opaque) in a forked child with the same alarm: true if it
  * returns with every CHECK holding (a test that could hang runs here).
  */

@@ -7,6 +7,8 @@
 #include "qemu/coroutine.h"
 #include "harness.h"
 
+#include <pthread.h>
+
 static void coroutine_fn enter_myself(void *opaque)
 {
     (void)opaque;
@@ -111,4 +113,57 @@ TEST_OURS(enter_leader_aborts, "/misuse/enter-leader",
 {
     CHECK(child_aborts_with(enter_leader, NULL,
                             "qemu_coroutine_enter: cannot enter a thread's leader"));
+}
+
+static int runs_of_noop;
+
+static void coroutine_fn count_run(void *opaque)
+{
+    (void)opaque;
+    runs_of_noop++;
+}
+
+static void enter_after_return(void *opaque)
+{
+    Coroutine *co = qemu_coroutine_create(count_run, NULL);
+
+    (void)opaque;
+    qemu_coroutine_enter(co);
+    qemu_coroutine_enter(co);
+}
+
+/* Check that entering a coroutine whose entry function has returned (it is
+ * back in the pool) aborts instead of running the entry again and pooling
+ * the coroutine twice. */
+TEST_OURS(enter_terminated_aborts, "/misuse/enter-terminated",
+          "QEMU leaves entering a terminated coroutine undefined")
+{
+    CHECK(child_aborts_with(enter_after_return, NULL,
+                            "qemu_coroutine_enter: Co-routine used "
+                            "after it terminated (its Coroutine * is stale)"));
+}
+
+static void *enter_after_return_on_thread(void *opaque)
+{
+    enter_after_return(opaque);
+    return NULL;
+}
+
+static void enter_after_return_then_exit_thread(void *opaque)
+{
+    pthread_t t;
+
+    pthread_create(&t, NULL, enter_after_return_on_thread, opaque);
+    pthread_join(t, NULL);
+}
+
+/* Check the same on a thread that exits afterwards: the abort comes at the
+ * second enter, before a twice-pooled coroutine could make the thread's
+ * free list a cycle for its exit hook to walk. */
+TEST_OURS(enter_terminated_on_thread_aborts, "/misuse/enter-terminated-thread",
+          "QEMU leaves entering a terminated coroutine undefined")
+{
+    CHECK(child_aborts_with(enter_after_return_then_exit_thread, NULL,
+                            "qemu_coroutine_enter: Co-routine used "
+                            "after it terminated (its Coroutine * is stale)"));
 }

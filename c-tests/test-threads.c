@@ -166,3 +166,56 @@ TEST_OURS(global_pool_serves_other_threads, "/pool/global-between-threads",
     }
     CHECK(found);
 }
+
+#ifndef VS_QEMU                /* counts stacks with qemucoro_get_stats */
+static pthread_key_t late_key;
+
+static void coroutine_fn do_nothing(void *opaque)
+{
+    (void)opaque;
+}
+
+/* A pthread key destructor: runs after the thread's Rust thread-locals
+ * (the pool's exit hook among them) have been destroyed. */
+static void run_coroutine_late(void *value)
+{
+    (void)value;
+    qemu_coroutine_enter(qemu_coroutine_create(do_nothing, NULL));
+}
+
+static void *use_coroutines_then_exit_late(void *opaque)
+{
+    (void)opaque;
+    qemu_coroutine_enter(qemu_coroutine_create(do_nothing, NULL));
+    pthread_setspecific(late_key, &late_key);
+    return NULL;
+}
+
+CHILD(terminate_after_exit_hook, "terminate-after-exit-hook")
+{
+    QemucoroStats s;
+    pthread_t t;
+
+    pthread_key_create(&late_key, run_coroutine_late);
+    pthread_create(&t, NULL, use_coroutines_then_exit_late, NULL);
+    pthread_join(t, NULL);
+    /* The one stack this process made must be in the global pool now, so
+     * this create reuses it rather than mapping a second. */
+    qemu_coroutine_enter(qemu_coroutine_create(yield_once, NULL));
+    qemucoro_get_stats(&s);
+    if (s.live != 1 || s.pooled != 0) {
+        fprintf(stderr, "live %zu pooled %zu: a stack was leaked\n",
+                s.live, s.pooled);
+        exit(1);
+    }
+    exit(0);
+}
+#endif
+
+/* Check that a coroutine that terminates after its thread's pool was handed
+ * over (in a pthread key destructor) is pooled, not leaked. */
+TEST_OURS(terminated_after_exit_hook_is_pooled, "/pool/terminated-after-exit-hook",
+          "qemucoro_ extension (counts stacks)")
+{
+    CHECK(exec_child_succeeds("terminate-after-exit-hook", NULL));
+}

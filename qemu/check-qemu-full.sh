@@ -55,16 +55,16 @@ configure_full() {
 }
 
 # build_full BUILD_DIR: what the suites run. check-block and the iotests
-# need everything (qemu-system-x86_64 is most of the build); the unit suite
-# alone needs only its test executables, a small part of it.
+# need `all` (qemu-system-x86_64 is most of the build); the unit suite needs
+# only its test executables and what they link, a small part of it.
 build_full() {
     _b=$1
-    if [ "$SUITES" = unit ]; then
+    set --
+    case " $SUITES " in *" unit "*)
         # shellcheck disable=SC2046
-        set -- $(unit_targets "$_b")
-    else
-        set -- all check-build
-    fi
+        set -- $(unit_targets "$_b") ;;
+    esac
+    [ "$SUITES" = unit ] || set -- "$@" all
     PATH="/usr/lib/ccache:$PATH" ninja -C "$_b" -j "$JOBS" "$@" >"$_b/build.log" 2>&1 ||
         { tail -40 "$_b/build.log"; die "build failed, see $_b/build.log"; }
 }

@@ -1,6 +1,6 @@
 /*
  * qemucoro backend glue, compiled inside the QEMU tree (copied to
- * util/coroutine-qemucoro.c by qemu/apply-backend.sh) in place of
+ * util/coroutine-qemucoro.c by qemu/apply-backend.py) in place of
  * util/coroutine-ucontext.c. It defines no symbols: the backend itself is
  * the Rust archive libqemucoro-backend.a. This unit exists to check, with
  * this QEMU tree's own headers and compiler flags, that struct Coroutine is

@@ -38,7 +38,11 @@ TAP = re.compile(r"^(not ok|ok) \S+ (\S+)( # SKIP)?")
 
 def tap(log, out):
     lines = []
-    for line in pathlib.Path(log).read_text(errors="replace").splitlines():
+    text = pathlib.Path(log).read_text(errors="replace")
+    # With -j the harness's lines can run together ("ok raw 045 # SKIPok
+    # raw 225 # SKIP"): put each result on a line of its own.
+    text = re.sub(r"(?<=\S)(?=(?:not )?ok \S+ \S+)", "\n", text)
+    for line in text.splitlines():
         m = TAP.match(line)
         if m:
             status = "fail" if m.group(1) == "not ok" else "skip" if m.group(3) else "pass"

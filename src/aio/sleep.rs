@@ -28,14 +28,38 @@ const _: () = assert!(std::mem::align_of::<QemuCoSleep>() == std::mem::align_of:
 /// The name a sleeping coroutine is marked with (one pointer, compared).
 static SLEEP: &CStr = c"qemu_co_sleep_ns";
 
-fn to_wake(w: &QemuCoSleep) -> &AtomicPtr<Coroutine> {
-    // SAFETY: AtomicPtr<T> has the layout of *mut T; C and the waker may
-    // touch the field from different threads, so every Rust access is atomic.
-    unsafe { &*ptr::addr_of!(w.to_wake).cast::<AtomicPtr<Coroutine>>() }
+/// A `QemuCoSleep` reached through a raw pointer from C (or from our own
+/// stack). C and wakers on other threads write `to_wake` while we hold
+/// this, and the field is no `UnsafeCell` (its C layout is one plain
+/// pointer), so it is never borrowed as `&QemuCoSleep`: every access goes
+/// through `AtomicPtr::from_ptr` on the raw pointer, which may be written.
+#[derive(Clone, Copy)]
+pub struct SleepPtr(ptr::NonNull<QemuCoSleep>);
+
+impl SleepPtr {
+    /// `w` as C passed it; NULL aborts naming `func`.
+    pub fn from_c(func: &str, w: *mut QemuCoSleep) -> SleepPtr {
+        match ptr::NonNull::new(w) {
+            Some(w) => SleepPtr(w),
+            None => crate::util::abort::null_arg(func, "w"),
+        }
+    }
+
+    fn to_wake(self) -> &'static AtomicPtr<Coroutine> {
+        // SAFETY: the pointer came from C (or a `&mut`) and the object lives
+        // for the whole sleep or wake call (the API's contract); AtomicPtr<T>
+        // has the layout of *mut T, and every Rust access to the field is
+        // atomic, as is QEMU's.
+        unsafe { AtomicPtr::from_ptr(ptr::addr_of_mut!((*self.0.as_ptr()).to_wake)) }
+    }
+
+    fn as_opaque(self) -> *mut c_void {
+        self.0.as_ptr().cast()
+    }
 }
 
 /// `qemu_co_sleep`: yields until `qemu_co_sleep_wake(w)`.
-pub fn sleep(w: &QemuCoSleep) {
+pub fn sleep(w: SleepPtr) {
     let co = coroutine::running_or_abort("qemu_co_sleep");
     if let Err(prev) = co.scheduled.compare_exchange(
         ptr::null_mut(),
@@ -50,14 +74,14 @@ pub fn sleep(w: &QemuCoSleep) {
             prev.to_string_lossy()
         ));
     }
-    to_wake(w).store(ptr::from_ref(co).cast_mut(), Ordering::Release);
+    w.to_wake().store(ptr::from_ref(co).cast_mut(), Ordering::Release);
     coroutine::yield_now();
 }
 
 /// `qemu_co_sleep_wake`: ends the sleep recorded in `w`, if any, by waking
 /// the sleeper in its own context.
-pub fn wake(w: &QemuCoSleep) {
-    let co = to_wake(w).swap(ptr::null_mut(), Ordering::AcqRel);
+pub fn wake(w: SleepPtr) {
+    let co = w.to_wake().swap(ptr::null_mut(), Ordering::AcqRel);
     // SAFETY: a recorded sleeper is live: it cannot run until woken here.
     let Some(co) = (unsafe { co.as_ref() }) else { return };
     let was = co.scheduled.swap(ptr::null_mut(), Ordering::AcqRel);
@@ -68,18 +92,18 @@ pub fn wake(w: &QemuCoSleep) {
 }
 
 unsafe extern "C" fn timer_expired(opaque: *mut c_void) {
-    // SAFETY: the timer is armed with its sleep's QemuCoSleep, which lives
-    // until the timer is deleted after the sleep.
-    wake(unsafe { &*opaque.cast::<QemuCoSleep>() });
+    // The timer is armed with its sleep's QemuCoSleep, which lives until the
+    // timer is deleted after the sleep.
+    wake(SleepPtr::from_c("qemu_co_sleep_ns_wakeable", opaque.cast()));
 }
 
 /// `qemu_co_sleep_ns_wakeable`: sleeps `ns` of `clock` in the current
 /// context, or less if woken through `w`.
-pub fn sleep_ns_wakeable(w: &QemuCoSleep, clock: QEMUClockType, ns: i64) {
+pub fn sleep_ns_wakeable(w: SleepPtr, clock: QEMUClockType, ns: i64) {
     coroutine::running_or_abort("qemu_co_sleep_ns_wakeable");
     clock.index("qemu_co_sleep_ns_wakeable");
     let ctx = aio::require_context("qemu_co_sleep_ns_wakeable");
-    let opaque = ptr::from_ref(w).cast_mut().cast();
+    let opaque = w.as_opaque();
     let timer = QEMUTimer::new(ctx, clock, SCALE_NS, timer_expired, opaque);
     timer.arm_ns(clock.now_ns().saturating_add(ns));
     sleep(w);
@@ -110,7 +134,7 @@ unsafe extern "C" fn timeout_entry(opaque: *mut c_void) {
             drop(Box::from_raw(t));
         } else {
             (*t).finished = true;
-            wake(&(*t).sleep);
+            wake(SleepPtr(ptr::NonNull::new_unchecked(ptr::addr_of_mut!((*t).sleep))));
         }
     }
 }
@@ -151,7 +175,11 @@ pub unsafe fn timeout(
     // SAFETY: `t` is live until both sides are done; only the side that
     // finishes second frees it, and we are not done yet.
     unsafe {
-        sleep_ns_wakeable(&(*t).sleep, QEMU_CLOCK_REALTIME, ns);
+        sleep_ns_wakeable(
+            SleepPtr(ptr::NonNull::new_unchecked(ptr::addr_of_mut!((*t).sleep))),
+            QEMU_CLOCK_REALTIME,
+            ns,
+        );
         if (*t).finished {
             drop(Box::from_raw(t));
             return 0;

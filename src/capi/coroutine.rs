@@ -79,6 +79,9 @@ pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
 #[no_mangle]
 pub extern "C" fn qemu_coroutine_enter_if_inactive(co: *mut Coroutine) {
     let co = deref("qemu_coroutine_enter_if_inactive", "co", co);
+    if co.is_pooled() {
+        coroutine::die_stale("qemu_coroutine_enter_if_inactive");
+    }
     if !co.is_entered() {
         coroutine::enter(ptr::null_mut(), co);
     }
@@ -147,7 +150,11 @@ pub extern "C" fn qemu_in_coroutine() -> bool {
 /// the running coroutine and for every coroutine that entered it.
 #[no_mangle]
 pub extern "C" fn qemu_coroutine_entered(co: *mut Coroutine) -> bool {
-    deref("qemu_coroutine_entered", "co", co).is_entered()
+    let co = deref("qemu_coroutine_entered", "co", co);
+    if co.is_pooled() {
+        coroutine::die_stale("qemu_coroutine_entered");
+    }
+    co.is_entered()
 }
 
 /// Lets the global pool hold `additional_pool_size` more coroutines.

@@ -3,17 +3,16 @@
 use std::ffi::{c_int, c_void};
 
 use super::aio::c_callback;
-use super::deref;
 use crate::aio::timer::QEMUClockType;
 use crate::coroutine::{CoroutineEntry, CoroutineEntryFn};
-use crate::aio::sleep::{self, QemuCoSleep};
+use crate::aio::sleep::{self, QemuCoSleep, SleepPtr};
 
 /// Yields the running coroutine for `ns` nanoseconds of clock `type` (never
 /// less), the timer running in the current context. `w` records the sleeper
 /// meanwhile, so `qemu_co_sleep_wake(w)` ends the sleep early.
 #[no_mangle]
 pub extern "C" fn qemu_co_sleep_ns_wakeable(w: *mut QemuCoSleep, r#type: QEMUClockType, ns: i64) {
-    sleep::sleep_ns_wakeable(deref("qemu_co_sleep_ns_wakeable", "w", w), r#type, ns);
+    sleep::sleep_ns_wakeable(SleepPtr::from_c("qemu_co_sleep_ns_wakeable", w), r#type, ns);
 }
 
 /// Yields the running coroutine until `qemu_co_sleep_wake(w)`. Aborts with
@@ -21,22 +20,22 @@ pub extern "C" fn qemu_co_sleep_ns_wakeable(w: *mut QemuCoSleep, r#type: QEMUClo
 /// coroutine is scheduled elsewhere.
 #[no_mangle]
 pub extern "C" fn qemu_co_sleep(w: *mut QemuCoSleep) {
-    sleep::sleep(deref("qemu_co_sleep", "w", w));
+    sleep::sleep(SleepPtr::from_c("qemu_co_sleep", w));
 }
 
 /// Yields the running coroutine for `ns` nanoseconds of clock `type`.
 /// (A static inline function in QEMU's header.)
 #[no_mangle]
 pub extern "C" fn qemu_co_sleep_ns(r#type: QEMUClockType, ns: i64) {
-    let w = QemuCoSleep { to_wake: std::ptr::null_mut() };
-    sleep::sleep_ns_wakeable(&w, r#type, ns);
+    let mut w = QemuCoSleep { to_wake: std::ptr::null_mut() };
+    sleep::sleep_ns_wakeable(SleepPtr::from_c("qemu_co_sleep_ns", &mut w), r#type, ns);
 }
 
 /// Wakes the coroutine sleeping on `w`, if any, in its own context; its
 /// timer is deleted when it resumes. Does nothing if none sleeps on `w`.
 #[no_mangle]
 pub extern "C" fn qemu_co_sleep_wake(w: *mut QemuCoSleep) {
-    sleep::wake(deref("qemu_co_sleep_wake", "w", w));
+    sleep::wake(SleepPtr::from_c("qemu_co_sleep_wake", w));
 }
 
 /// Stands for QEMU's function type `CleanupFunc` (`void CleanupFunc(void

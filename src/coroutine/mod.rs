@@ -21,10 +21,12 @@
 
 pub(crate) mod current;
 pub(crate) mod event_loop;
+mod fork;
 pub(crate) mod overflow;
 pub(crate) mod pool;
 pub(crate) mod registry;
 pub(crate) mod stats;
+mod unload;
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_void};
@@ -89,6 +91,15 @@ pub struct Coroutine {
     /// Whether the stack holds no pages below its top page (given back
     /// since it last ran): the pool's record, see pool.rs.
     pub(crate) stack_clean: Cell<bool>,
+}
+
+/// What `caller` holds while a coroutine is pooled: not null, so the enter
+/// path's existing "already entered?" test catches a stale `Coroutine *`
+/// at no extra cost, and the cold path tells the two cases apart.
+static POOLED_MARK: u8 = 0;
+
+fn pooled_mark() -> *const Coroutine {
+    ptr::addr_of!(POOLED_MARK).cast()
 }
 
 impl Linked for Coroutine {
@@ -161,6 +172,12 @@ impl Coroutine {
         self.fiber.stack_bounds()
     }
 
+    /// Whether the coroutine's entry returned and it waits in a pool: a
+    /// `Coroutine *` the caller should no longer have.
+    pub fn is_pooled(&self) -> bool {
+        self.caller.get() == pooled_mark()
+    }
+
     /// Gives back the stack pages of a terminated coroutine but for the top
     /// one, which holds its parked frames (see pool.rs),
     /// unless that was done since it last ran.
@@ -200,6 +217,7 @@ pub fn create(entry: CoroutineEntry, opaque: *mut c_void) -> *mut Coroutine {
     let c = unsafe { &*co };
     c.entry.set(Some(entry));
     c.entry_arg.set(opaque);
+    c.caller.set(ptr::null());
     c.ctx.store(ptr::null_mut(), Ordering::Relaxed);
     c.state.store(STATE_LIVE, Ordering::Relaxed);
     co
@@ -219,6 +237,7 @@ pub fn enter(ctx: *mut c_void, co: &Coroutine) {
 /// The enter path's first half, for the C stub: the checks of `enter`
 /// (and QEMU's NULL check), then a tail jump into the switch, so that the
 /// coroutine comes back straight into the stub with its action.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // the x86_64 stub's
 pub(crate) extern "C" fn enter_begin(co: *const Coroutine) -> u32 {
     // SAFETY: C passes a coroutine pointer; NULL is rejected here.
     let Some(co) = (unsafe { co.as_ref() }) else {
@@ -231,6 +250,7 @@ pub(crate) extern "C" fn enter_begin(co: *const Coroutine) -> u32 {
 
 /// The enter path's second half, for the C stub: `action` is what the
 /// switch into `co` returned.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // the x86_64 stub's
 pub(crate) extern "C" fn enter_end(co: *const Coroutine, action: u32) {
     // SAFETY: enter_begin accepted `co`; it is live at least until
     // finish_enter recycles it.
@@ -317,11 +337,26 @@ fn check_enterable(to: &Coroutine) {
         already_scheduled(scheduled);
     }
     if to.is_entered() {
-        die(format_args!("Co-routine re-entered recursively"));
+        not_enterable(to);
     }
     if !to.fiber.has_stack() {
         die(format_args!("qemu_coroutine_enter: cannot enter a thread's leader"));
     }
+}
+
+#[cold]
+#[inline(never)]
+fn not_enterable(to: &Coroutine) -> ! {
+    if to.is_pooled() {
+        die_stale("qemu_coroutine_enter");
+    }
+    die(format_args!("Co-routine re-entered recursively"))
+}
+
+/// Aborts because `func` was given a coroutine that had terminated.
+#[cold]
+pub(crate) fn die_stale(func: &str) -> ! {
+    die(format_args!("{func}: Co-routine used after it terminated (its Coroutine * is stale)"))
 }
 
 #[cold]
@@ -341,7 +376,10 @@ fn terminated(co: &Coroutine) {
     if held != 0 {
         terminated_holding_locks(held);
     }
-    co.caller.set(ptr::null());
+    if co.state.load(Ordering::Relaxed) != STATE_LIVE {
+        terminated_twice();
+    }
+    co.caller.set(pooled_mark());
     co.state.store(STATE_POOLED, Ordering::Relaxed);
     pool::put(ptr::from_ref(co).cast_mut());
 }
@@ -370,6 +408,7 @@ pub fn yield_now() {
 /// `qemu_coroutine_yield` without the sanitizers: the checks, then a tail
 /// jump into the switch, so the coroutine resumes straight in its C caller.
 #[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn yield_to_caller() {
     let slot = begin_yield();
     // SAFETY: as in `yield_now`.
@@ -446,4 +485,10 @@ unsafe extern "C" fn fiber_main(arg: *mut c_void, _first: usize) -> ! {
         // SAFETY: we run on the fiber's stack, entered by `caller`.
         unsafe { co.fiber.suspend(ACTION_TERMINATE, true) };
     }
+}
+
+#[cold]
+#[inline(never)]
+fn terminated_twice() -> ! {
+    die(format_args!("qemu_coroutine_enter: Co-routine terminated twice (pooled twice)"))
 }

@@ -1,8 +1,11 @@
 //! Coroutine stack overflow, reported: a SIGSEGV handler that recognises a
 //! hit on a coroutine stack's guard page, names the coroutine's entry
-//! function and stack size on stderr, and aborts. Every other fault goes to
-//! the handler that was installed before ours (or the default action), so
-//! the host program's own SIGSEGV handling keeps working.
+//! function and stack size on stderr, and aborts. Every other fault goes
+//! back to the action that was installed before ours, reinstalled so that
+//! the fault re-executes under it with its own flags, so the host program's
+//! own SIGSEGV handling keeps working. unload.rs puts that action back when
+//! the library is unloaded; fork.rs is registered from here too, on the
+//! same once-per-process path.
 //!
 //! A handler can only run on an overflowed stack's thread if that thread has
 //! an alternate signal stack. Threads created by C usually have none, so
@@ -11,7 +14,8 @@
 //! per process and gives the thread a small signal stack unless it already
 //! has one (Rust's own threads do).
 //!
-//! The handler takes no locks and allocates nothing: it walks the faulting
+//! The handler takes no locks and allocates nothing (the report is a fixed
+//! buffer and write(2); names come from util/symbol.rs): it walks the faulting
 //! thread's chain of entered coroutines (the running one, the one that
 //! entered it, ...), reached through one thread-local read. An overflow can
 //! only happen on a stack the thread is running on, so that chain is exactly
@@ -19,8 +23,7 @@
 //! page is not mistaken for an overflow.
 
 use std::cell::RefCell;
-use std::ffi::{c_int, c_void, CStr};
-use std::fmt::{self, Write};
+use std::ffi::{c_int, c_void};
 use std::ptr;
 use std::sync::{Once, OnceLock};
 
@@ -35,6 +38,7 @@ const ALT_STACK_SIZE: usize = 64 * 1024;
 pub fn thread_init() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(install_handler);
+    super::fork::register();
     // An exiting thread has lost its thread-locals; it needs no signal stack.
     let _ = ALT.try_with(|alt| {
         let mut alt = alt.borrow_mut();
@@ -69,14 +73,30 @@ fn install_handler() {
     unsafe { libc::sigaction(libc::SIGSEGV, &new, ptr::null_mut()) };
 }
 
-extern "C" fn on_segv(sig: c_int, info: *mut libc::siginfo_t, uctx: *mut c_void) {
+/// Puts back the action we replaced, if ours is still the one installed,
+/// so that no SIGSEGV is delivered into code about to be unmapped (see
+/// unload.rs).
+pub(crate) fn restore_previous() {
+    let Some(Previous(prev)) = PREVIOUS.get() else { return };
+    // SAFETY: all-zero is a valid sigaction to be filled in.
+    let mut now: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: querying, then installing the action the kernel gave us.
+    unsafe {
+        libc::sigaction(libc::SIGSEGV, ptr::null(), &mut now);
+        if now.sa_sigaction == on_segv as *const () as usize {
+            libc::sigaction(libc::SIGSEGV, prev, ptr::null_mut());
+        }
+    }
+}
+
+extern "C" fn on_segv(sig: c_int, info: *mut libc::siginfo_t, _uctx: *mut c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
     if let Some(co) = overflowed(addr) {
         report(co, "");
     }
     // SAFETY: we pass on exactly what the kernel gave us.
-    unsafe { chain(sig, info, uctx) };
+    unsafe { chain(sig, info) };
 }
 
 /// The coroutine among those this thread has entered whose guard page
@@ -102,21 +122,26 @@ fn overflowed(addr: usize) -> Option<&'static Coroutine> {
 }
 
 /// Prints the overflow report, with `how` it was caught (if not by the
-/// guard page) after it, and aborts; allocates nothing.
+/// guard page) after it, and aborts. Async-signal-safe: a fixed buffer,
+/// write(2), and a symbol lookup that only reads files (symbol.rs).
 pub(crate) fn report(co: &Coroutine, how: &str) -> ! {
     let mut msg = Line { buf: [0; 512], len: 0 };
     let size = co.stack_bounds().map_or(0, |(_, size)| crate::switch::stack::requested_size(size));
-    let entry = co.entry.get().map_or(ptr::null(), |f| f as *const c_void);
-    let _ = write!(msg, "Co-routine stack overflow: entry function ");
-    match symbol_name(entry) {
-        Some(name) => {
-            let _ = write!(msg, "{}", name.to_string_lossy());
-        }
+    let entry = co.entry.get().map_or(0, |f| f as usize);
+    msg.push(b"Co-routine stack overflow: entry function ");
+    let mut name = [0u8; 256];
+    match crate::util::symbol::name_of(entry, &mut name) {
+        Some(n) => msg.push(&name[..n]),
         None => {
-            let _ = write!(msg, "at {entry:p}");
+            msg.push(b"at 0x");
+            msg.push_hex(entry);
         }
     }
-    let _ = writeln!(msg, ", stack size {size} bytes{how}");
+    msg.push(b", stack size ");
+    msg.push_decimal(size);
+    msg.push(b" bytes");
+    msg.push(how.as_bytes());
+    msg.push(b"\n");
     // SAFETY: writing our own buffer to stderr; abort takes no arguments.
     unsafe {
         libc::write(libc::STDERR_FILENO, msg.buf.as_ptr().cast(), msg.len);
@@ -124,59 +149,36 @@ pub(crate) fn report(co: &Coroutine, how: &str) -> ! {
     }
 }
 
-/// The dynamic symbol `addr` starts, if dladdr knows it.
-fn symbol_name(addr: *const c_void) -> Option<&'static CStr> {
-    // SAFETY: all-zero is a valid Dl_info.
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: dladdr only reads the loader's tables; a null or unknown
-    // address makes it return 0.
-    if addr.is_null() || unsafe { libc::dladdr(addr, &mut info) } == 0 {
-        return None;
-    }
-    if info.dli_sname.is_null() || info.dli_saddr.cast_const() != addr {
-        return None;
-    }
-    // SAFETY: dli_sname is a NUL-terminated string in the loader's tables.
-    Some(unsafe { CStr::from_ptr(info.dli_sname) })
-}
-
-/// Hands a fault that is not ours to the previous disposition.
+/// Hands a fault that is not ours to the previous disposition, the way
+/// the kernel would have: we install it and return. A fault then happens
+/// again and is delivered under it, with its own flags (SA_SIGINFO,
+/// SA_RESETHAND, SA_NODEFER, SA_ONSTACK), mask, SIG_DFL or SIG_IGN; a
+/// signal that was sent rather than caused is queued again, with its
+/// siginfo, and delivered when we return. From then on the previous action
+/// gets every SIGSEGV, so later overflows are no longer reported.
 ///
 /// # Safety
 /// Called from our SIGSEGV handler with the kernel's arguments.
-unsafe fn chain(sig: c_int, info: *mut libc::siginfo_t, uctx: *mut c_void) {
-    let Some(Previous(prev)) = PREVIOUS.get() else {
-        return default_action(sig, info);
-    };
-    let handler = prev.sa_sigaction;
-    if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
-        return default_action(sig, info);
-    }
-    if prev.sa_flags & libc::SA_SIGINFO != 0 {
-        type Action = extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void);
-        // SAFETY: SA_SIGINFO handlers have exactly this signature.
-        let f: Action = unsafe { std::mem::transmute::<usize, Action>(handler) };
-        f(sig, info, uctx);
-    } else {
-        type Handler = extern "C" fn(c_int);
-        // SAFETY: plain handlers have exactly this signature.
-        let f: Handler = unsafe { std::mem::transmute::<usize, Handler>(handler) };
-        f(sig);
-    }
-}
-
-/// Restores SIG_DFL and lets the fault happen again (or re-raises a
-/// signal that was sent rather than caused), so the process dies of
-/// SIGSEGV as if we had never been there.
-fn default_action(sig: c_int, info: *mut libc::siginfo_t) {
+unsafe fn chain(sig: c_int, info: *mut libc::siginfo_t) {
     // SAFETY: all-zero with SIG_DFL (0) is the default action.
     let dfl: libc::sigaction = unsafe { std::mem::zeroed() };
-    // SAFETY: installing the default action; reading si_code of a valid
-    // siginfo; raise has no preconditions.
+    let prev = PREVIOUS.get().map_or(&dfl, |p| &p.0);
+    // SAFETY: installing a valid action; reading si_code of a valid
+    // siginfo; re-queueing the kernel's own siginfo to this very thread
+    // (allowed for any si_code when a process signals itself).
     unsafe {
-        libc::sigaction(sig, &dfl, ptr::null_mut());
+        libc::sigaction(sig, prev, ptr::null_mut());
         if (*info).si_code <= 0 {
-            libc::raise(sig);
+            let queued = libc::syscall(
+                libc::SYS_rt_tgsigqueueinfo,
+                libc::getpid(),
+                libc::syscall(libc::SYS_gettid),
+                sig,
+                info,
+            );
+            if queued != 0 {
+                libc::raise(sig);
+            }
         }
     }
 }
@@ -187,12 +189,39 @@ struct Line {
     len: usize,
 }
 
-impl Write for Line {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
+impl Line {
+    fn push(&mut self, s: &[u8]) {
         let n = s.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.buf[self.len..self.len + n].copy_from_slice(&s[..n]);
         self.len += n;
-        Ok(())
+    }
+
+    fn push_decimal(&mut self, mut n: usize) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..]);
+    }
+
+    fn push_hex(&mut self, mut n: usize) {
+        let mut digits = [0u8; 16];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b"0123456789abcdef"[n & 15];
+            n >>= 4;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..]);
     }
 }
 

@@ -28,6 +28,9 @@ const DISCARD_FROM: usize = 1024;
 const LOCAL_HOT: usize = 16;
 /// Coroutines moved to or from the global pool at once.
 const BATCH: usize = 128;
+/// `pool_len` once the thread's exit hook has handed its list over: puts
+/// and refills then take their cold paths, which go to the global pool.
+const CLOSED: usize = usize::MAX;
 
 /// A list of pooled coroutines, owned by whoever holds it.
 struct Batch(Vec<*mut Coroutine>);
@@ -45,7 +48,7 @@ impl Batch {
     }
 }
 
-struct Global {
+pub struct Global {
     batches: Vec<Batch>,
     size: usize,
     /// QEMU's `global_pool_max_size`: one batch plus what users asked for.
@@ -70,7 +73,12 @@ struct ExitHook;
 
 impl Drop for ExitHook {
     fn drop(&mut self) {
-        let all = take_all(block());
+        // Later thread-exit code (another library's destructors, pthread
+        // key destructors) may still create and finish coroutines: CLOSED
+        // sends those straight to the global pool.
+        let l = block();
+        let all = take_all(l);
+        l.pool_len.set(CLOSED);
         for chunk in all.chunks(BATCH) {
             put_global(Batch(chunk.to_vec()));
         }
@@ -81,10 +89,10 @@ impl Drop for ExitHook {
 #[inline(always)]
 pub(crate) fn get() -> Option<*mut Coroutine> {
     let l = block();
-    if l.pool_head.get().is_null() {
-        refill(l)?;
-    }
     let co = l.pool_head.get();
+    if co.is_null() {
+        return refill(l);
+    }
     // SAFETY: the free list holds only live, pooled coroutines.
     l.pool_head.set(unsafe { (*co).queue_next.get() });
     l.pool_len.set(l.pool_len.get() - 1);
@@ -98,8 +106,8 @@ pub(crate) fn get() -> Option<*mut Coroutine> {
 pub(crate) fn put(co: *mut Coroutine) {
     let l = block();
     arm_exit_hook(l);
-    if l.pool_len.get() >= LOCAL_MAX {
-        spill(l);
+    if l.pool_len.get() >= LOCAL_MAX && !spill(l, co) {
+        return;
     }
     if l.pool_len.get() >= DISCARD_FROM {
         discard_below_hot(l);
@@ -150,26 +158,43 @@ fn arm_exit_hook_cold(l: &Local) {
     let _ = EXIT.try_with(|_| ());
 }
 
-/// Moves one global batch into the empty local list.
+/// Takes a coroutine from a global batch and keeps the rest of the batch
+/// in the empty local list (or, once the list is closed, gives the rest
+/// back to the global pool).
 #[cold]
 #[inline(never)]
-fn refill(l: &Local) -> Option<()> {
-    let batch = take_global()?;
+fn refill(l: &Local) -> Option<*mut Coroutine> {
+    let mut batch = take_global()?;
+    let co = batch.0.remove(0);
+    // SAFETY: the batch owned it; it is about to run and touch its stack.
+    unsafe { (*co).stack_clean.set(false) };
+    if l.pool_len.get() == CLOSED {
+        if !batch.0.is_empty() {
+            put_global(batch);
+        }
+        return Some(co);
+    }
     arm_exit_hook(l);
     // Batches list the most recently freed first; keep that order on top.
-    for co in batch.0.into_iter().rev() {
+    for c in batch.0.into_iter().rev() {
         // SAFETY: the batch owned these pooled coroutines; now the list does.
-        unsafe { (*co).queue_next.set(l.pool_head.get()) };
-        l.pool_head.set(co);
+        unsafe { (*c).queue_next.set(l.pool_head.get()) };
+        l.pool_head.set(c);
         l.pool_len.set(l.pool_len.get() + 1);
     }
-    Some(())
+    Some(co)
 }
 
-/// Moves one batch from the full local list to the global pool.
+/// Moves one batch from the full local list to the global pool and returns
+/// true; or, once the thread's list is closed, hands `co` to the global
+/// pool and returns false.
 #[cold]
 #[inline(never)]
-fn spill(l: &Local) {
+fn spill(l: &Local, co: *mut Coroutine) -> bool {
+    if l.pool_len.get() == CLOSED {
+        put_global(Batch(vec![co]));
+        return false;
+    }
     let mut batch = Vec::with_capacity(BATCH);
     while batch.len() < BATCH {
         let co = l.pool_head.get();
@@ -179,15 +204,28 @@ fn spill(l: &Local) {
     }
     l.pool_len.set(l.pool_len.get() - BATCH);
     put_global(Batch(batch));
+    true
 }
 
+/// Empties the local list. The walk is bounded by the list's count: a
+/// list that does not end there (a cycle from pooling a coroutine twice)
+/// aborts rather than looping forever.
 fn take_all(l: &Local) -> Vec<*mut Coroutine> {
-    let mut all = Vec::with_capacity(l.pool_len.get());
-    while let Some(co) = std::num::NonZero::new(l.pool_head.get() as usize) {
-        let co = co.get() as *mut Coroutine;
+    let len = l.pool_len.get();
+    let mut all = Vec::with_capacity(len);
+    for _ in 0..len {
+        let co = l.pool_head.get().cast_mut();
+        if co.is_null() {
+            break;
+        }
         // SAFETY: the free list holds only live, pooled coroutines.
         l.pool_head.set(unsafe { (*co).queue_next.get() });
         all.push(co);
+    }
+    if all.len() != len || !l.pool_head.get().is_null() {
+        crate::util::abort::die(format_args!(
+            "qemucoro: a thread's coroutine pool is corrupt (a coroutine pooled twice?)"
+        ));
     }
     l.pool_len.set(0);
     all
@@ -213,6 +251,31 @@ fn put_global(batch: Batch) {
     };
     // Unmap outside the lock.
     if let Some(batch) = rejected {
+        batch.free_all();
+    }
+}
+
+/// The global pool's lock, held across a fork (fork.rs).
+pub type ForkGuard = crate::util::mutex::MutexGuard<'static, Global>;
+
+pub fn lock_for_fork() -> ForkGuard {
+    GLOBAL.lock()
+}
+
+/// Computes what is computed once, so a fork never copies it half made.
+pub fn force_lazy_values() {
+    hard_max();
+}
+
+/// Frees every coroutine in the global pool (the library is being
+/// unloaded: nothing could reach them afterwards).
+pub(crate) fn free_global() {
+    let batches = {
+        let mut g = GLOBAL.lock();
+        g.size = 0;
+        std::mem::take(&mut g.batches)
+    };
+    for batch in batches {
         batch.free_all();
     }
 }

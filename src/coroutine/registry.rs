@@ -48,6 +48,13 @@ fn lock() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The registry's lock, held across a fork (fork.rs).
+pub type ForkGuard = MutexGuard<'static, ()>;
+
+pub fn lock_for_fork() -> ForkGuard {
+    lock()
+}
+
 /// Adds a coroutine that has just been given a stack.
 pub fn add(co: &Coroutine) {
     let _g = lock();

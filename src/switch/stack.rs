@@ -201,6 +201,7 @@ impl Canary {
 /// page: a pooled coroutine's parked frames fit there (a reused stack that
 /// lost them would crash at once, which the pool's tests would show).
 /// `(bottom, size)` are `Stack::bottom` and `Stack::size` of a live stack.
+#[cfg(any(test, not(feature = "qemu-backend")))] // the C API's pool; tests
 pub fn discard_cold_pages(bottom: usize, size: usize) {
     let page = page_size();
     let top_page = (bottom + size - 1) & !(page - 1);
@@ -250,9 +251,31 @@ unsafe impl corosensei::stack::Stack for Stack {
 
 /// The size a stack of `size` usable bytes was asked for: every stack has
 /// at least one byte and at most a page beyond it (see `Stack::new`).
+#[cfg(any(test, not(feature = "qemu-backend")))] // the C API's pool; tests
 pub fn requested_size(size: usize) -> usize {
     let page = page_size();
     size.saturating_sub(1) / page * page
+}
+
+/// The stack layer's locks, held across a fork (coroutine/fork.rs).
+#[cfg(not(feature = "qemu-backend"))] // the C API's pool and fork handlers
+pub struct ForkGuard {
+    _slabs: slab::ForkGuard,
+    _budget: budget::ForkGuard,
+}
+
+/// Takes the slab and budget locks (in that order; neither is ever taken
+/// under the other).
+#[cfg(not(feature = "qemu-backend"))] // the C API's pool and fork handlers
+pub fn lock_for_fork() -> ForkGuard {
+    ForkGuard { _slabs: slab::lock_for_fork(), _budget: budget::lock_for_fork() }
+}
+
+/// Computes what is computed once, so a fork never copies it half made.
+#[cfg(not(feature = "qemu-backend"))] // the C API's pool and fork handlers
+pub fn force_lazy_values() {
+    page_size();
+    crate::util::map_count::max_map_count();
 }
 
 /// The system page size, read once.

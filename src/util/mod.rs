@@ -1,7 +1,7 @@
 //! The bottom layer: what every other layer may use and that uses nothing
 //! of ours: the abort path, views of C-shared fields as atomics, the
-//! spinlock, the mapping limit and count, and what the sanitizers must be
-//! told.
+//! spinlock, the mapping limit and count, what the sanitizers must be told,
+//! and naming a function from its address inside a signal handler.
 
 pub(crate) mod abort;
 #[cfg(not(feature = "qemu-backend"))]
@@ -13,3 +13,5 @@ pub(crate) mod mutex;
 pub(crate) mod sanitizer;
 #[cfg(not(feature = "qemu-backend"))]
 pub(crate) mod spin;
+#[cfg(not(feature = "qemu-backend"))]
+pub(crate) mod symbol;

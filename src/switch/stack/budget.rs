@@ -23,6 +23,15 @@ static MAX: AtomicUsize = AtomicUsize::new(0);
 static RECOUNT_AT: AtomicUsize = AtomicUsize::new(0);
 static RECOUNT: Mutex<()> = Mutex::new(());
 
+/// The recount's lock, held across a fork.
+#[cfg(not(feature = "qemu-backend"))]
+pub(super) type ForkGuard = crate::util::mutex::MutexGuard<'static, ()>;
+
+#[cfg(not(feature = "qemu-backend"))]
+pub(super) fn lock_for_fork() -> ForkGuard {
+    RECOUNT.lock()
+}
+
 /// Counts one more guarded stack if the budget allows it.
 pub fn take() -> bool {
     if LIVE.load(Ordering::Relaxed) >= RECOUNT_AT.load(Ordering::Relaxed) {

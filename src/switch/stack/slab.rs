@@ -35,7 +35,7 @@ pub(super) const CANARY_LEN: usize = 64;
 const FIRST_SLOTS: usize = 64;
 const MAX_SLOTS: usize = 1024;
 
-struct Slabs {
+pub(super) struct Slabs {
     /// Free slots by usable size: the slots' lowest addresses.
     free: HashMap<usize, Vec<usize>>,
     /// Slots in the next slab.
@@ -43,6 +43,15 @@ struct Slabs {
 }
 
 static SLABS: Mutex<Option<Slabs>> = Mutex::new(None);
+
+/// The slabs' lock, held across a fork.
+#[cfg(not(feature = "qemu-backend"))]
+pub(super) type ForkGuard = crate::util::mutex::MutexGuard<'static, Option<Slabs>>;
+
+#[cfg(not(feature = "qemu-backend"))]
+pub(super) fn lock_for_fork() -> ForkGuard {
+    SLABS.lock()
+}
 
 /// A slab stack of `usable` bytes (a whole number of pages) or more.
 pub fn take(usable: usize) -> Stack {
