@@ -24,7 +24,7 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-600}
 die() { echo "check-aarch64: $*" >&2; exit 1; }
 
 # rustc-web (1.96 in bookworm-security; plain rustc there is 1.63, older
-# than our rust-version 1.85) with the arm64 std that matches it exactly.
+# than our rust-version 1.88) with the arm64 std that matches it exactly.
 install_tools() {
     dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
     apt-get update -qq
