@@ -10,14 +10,7 @@ set -eu
 
 OUT=$ROOT/build/bench-qemu
 rm -f "$OUT"
-select_version
-install_system_deps
-select_python
-prepare_source
-U=$WORK/build-$QV-ucontext
-configure_build "$U" ""
-log "building QEMU $QV's ucontext coroutines for the bench baseline"
-build_targets "$U" tests/unit/test-coroutine
+build_util_tree
 
 # QEMU's headers want its config and generated qapi headers; iothread.c is
 # QEMU's unit-test helper, compiled from the tree (not copied).
@@ -26,6 +19,5 @@ CFLAGS_Q="-O2 -g -DBENCH_QEMU -I$SRC/include -I$U -I$U/qapi -I$SRC -I$SRC/tests/
 cc $CFLAGS_Q -c -o "$U/bench-iothread.o" "$SRC/tests/unit/iothread.c"
 # shellcheck disable=SC2086
 cc $CFLAGS_Q -o "$OUT" "$ROOT/bench/bench.c" "$U/bench-iothread.o" \
-    "$U"/libqom.a.p/*.o "$U"/libevent-loop-base.a.p/*.o "$U/libqemuutil.a" \
-    $(pkg-config --libs glib-2.0 gthread-2.0) -lm -lz -lrt -pthread
+    $UTIL_LIBS
 log "baseline: $OUT (QEMU $QV, ucontext)"

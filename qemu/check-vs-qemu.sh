@@ -8,14 +8,7 @@
 set -eu
 . "$(dirname "$0")/common.sh"
 
-select_version
-install_system_deps
-select_python
-prepare_source
-U=$WORK/build-$QV-ucontext
-configure_build "$U" ""
-log "building QEMU $QV's util code for the C suite (no-op when built)"
-build_targets "$U" tests/unit/test-coroutine
+build_util_tree
 
 OUT=$ROOT/build/vs-qemu
 mkdir -p "$OUT"
@@ -31,7 +24,6 @@ cc $CFLAGS_Q -c -o "$OUT/iothread.o" "$SRC/tests/unit/iothread.c"
 # shellcheck disable=SC2086
 cc $CFLAGS_Q -Wall -Wextra -Werror -Wno-unused-function -o "$OUT/run" \
     "$OUT"/src/test-*.c "$OUT/src/harness.c" "$OUT/iothread.o" \
-    "$U"/libqom.a.p/*.o "$U"/libevent-loop-base.a.p/*.o "$U/libqemuutil.a" \
-    $(pkg-config --libs glib-2.0 gthread-2.0) -lm -lz -lrt -pthread
+    $UTIL_LIBS
 log "the C suite against QEMU $QV's own code"
 cd "$OUT" && ./run "$@"

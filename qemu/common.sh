@@ -188,3 +188,18 @@ build_targets() {
     ninja -C "$_b" -j "$JOBS" "$@" >"$_b/ninja.log" 2>&1 || {
         tail -40 "$_b/ninja.log"; die "ninja failed, see $_b/ninja.log"; }
 }
+
+# Sets U to QEMU's ucontext tree with its util code built (libqemuutil, the
+# generic coroutine layer, AioContext), and UTIL_LIBS to what links a
+# program against it. make bench's baseline and check-vs-qemu share it.
+build_util_tree() {
+    select_version
+    install_system_deps
+    select_python
+    prepare_source
+    U=$WORK/build-$QV-ucontext
+    configure_build "$U" ""
+    log "building QEMU $QV's util code and ucontext coroutines (no-op when built)"
+    build_targets "$U" tests/unit/test-coroutine
+    UTIL_LIBS="$U/libqom.a.p/*.o $U/libevent-loop-base.a.p/*.o $U/libqemuutil.a $(pkg-config --libs glib-2.0 gthread-2.0) -lm -lz -lrt -pthread"
+}
