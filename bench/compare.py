@@ -73,12 +73,14 @@ def fmt(v):
 SCALE = {
     100000: {
         "scale/create": ("create + first enter, ns, with N live", 2500),
+        "scale/first-touch": ("... floor: first write to a fresh page 1 MiB apart, ns", None),
         "scale/random-enter-yield": ("enter + yield on a random suspended one, ns", 300),
         "scale/rss-per-coroutine": ("RSS per suspended coroutine, bytes", 4608),
         "scale/mappings": ("mappings in the process", None),
     },
     1000000: {
         "scale/create": ("create + first enter, ns, with N live", 2500),
+        "scale/first-touch": ("... floor: first write to a fresh page 1 MiB apart, ns", None),
         "scale/random-enter-yield": ("enter + yield on a random suspended one, ns", None),
         "scale/rss-per-coroutine": ("RSS per suspended coroutine, bytes", None),
         "scale/mappings": ("mappings in the process", 20000),
