@@ -35,6 +35,7 @@ pub mod arch;
 compile_error!("qemucoro has a stack switch for x86_64 and aarch64 only (src/switch/arch/)");
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::ffi::c_void;
 
 use crate::switch::stack::Stack;
@@ -84,7 +85,7 @@ impl Fiber {
     /// address is written on the stack, for the unwind information).
     pub unsafe fn prepare(&self, stack: Stack, body: StartFn, arg: *mut c_void) {
         let (bottom, size) = (stack.bottom() as usize, stack.size());
-        let top = bottom + size - cache_colour(bottom + size);
+        let top = bottom + size - cache_colour();
         // SAFETY: a fresh stack nothing runs on; the fiber stays in place.
         let sp = unsafe { arch::init_stack(top, self.sp.as_ptr(), body, arg) };
         self.sp.set(sp);
@@ -155,22 +156,23 @@ impl Fiber {
     }
 }
 
-/// How far below its top a stack's first frame starts, in cache lines.
+/// How far below its top a stack's first frame may start, in cache lines.
 const COLOURS: usize = 16;
 
-/// Bytes to start a stack's first frame below `top`: 0 to `COLOURS - 1`
-/// cache lines, from a hash of the stack's address, so it stays the same
-/// for as long as the stack lives (pooled coroutines keep it).
+/// Bytes to start a new stack's first frame below its top: 0 to
+/// `COLOURS - 1` cache lines, fixed for the stack's life (pooled
+/// coroutines keep it).
 ///
-/// Stack tops are all at the same offset within a page (slab slots are a
-/// whole number of pages apart), so without this every coroutine's hot
-/// frames fall into the same few sets of the L1 and L2 caches, and a few
-/// dozen live coroutines evict each other's frames. 16 colours cost at
-/// most 960 bytes of the top page.
-#[inline]
-fn cache_colour(top: usize) -> usize {
-    let page = (top >> 12) as u32;
-    (page.wrapping_mul(0x9e37_79b9) >> 28) as usize % COLOURS * 64
+/// Stack tops all sit at the same offset within a page, so without this
+/// every coroutine's hot frames fall into the same sets of the L1 and L2
+/// caches, and a few dozen live coroutines evict each other's frames.
+/// Consecutive stacks already differ in their page's position within the
+/// L2's reach (the low bits of the page number); the colour changes every
+/// 32 stacks, so that 512 stacks made in a row fall on different sets.
+/// 16 colours cost at most 960 bytes of the top page.
+fn cache_colour() -> usize {
+    static MADE: AtomicUsize = AtomicUsize::new(0);
+    MADE.fetch_add(1, Ordering::Relaxed) / 32 % COLOURS * 64
 }
 
 /// The raw switch: stores the running side's context in `*slot` and runs
