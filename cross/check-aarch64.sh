@@ -55,6 +55,15 @@ build_tests() {
         -o $OUT/switch-test cross/switch-test.rs
 }
 
+# enter_begin and qemu_coroutine_yield tail-branch (`b`) into the switch
+# and qemu_coroutine_enter leaves with `br`: no `ret` crosses a switch
+# (src/capi/coroutine.rs), in both libraries, as `make check-shared` on
+# x86_64.
+check_tail_branches() {
+    tools/check-tail-branches.sh aarch64-linux-gnu-objdump \
+        target/aarch64/$TARGET/release/libqemucoro.so $LIB
+}
+
 # One "--skip PREFIX" per line of cross/aarch64-skip, comments dropped.
 skip_args() {
     grep -v -e '^#' -e '^$' cross/aarch64-skip | sed 's/^/--skip /'
@@ -118,6 +127,7 @@ GDB
 
 [ "${1:-}" = --install ] && install_tools
 build_lib
+check_tail_branches
 build_tests
 run_tests
 gdb_checks
