@@ -408,6 +408,7 @@ pub fn yield_now() {
 
 /// `qemu_coroutine_yield` without the sanitizers: the checks, then a tail
 /// jump into the switch, so the coroutine resumes straight in its C caller.
+#[cfg(not(any(feature = "asan", feature = "tsan")))]
 #[inline(always)]
 pub(crate) fn yield_to_caller() {
     let slot = begin_yield();
@@ -415,9 +416,9 @@ pub(crate) fn yield_to_caller() {
     unsafe { switch::switch(slot, ACTION_YIELD) };
 }
 
-/// The yield path's first half, for the sanitizer builds' C stub: checks,
-/// then the slot.
-#[cfg(any(feature = "asan", feature = "tsan"))]
+/// The yield path's first half, for the sanitizer builds' C stub (x86_64
+/// only: aarch64 has no sanitizer build): checks, then the slot.
+#[cfg(all(target_arch = "x86_64", any(feature = "asan", feature = "tsan")))]
 pub(crate) extern "C" fn yield_begin() -> *mut usize {
     begin_yield()
 }
