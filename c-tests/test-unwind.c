@@ -57,7 +57,7 @@ static void __attribute__((noinline)) enterer(void)
 }
 
 TEST_OURS(unwind_walks_into_enterer, "/unwind/walks-into-enterer",
-          "QEMU's ucontext stacks end the walk at their trampoline")
+          "with QEMU's ucontext coroutines the walk ends on the coroutine's stack")
 {
     walk = (struct walk){ .want = { [OUTER_ENTRY] = (void *)outer_entry,
                                     [ENTER] = (void *)qemu_coroutine_enter,
