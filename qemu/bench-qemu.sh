@@ -4,10 +4,13 @@
 # the floor backend (qemu/bench-floor-backend.c: the bare switch, the least
 # any backend can do); test-coroutine's perf cases on all three and
 # qemu-img bench on null-co on the first two run alternately and are printed
-# side by side.
+# side by side. Then perf/yield's time (perf record) and instructions
+# (callgrind) per round trip, split into backend, QEMU's generic code and
+# the test's loop, for all three, where perf and valgrind are installed.
 #   QEMU_VERSION, QEMU_SRC, QEMU_DL_DIR as for check-qemu.sh
 #   BENCH_ROUNDS=3   runs of each case per backend; best and median printed
 #   BENCH_REQUESTS=2000000   qemu-img bench requests per run
+#   BENCH_CALLGRIND_SECONDS=15   how long each callgrind run counts
 set -eu
 . "$(dirname "$0")/common.sh"
 
@@ -87,9 +90,85 @@ build_floor() {
         tail -20 "$F/test-coroutine.log"; die "test-coroutine fails on the floor backend"; }
 }
 
+# Where perf/yield's time goes, by function, from `perf record -e cpu-clock`
+# (a software clock, so it works in a VM without hardware counters). QEMU's
+# generic enter/yield path (util/qemu-coroutine.c, util/async.c) is the
+# same code in all three builds; the backend is everything else in user
+# space but the test's own two functions.
+GENERIC="qemu_aio_coroutine_enter qemu_coroutine_enter qemu_coroutine_yield
+    qemu_get_current_aio_context get_my_aiocontext bql_locked qemu_get_aio_context"
+TEST_LOOP="perf_yield yield_loop"
+
+# yield_split NAME BIN: one profiled perf/yield run; prints ns per
+# enter+yield in all, in the backend, in QEMU's generic code, in the test's
+# loop and in the kernel.
+yield_split() {
+    data=$F/perf-yield-$1.data
+    out=$(perf record -q -e cpu-clock -F 5000 -o "$data" "$2" -m perf -p /perf/yield 2>&1) ||
+        { echo "$1: perf record failed"; return 0; }
+    secs=$(echo "$out" | sed -n 's/.*iterations[^:]*: \([0-9.]*\) s.*/\1/p')
+    perf report -i "$data" --stdio --sort sym -q 2>/dev/null |
+        awk -v n="$1" -v secs="$secs" -v g="$GENERIC" -v t="$TEST_LOOP" '
+        BEGIN { split(g, a); for (i in a) G[a[i]] = 1; split(t, a); for (i in a) T[a[i]] = 1 }
+        $1 ~ /%$/ { p = $1 + 0
+            if ($2 == "[k]") k += p; else if ($3 in G) gen += p; else if ($3 in T) tl += p; else be += p }
+        END { ns = secs * 10  # 10^8 iterations
+            printf "%-10s %8.1f %9.1f %9.1f %9.1f %8.1f\n", n, ns, ns * be / 100, ns * gen / 100,
+                ns * tl / 100, ns * k / 100 }'
+}
+
+yield_splits() {
+    if ! perf record -q -e cpu-clock -o "$F/perf-probe.data" true >/dev/null 2>&1; then
+        echo "(perf record -e cpu-clock does not work here: no perf/yield split)"
+        return 0
+    fi
+    log "perf/yield split by function (perf record -e cpu-clock, one run each; ns per enter+yield)"
+    printf "%-10s %8s %9s %9s %9s %8s\n" build all backend "QEMU gen." "test loop" kernel
+    yield_split ucontext "$U/tests/unit/test-coroutine"
+    yield_split qemucoro "$Q/tests/unit/test-coroutine"
+    yield_split floor "$F_TEST"
+    # shellcheck disable=SC2086
+    echo "QEMU gen. = $(echo $GENERIC) (the same code in all three);"
+    echo "test loop = $TEST_LOOP, which includes the mispredicted return out of"
+    echo "qemu_aio_coroutine_enter: the samples of that miss land where it returns to."
+}
+
+# The same split in instructions, which timing noise does not move: each
+# build's perf/yield under callgrind for BENCH_CALLGRIND_SECONDS (15), all
+# three at once, dumped while the loop runs (the test's 10^8 round trips
+# would take many minutes), then grouped by qemu/yield-instructions.py.
+yield_instructions() {
+    if ! command -v valgrind >/dev/null || ! command -v callgrind_control >/dev/null; then
+        echo "(no valgrind: no instruction counts)"
+        return 0
+    fi
+    log "perf/yield instructions per enter+yield (callgrind, grouped by source file)"
+    pids=""
+    for b in ucontext qemucoro floor; do
+        case $b in floor) bin=$F_TEST ;; *) bin=$WORK/build-$QV-$b/tests/unit/test-coroutine ;; esac
+        rm -f "$F/callgrind-$b".*
+        valgrind --tool=callgrind --callgrind-out-file="$F/callgrind-$b.out" \
+            "$bin" -m perf -p /perf/yield >"$F/callgrind-$b.log" 2>&1 &
+        pids="$pids $!"
+    done
+    sleep "${BENCH_CALLGRIND_SECONDS:-15}"
+    # callgrind_control returns once the dump is written.
+    for pid in $pids; do callgrind_control -d "$pid" >/dev/null 2>&1 || true; done
+    # shellcheck disable=SC2086
+    kill $pids 2>/dev/null || true
+    for pid in $pids; do wait "$pid" 2>/dev/null || true; done
+    printf "%-10s %9s %9s %9s %9s\n" build backend "QEMU gen." "test loop" all
+    for b in ucontext qemucoro floor; do
+        "$PY" "$ROOT/qemu/yield-instructions.py" "$b" "$F/callgrind-$b.out.1" ||
+            echo "$b: no callgrind dump (see $F/callgrind-$b.log)"
+    done
+    echo "QEMU gen. = util/qemu-coroutine.c, util/async.c, stubs/, trace/ and include/qemu/"
+    echo "code; test loop = tests/unit/test-coroutine.c; backend = everything else."
+}
+
 main() {
     select_version
-    log "bench-qemu: QEMU $QV, ucontext vs qemucoro"
+    log "bench-qemu: QEMU $QV, ucontext vs qemucoro vs the floor backend"
     install_system_deps
     select_python
     prepare_source
@@ -121,6 +200,8 @@ main() {
     echo "floor = test-coroutine on qemu/bench-floor-backend.c: the bare switch and the TLS"
     echo "store QEMU's contract needs, nothing else; floor/uc is the least any backend can reach."
     echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    yield_splits
+    yield_instructions
 }
 
 main "$@"
