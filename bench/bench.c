@@ -25,8 +25,10 @@
 #include <stdatomic.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#include "../c-tests/proc-self.h"
 
 static double now_ns(void)
 {
@@ -368,44 +370,17 @@ static double bench_fd_handler_pipe(void)
     return ns;
 }
 
-static long resident_bytes(void)
-{
-    long pages = 0, rss = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &rss) != 2) {
-            rss = 0;
-        }
-        fclose(f);
-    }
-    return rss * sysconf(_SC_PAGESIZE);
-}
-
-static long mapping_count(void)
-{
-    long lines = 0;
-    int c;
-    FILE *f = fopen("/proc/self/maps", "r");
-    if (f) {
-        while ((c = fgetc(f)) != EOF) {
-            lines += c == '\n';
-        }
-        fclose(f);
-    }
-    return lines;
-}
-
 /* RSS and mappings per coroutine with `n` suspended at once. */
 static void bench_memory(unsigned long n)
 {
     Coroutine **cos = calloc(n, sizeof(*cos));
-    long rss0 = resident_bytes(), maps0 = mapping_count();
+    long rss0 = proc_resident_bytes(), maps0 = proc_mapping_count();
 
     for (unsigned long i = 0; i < n; i++) {
         cos[i] = qemu_coroutine_create(yield_once, NULL);
         qemu_coroutine_enter(cos[i]);
     }
-    long rss1 = resident_bytes(), maps1 = mapping_count();
+    long rss1 = proc_resident_bytes(), maps1 = proc_mapping_count();
     for (unsigned long i = 0; i < n; i++) {
         qemu_coroutine_enter(cos[i]);
     }
@@ -444,6 +419,32 @@ static unsigned long next_random(unsigned long *x)
 }
 
 /*
+ * One write to each of `slots` fresh slots `stride` bytes apart, mapped
+ * lazily as stacks are: the kernel's share of a create (a page of stack,
+ * and a page table for each 2 MiB), the floor for scale/create. Thread CPU
+ * ns per slot. On a virtual machine whose host backs guest memory only
+ * when it is first written (and takes back what the guest frees), this
+ * grows with the memory the process already holds: a million coroutines
+ * hold about 6 GiB.
+ */
+static double first_touch_ns(unsigned long slots, size_t stride)
+{
+    char *p = mmap(NULL, slots * stride, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        perror("bench: mmap");
+        exit(1);
+    }
+    double t0 = thread_ns();
+    for (unsigned long i = 0; i < slots; i++) {
+        p[(i + 1) * stride - 64] = 1;
+    }
+    double ns = (thread_ns() - t0) / slots;
+    munmap(p, slots * stride);
+    return ns;
+}
+
+/*
  * `n` coroutines suspended at once: the cost of creating (and first
  * entering, which is where a new stack's page is faulted in) the last
  * 10,000 of them, an enter + yield on a random suspended one (both in
@@ -454,7 +455,7 @@ static void bench_scale(unsigned long n)
     const unsigned long tail = n < 10000 ? n : 10000, hops = 1000000;
     Coroutine **cos = calloc(n, sizeof(*cos));
     unsigned long stop = 0, x = 88172645463325252UL;
-    long rss0 = resident_bytes(), maps0 = mapping_count();
+    long rss0 = proc_resident_bytes(), maps0 = proc_mapping_count();
     double t0 = 0;
 
     for (unsigned long i = 0; i < n; i++) {
@@ -465,7 +466,8 @@ static void bench_scale(unsigned long n)
         qemu_coroutine_enter(cos[i]);
     }
     double create_ns = (thread_ns() - t0) / tail;
-    long rss1 = resident_bytes(), maps1 = mapping_count();
+    long rss1 = proc_resident_bytes(), maps1 = proc_mapping_count();
+    double touch_ns = first_touch_ns(tail, (1 << 20) + sysconf(_SC_PAGESIZE));
 
     t0 = thread_ns();
     for (unsigned long i = 0; i < hops; i++) {
@@ -479,6 +481,7 @@ static void bench_scale(unsigned long n)
     }
     printf("scale/create %.2f\n", create_ns);
     printf("scale/random-enter-yield %.2f\n", random_ns);
+    printf("scale/first-touch %.2f\n", touch_ns);
     printf("scale/rss-per-coroutine %.0f\n", (double)(rss1 - rss0) / n);
     printf("scale/mappings %ld\n", maps1);
     printf("scale/mappings-added %ld\n", maps1 - maps0);
@@ -533,9 +536,9 @@ static void *burst_then_idle(void *opaque)
  */
 static void bench_burst(int threads)
 {
-    long rss0 = resident_bytes();
+    long rss0 = proc_resident_bytes();
     burst();
-    long rss1 = resident_bytes();
+    long rss1 = proc_resident_bytes();
     IdleThreads t = { 0 };
     pthread_t tid[threads];
     for (int i = 0; i < threads; i++) {
@@ -544,7 +547,7 @@ static void bench_burst(int threads)
             usleep(1000);
         }
     }
-    long rss2 = resident_bytes();
+    long rss2 = proc_resident_bytes();
     atomic_store(&t.release, 1);
     for (int i = 0; i < threads; i++) {
         pthread_join(tid[i], NULL);

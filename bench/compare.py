@@ -3,11 +3,14 @@
 coroutines in turn, several rounds each, and prints the median of every
 figure for both with the ratio ours/QEMU.
 
-Usage: compare.py OURS_BINARY [QEMU_BINARY|-] [--shared OURS_SHARED] [--rounds N]
+Usage: compare.py OURS_BINARY [QEMU_BINARY|-] [--shared OURS_SHARED]
+                  [--got OURS_GOT] [--rounds N]
 
 OURS_SHARED is the same benchmark linked against libqemucoro.so instead of
 the archive; its column is measured in the same rounds (goal: within 1.1x
-of the static figure on every row).
+of the static figure on every row). OURS_GOT is the archive again, linked
+so that the program calls it through the GOT as it must call a shared
+library: the floor for the .so, also measured in the same rounds.
 
 Alternating the two programs round by round spreads the machine's noise
 over both sides instead of letting it land on one.
@@ -73,12 +76,14 @@ def fmt(v):
 SCALE = {
     100000: {
         "scale/create": ("create + first enter, ns, with N live", 2500),
+        "scale/first-touch": ("... floor: first write to a fresh page 1 MiB apart, ns", None),
         "scale/random-enter-yield": ("enter + yield on a random suspended one, ns", 300),
         "scale/rss-per-coroutine": ("RSS per suspended coroutine, bytes", 4608),
         "scale/mappings": ("mappings in the process", None),
     },
     1000000: {
         "scale/create": ("create + first enter, ns, with N live", 2500),
+        "scale/first-touch": ("... floor: first write to a fresh page 1 MiB apart, ns", None),
         "scale/random-enter-yield": ("enter + yield on a random suspended one, ns", None),
         "scale/rss-per-coroutine": ("RSS per suspended coroutine, bytes", None),
         "scale/mappings": ("mappings in the process", 20000),
@@ -138,11 +143,25 @@ def scale_and_bursts(ours, qemu, rounds):
     return failed
 
 
+def shared_floor(ours, shared, got):
+    """How much of the .so's cost any shared library pays: the caller's
+    calls through the GOT, measured on the archive."""
+    print()
+    print("Shared-library floor (same runs): a+GOT = the archive called through the GOT")
+    print("%-26s %9s %9s %9s %7s %7s" % ("figure", "qemucoro", "a+GOT", ".so", "got/a", "so/got"))
+    for name in FIGURES:
+        o, g, so = ours.get(name), got.get(name), shared.get(name)
+        if None in (o, g, so) or name == "perf/function-call":
+            continue
+        print("%-26s %9s %9s %9s %7s %7s" % (name, fmt(o), fmt(g), fmt(so), fmt(g / o), fmt(so / g)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("ours")
     ap.add_argument("qemu", nargs="?", default="-")
     ap.add_argument("--shared")
+    ap.add_argument("--got")
     ap.add_argument("--rounds", type=int, default=3)
     # Names the second binary when it is not QEMU's (e.g. an older build of
     # ours, for a same-run before/after ratio).
@@ -150,17 +169,20 @@ def main():
     a = ap.parse_args()
     have_qemu = a.qemu != "-"
 
-    ours_rounds, qemu_rounds, shared_rounds = [], [], []
+    ours_rounds, qemu_rounds, shared_rounds, got_rounds = [], [], [], []
     for i in range(a.rounds):
         print("round %d/%d ..." % (i + 1, a.rounds), file=sys.stderr, flush=True)
         ours_rounds.append(run_once(a.ours))
         if a.shared:
             shared_rounds.append(run_once(a.shared))
+        if a.got:
+            got_rounds.append(run_once(a.got, "perf/"))
         if have_qemu:
             qemu_rounds.append(run_once(a.qemu))
     ours = medians(ours_rounds)
     qemu = medians(qemu_rounds) if have_qemu else {}
     shared = medians(shared_rounds) if a.shared else {}
+    got = medians(got_rounds) if a.got else {}
 
     print("Medians of %d rounds, ns per operation (lower is better)" % a.rounds)
     if not have_qemu:
@@ -186,6 +208,8 @@ def main():
             mark += " .so-MISS"
         print("%-26s %9s %9s %9s %7s %6s %6s  %s %s" % (
             name, fmt(o), fmt(so), fmt(q), fmt(ratio), fmt(goal), fmt(so_ratio), what, mark))
+    if got and shared:
+        shared_floor(ours, shared, got)
     print()
     print("Raw switch floor (same runs, ours)")
     for name, what in FLOORS.items():

@@ -5,6 +5,7 @@
  */
 #include "qemu/coroutine.h"
 #include "harness.h"
+#include "proc-self.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,19 +151,6 @@ static void coroutine_fn use_64k(void *opaque)
     qemu_coroutine_yield();
 }
 
-static long resident_kib(void)
-{
-    long pages = 0, rss = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &rss) != 2) {
-            rss = 0;
-        }
-        fclose(f);
-    }
-    return rss * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 /*
  * Check that a burst of coroutines that each used 64 KiB of stack does not
  * stay resident once they have finished: the pool keeps their stacks but
@@ -171,7 +159,7 @@ static long resident_kib(void)
 CHILD(burst_then_idle, "burst-then-idle")
 {
     static Coroutine *cos[BURST];
-    long before = resident_kib();
+    long before = proc_resident_bytes() / 1024;
 
     for (int i = 0; i < BURST; i++) {
         cos[i] = qemu_coroutine_create(use_64k, NULL);
@@ -180,7 +168,7 @@ CHILD(burst_then_idle, "burst-then-idle")
     for (int i = 0; i < BURST; i++) {
         qemu_coroutine_enter(cos[i]);
     }
-    long kept = resident_kib() - before;
+    long kept = proc_resident_bytes() / 1024 - before;
     if (kept > BURST * (BURST_STACK / 1024) / 2) {
         fprintf(stderr, "kept %ld KiB\n", kept);
         exit(1);

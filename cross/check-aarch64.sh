@@ -51,8 +51,19 @@ build_tests() {
     $CC_A64 $CFLAGS -o $OUT/run c-tests/test-*.c c-tests/harness.c $LIB $NATIVE_LIBS
     # shellcheck disable=SC2086
     $CC_A64 $CFLAGS -o $OUT/stress c-tests/stress.c c-tests/stress-threads.c $LIB $NATIVE_LIBS
+    # shellcheck disable=SC2086
+    $CC_A64 $CFLAGS -Ic-tests -o $OUT/gdb-target c-tests/gdb-target.c $LIB $NATIVE_LIBS
     /usr/bin/rustc --edition 2021 --target $TARGET -C linker=$CC_A64 -C opt-level=2 -g \
         -o $OUT/switch-test cross/switch-test.rs
+}
+
+# enter_begin and qemu_coroutine_yield tail-branch (`b`) into the switch
+# and qemu_coroutine_enter leaves with `br`: no `ret` crosses a switch
+# (src/capi/coroutine.rs), in both libraries, as `make check-shared` on
+# x86_64.
+check_tail_branches() {
+    tools/check-tail-branches.sh aarch64-linux-gnu-objdump \
+        target/aarch64/$TARGET/release/libqemucoro.so $LIB
 }
 
 # One "--skip PREFIX" per line of cross/aarch64-skip, comments dropped.
@@ -73,21 +84,27 @@ run_tests() {
     timeout -k 5 "$RUN_TIMEOUT" "$QEMU_AARCH64" $OUT/switch-test
 }
 
-# Runs $OUT/switch-test under the emulator's gdb stub, stopping where the
-# gdb commands on stdin say; the backtrace must name
-# every function given after it.
+# Runs $OUT/PROGRAM under the emulator's gdb stub, stopping where the
+# gdb commands on stdin say; the backtrace must name, in this order,
+# every function given after the program.
 gdb_case() {
-    local what=$1 port=$((20000 + RANDOM % 20000)) out=$OUT/gdb-$1.log
-    shift
+    local what=$1 prog=$OUT/$2 port=$((20000 + RANDOM % 20000)) out=$OUT/gdb-$1.log
+    shift 2
     cat >$OUT/gdb-$what.cmd
-    timeout -k 5 120 "$QEMU_AARCH64" -g $port $OUT/switch-test >/dev/null 2>&1 &
+    timeout -k 5 120 "$QEMU_AARCH64" -g $port $prog >/dev/null 2>&1 &
     sleep 1
     timeout -k 5 100 gdb-multiarch -batch -nx -ex "set sysroot $QEMU_LD_PREFIX" \
-        -ex "file $OUT/switch-test" -ex "target remote :$port" -x $OUT/gdb-$what.cmd >$out 2>&1 || true
+        -ex "file $prog" -ex "target remote :$port" -x $OUT/gdb-$what.cmd >$out 2>&1 || true
     wait || true
+    local frames
+    frames=$(grep '^#[0-9]' $out | sed 's/ (.*//; s/.*[ :]//' | tr '\n' ' ')
     for f in "$@"; do
-        grep -q "^#[0-9].*[ :]$f " $out || { cat $out; die "gdb: $what: no frame $f in the backtrace"; }
+        case " $frames" in
+        *" $f "*) frames=${frames#*" $f "} ;;
+        *) cat $out; die "gdb: $what: no frame $f (after those before it) in the backtrace" ;;
+        esac
     done
+    ! grep -E 'Python Exception|Error' $out || { cat $out; die "gdb: $what: errors above"; }
     echo "gdb: $what: backtrace reaches $*"
 }
 
@@ -98,14 +115,14 @@ gdb_case() {
 # and the `br x30`).
 gdb_checks() {
     command -v gdb-multiarch >/dev/null || { echo "gdb: no gdb-multiarch, backtraces not checked"; return; }
-    gdb_case in-fiber backtrace_body qemucoro_fiber_start enterer_of_the_fiber main <<'GDB'
+    gdb_case in-fiber switch-test backtrace_body qemucoro_fiber_start enterer_of_the_fiber main <<'GDB'
 break switch_test::backtrace_body
 continue
 bt
 kill
 GDB
     for off in 60 108; do
-        gdb_case "switch+$off" qemucoro_switch round_trip_passes_values main <<GDB
+        gdb_case "switch+$off" switch-test qemucoro_switch round_trip_passes_values main <<GDB
 set language c
 break *((char *)qemucoro_switch + $off)
 ignore 1 1
@@ -114,10 +131,31 @@ bt
 kill
 GDB
     done
+    # gdb/qemucoro.py's `coroutine bt` on a suspended coroutine (the saved
+    # frame read as aarch64.rs lays it out): the function that yielded is
+    # frame 0, as yield tail-branches into the switch. (gdb's own `bt` from
+    # inside a coroutine, which make check-gdb checks on x86_64, stops at
+    # qemucoro_fiber_start here: qemu-aarch64 maps the coroutine stacks
+    # above the main stack, and gdb refuses a walk to a lower stack;
+    # /unwind/walks-into-enterer checks the same walk with libgcc.)
+    gdb_case coroutine-bt gdb-target parked_inner parked_outer qemucoro_fiber_start <<'GDB'
+source gdb/qemucoro.py
+break gdb_stop_here
+continue
+coroutine list
+coroutine bt parked_co
+kill
+GDB
+    local log=$OUT/gdb-coroutine-bt.log
+    grep -Eq '^#0 .* parked_inner \(' $log || { cat $log; die "gdb: coroutine bt: frame 0 is not parked_inner"; }
+    grep -Eq '^0x[0-9a-f]+ +suspended +stack [0-9]+/[0-9]+ .* entry parked_entry$' $log ||
+        { cat $log; die "gdb: coroutine list: no suspended parked_entry"; }
+    echo "gdb: coroutine list and coroutine bt right on aarch64 (live)"
 }
 
 [ "${1:-}" = --install ] && install_tools
 build_lib
+check_tail_branches
 build_tests
 run_tests
 gdb_checks

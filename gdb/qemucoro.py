@@ -1,4 +1,4 @@
-# gdb commands for programs linked with qemucoro (x86_64):
+# gdb commands for programs linked with qemucoro (x86_64, aarch64):
 #
 #   coroutine list        every coroutine with a stack: entry function,
 #                         state, stack use
@@ -16,11 +16,13 @@
 #
 # Where a suspended coroutine's registers are: the switch's slot (co_sp in
 # the layout) holds its saved stack pointer, and at that address the switch
-# (src/switch/arch/x86_64.rs) pushed, from low to high: R15, R14, R13, R12,
-# RBX, RBP and the resume address; the suspended code continues there with
-# RSP just above those seven words. A coroutine never entered has the same
-# frame, laid out by hand, resuming at qemucoro_fiber_start. While a
-# coroutine runs, the slot holds its enterer's stack pointer instead.
+# saved, from low to high, on x86_64 (src/switch/arch/x86_64.rs) R15, R14,
+# R13, R12, RBX, RBP and the resume address, and on aarch64
+# (src/switch/arch/aarch64.rs) d8-d15, x19-x28, x29 and x30 (the resume
+# address); the suspended code continues there with its stack pointer just
+# above those words. A coroutine never entered has the same frame, laid out
+# by hand, resuming at qemucoro_fiber_start. While a coroutine runs, the
+# slot holds its enterer's stack pointer instead.
 # qemu_coroutine_yield tail-jumps into the switch, so a yielded coroutine's
 # innermost frame is the function that called qemu_coroutine_yield.
 #
@@ -38,9 +40,41 @@ LAYOUT_FIELDS = ("version", "co_next", "co_entry", "co_entry_arg",
                  "co_caller", "co_state", "co_sp", "co_stack_bottom",
                  "co_stack_size")
 LAYOUT_VERSION = 2
-# The saved frame, in words from the saved stack pointer.
-FRAME = ("r15", "r14", "r13", "r12", "rbx", "rbp", "rip")
 STATE_LIVE = 1
+
+
+class Arch:
+    """The switch's saved frame on one architecture."""
+
+    def __init__(self, frame, sp, pc, resume):
+        self.frame = frame    # register names, in words from the saved sp
+        self.sp = sp          # gdb's names of the stack pointer and the pc
+        self.pc = pc
+        self.resume = resume  # the word that holds the resume address
+
+    def saved_regs(self, sp):
+        """The registers a suspended context resumes with."""
+        regs = dict((reg, read_word(sp + 8 * i)) for i, reg in enumerate(self.frame))
+        regs[self.pc] = regs[self.resume]
+        regs[self.sp] = sp + 8 * len(self.frame)
+        return regs
+
+    def resume_address(self, sp):
+        return read_word(sp + 8 * self.frame.index(self.resume))
+
+
+X86_64 = Arch(("r15", "r14", "r13", "r12", "rbx", "rbp", "rip"), "rsp", "rip", "rip")
+AARCH64 = Arch(tuple("d%d" % i for i in range(8, 16)) + tuple("x%d" % i for i in range(19, 31)),
+               "sp", "pc", "x30")
+
+
+def arch():
+    name = gdb.selected_inferior().architecture().name()
+    if name.startswith("aarch64"):
+        return AARCH64
+    if name == "i386:x86-64":
+        return X86_64
+    raise gdb.GdbError("qemucoro.py knows x86_64 and aarch64, not %s" % name)
 
 
 def read_word(addr):
@@ -90,7 +124,7 @@ class Co:
         # slot names whoever entered it, and it is running.
         self.saved_sp = sp if self.contains(sp) else None
         self.started = self.saved_sp is not None and \
-            read_word(sp + 8 * FRAME.index("rip")) != fiber_start()
+            arch().resume_address(sp) != fiber_start()
 
     def contains(self, sp):
         return self.bottom <= sp < self.top
@@ -123,7 +157,7 @@ def running_sps():
     selected_frame = gdb.selected_frame() if selected_thread else None
     for thread in gdb.selected_inferior().threads():
         thread.switch()
-        sps[thread.num] = int(gdb.newest_frame().read_register("rsp"))
+        sps[thread.num] = int(gdb.newest_frame().read_register(arch().sp))
     if selected_thread:
         selected_thread.switch()
         selected_frame.select()
@@ -184,10 +218,7 @@ class CoroutineBacktrace(gdb.Command):
             raise gdb.GdbError("coroutine 0x%x is %s: use bt in its thread" % (addr, state))
         if co.saved_sp is None:
             raise gdb.GdbError("coroutine 0x%x has no saved context" % addr)
-        sp = co.saved_sp
-        regs = dict((reg, read_word(sp + 8 * i)) for i, reg in enumerate(FRAME))
-        regs["rsp"] = sp + 8 * len(FRAME)
-        backtrace_from(regs)
+        backtrace_from(arch().saved_regs(co.saved_sp))
 
 
 class FrameId:
@@ -213,7 +244,8 @@ class SuspendedContext(Unwinder):
     def __call__(self, pending):
         if self.regs is None:
             return None
-        this = (int(pending.read_register("rsp")), int(pending.read_register("rip")))
+        a = arch()
+        this = (int(pending.read_register(a.sp)), int(pending.read_register(a.pc)))
         if self.claimed is None:
             self.claimed = this
         elif self.claimed != this:

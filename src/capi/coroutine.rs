@@ -1,18 +1,19 @@
 //! C exports of the coroutine core (QEMU's `qemu/coroutine-core.h`).
 //!
-//! On x86_64 no `ret` crosses a switch on the way through
-//! `qemu_coroutine_enter` and `qemu_coroutine_yield`: a `ret` there would
-//! return through a frame the other side's calls pushed and miss the
-//! return-stack predictor on every switch. `qemu_coroutine_enter` is an
-//! assembly stub: it calls the core's `enter_begin` (checks and
-//! bookkeeping, plain Rust with its thread-locals inlined), which tail-jumps
-//! into the switch, so the coroutine comes back straight into the stub; the
-//! stub then calls `enter_end` (balanced) and leaves with `pop rcx; jmp
-//! rcx`. `qemu_coroutine_yield` is the checks and a tail jump into the
-//! switch, so a yielded coroutine resumes straight in its C caller (in
-//! sanitizer builds, a stub that calls `yield_end` after the switch, for
-//! the hooks). The tail jumps are LLVM's (a sibling call to the naked
-//! switch); `make check-shared` checks that they are there.
+//! No `ret` crosses a switch on the way through `qemu_coroutine_enter` and
+//! `qemu_coroutine_yield`: a `ret` there would return through a frame the
+//! other side's calls pushed and miss the return-stack predictor on every
+//! switch. `qemu_coroutine_enter` is an assembly stub (x86_64 and aarch64):
+//! it calls the core's `enter_begin` (checks and bookkeeping, plain Rust
+//! with its thread-locals inlined), which tail-jumps into the switch, so
+//! the coroutine comes back straight into the stub; the stub then calls
+//! `enter_end` (balanced) and leaves with an indirect jump (`pop rcx; jmp
+//! rcx`, `br x30`). `qemu_coroutine_yield` is the checks and a tail jump
+//! into the switch, so a yielded coroutine resumes straight in its C caller
+//! (in x86_64 sanitizer builds, a stub that calls `yield_end` after the
+//! switch, for the hooks). The tail jumps are LLVM's (a sibling call to the
+//! naked switch); `make check-shared` checks that they are there on x86_64,
+//! `make check-aarch64` on aarch64.
 
 use std::ffi::{c_uint, c_void};
 use std::ptr;
@@ -66,13 +67,39 @@ pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
     )
 }
 
-/// As above, for targets without an assembly stub.
+/// As above, on aarch64 (AAPCS64): `co` stays in x19 across the calls,
+/// and the stub leaves with `br x30`, never `ret`. It keeps a frame record
+/// (x29, x30) as the compiled code around it does, for frame-pointer walks.
 /// cbindgen:ignore
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(target_arch = "aarch64")]
+#[unsafe(naked)]
 #[no_mangle]
 pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
-    let co = deref("qemu_coroutine_enter", "co", co);
-    coroutine::enter(ptr::null_mut(), co);
+    std::arch::naked_asm!(
+        ".cfi_startproc",
+        "stp x29, x30, [sp, #-32]!",
+        ".cfi_def_cfa_offset 32",
+        ".cfi_offset x29, -32",
+        ".cfi_offset x30, -24",
+        "str x19, [sp, #16]",
+        ".cfi_offset x19, -16",
+        "mov x29, sp",
+        "mov x19, x0",
+        "bl {begin}",
+        "mov w1, w0",
+        "mov x0, x19",
+        "bl {end}",
+        "ldr x19, [sp, #16]",
+        ".cfi_restore x19",
+        "ldp x29, x30, [sp], #32",
+        ".cfi_def_cfa_offset 0",
+        ".cfi_restore x29",
+        ".cfi_restore x30",
+        "br x30",
+        ".cfi_endproc",
+        begin = sym coroutine::enter_begin,
+        end = sym coroutine::enter_end,
+    )
 }
 
 /// Enters `co` unless it is already entered (running or nested below us).
@@ -90,7 +117,7 @@ pub extern "C" fn qemu_coroutine_enter_if_inactive(co: *mut Coroutine) {
 /// Suspends the running coroutine and returns to whoever entered it.
 ///
 /// Aborts with "Co-routine is yielding to no one" outside a coroutine.
-#[cfg(all(target_arch = "x86_64", not(any(feature = "asan", feature = "tsan"))))]
+#[cfg(not(any(feature = "asan", feature = "tsan")))]
 #[no_mangle]
 pub extern "C" fn qemu_coroutine_yield() {
     coroutine::yield_to_caller();
@@ -125,9 +152,11 @@ pub extern "C" fn qemu_coroutine_yield() {
     )
 }
 
-/// As above, for targets without an assembly stub.
+/// As above, in aarch64 sanitizer builds, which nothing makes (no cross
+/// sanitizer runtime: cross/check-aarch64.sh builds the plain library), so
+/// they keep the plain Rust path rather than an untested stub.
 /// cbindgen:ignore
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(all(target_arch = "aarch64", any(feature = "asan", feature = "tsan")))]
 #[no_mangle]
 pub extern "C" fn qemu_coroutine_yield() {
     coroutine::yield_now();

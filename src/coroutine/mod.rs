@@ -236,21 +236,22 @@ pub fn enter(ctx: *mut c_void, co: &Coroutine) {
 
 /// The enter path's first half, for the C stub: the checks of `enter`
 /// (and QEMU's NULL check), then a tail jump into the switch, so that the
-/// coroutine comes back straight into the stub with its action.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // the x86_64 stub's
-pub(crate) extern "C" fn enter_begin(co: *const Coroutine) -> u32 {
+/// coroutine comes back straight into the stub with its action (in the
+/// low 32 bits: the switch's word is returned whole, as a truncation
+/// between the call and the return keeps LLVM from the tail call on
+/// aarch64).
+pub(crate) extern "C" fn enter_begin(co: *const Coroutine) -> usize {
     // SAFETY: C passes a coroutine pointer; NULL is rejected here.
     let Some(co) = (unsafe { co.as_ref() }) else {
         crate::util::abort::null_arg("qemu_coroutine_enter", "co")
     };
     let slot = begin_enter(ptr::null_mut(), co);
     // SAFETY: as in `enter`.
-    unsafe { switch::switch(slot, ACTION_ENTER) }
+    unsafe { switch::arch::qemucoro_switch(slot, ACTION_ENTER as usize) }
 }
 
 /// The enter path's second half, for the C stub: `action` is what the
 /// switch into `co` returned.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // the x86_64 stub's
 pub(crate) extern "C" fn enter_end(co: *const Coroutine, action: u32) {
     // SAFETY: enter_begin accepted `co`; it is live at least until
     // finish_enter recycles it.
@@ -407,17 +408,17 @@ pub fn yield_now() {
 
 /// `qemu_coroutine_yield` without the sanitizers: the checks, then a tail
 /// jump into the switch, so the coroutine resumes straight in its C caller.
+#[cfg(not(any(feature = "asan", feature = "tsan")))]
 #[inline(always)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn yield_to_caller() {
     let slot = begin_yield();
     // SAFETY: as in `yield_now`.
     unsafe { switch::switch(slot, ACTION_YIELD) };
 }
 
-/// The yield path's first half, for the sanitizer builds' C stub: checks,
-/// then the slot.
-#[cfg(any(feature = "asan", feature = "tsan"))]
+/// The yield path's first half, for the sanitizer builds' C stub (x86_64
+/// only: aarch64 has no sanitizer build): checks, then the slot.
+#[cfg(all(target_arch = "x86_64", any(feature = "asan", feature = "tsan")))]
 pub(crate) extern "C" fn yield_begin() -> *mut usize {
     begin_yield()
 }

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# No `ret` crosses a switch on the C API's enter and yield (see
+# src/capi/coroutine.rs), checked on built libraries, x86_64 or aarch64:
+# enter_begin and qemu_coroutine_yield reach qemucoro_switch by a tail
+# jump (`jmp`, `b`) and never call it (`call`, `bl`), and
+# qemu_coroutine_enter leaves without a `ret`. Prints each tail jump found.
+# Run by `make check-shared` and cross/check-aarch64.sh.
+#   Usage: tools/check-tail-branches.sh OBJDUMP LIBRARY...
+# An archive's objects are not linked yet: there the switch is named by
+# the branch's relocation, on the line below the instruction.
+set -euo pipefail
+objdump=$1
+shift
+status=0
+for lib in "$@"; do
+    [ -f "$lib" ] || { echo "tail branches: no $lib"; status=1; continue; }
+    "$objdump" -dr --no-show-raw-insn "$lib" | awk -v lib="${lib##*/}" '
+        # A function starts: its name, unmangled or in a Rust mangled name.
+        /^[0-9a-f]+ <[^>]+>:$/ {
+            name = substr($2, 2, length($2) - 3); fn = ""
+            if (name == "qemu_coroutine_enter" || name == "qemu_coroutine_yield") fn = name
+            else if (name ~ /^_ZN.*11enter_begin17h[0-9a-f]+E$/) fn = "enter_begin"
+            next
+        }
+        fn == "" { next }
+        # An instruction: "ADDR:<tab>MNEMONIC<tab or spaces>OPERANDS".
+        /^ +[0-9a-f]+:\t/ {
+            insn = substr($0, index($0, "\t") + 1); gsub(/\t+/, " ", insn)
+            split(insn, word, " "); op = word[1]
+            if (fn == "qemu_coroutine_enter" && op ~ /^ret/) {
+                print lib ": qemu_coroutine_enter: " insn; bad["ret in qemu_coroutine_enter"] = 1
+            }
+        }
+        /qemucoro_switch/ {
+            if ($0 ~ /^\t/) { rel = $0; gsub(/[\t ]+/, " ", rel); insn = insn " (" substr(rel, 2) ")" }
+            if (op == "jmp" || op == "b") { tail[fn] = 1; print lib ": " fn ": " insn }
+            else if (op == "call" || op == "bl") { bad[fn " calls qemucoro_switch"] = 1; print lib ": " fn ": " insn }
+        }
+        END {
+            n = split("enter_begin qemu_coroutine_yield", want, " ")
+            for (i = 1; i <= n; i++) if (!(want[i] in tail)) bad[want[i] " does not tail-jump into qemucoro_switch"] = 1
+            for (b in bad) { print lib ": " b; failed = 1 }
+            exit failed
+        }' || { echo "tail branches: $lib: a ret crosses a switch (above)"; status=1; }
+done
+exit $status
