@@ -1,10 +1,16 @@
 #!/bin/sh
 # `make bench-qemu`: the same QEMU tree built twice, with QEMU's ucontext
-# backend and with qemucoro, then test-coroutine's perf cases and qemu-img
-# bench on null-co run alternately and printed side by side.
+# backend and with qemucoro, plus test-coroutine relinked a third time on
+# the floor backend (qemu/bench-floor-backend.c: the bare switch, the least
+# any backend can do); test-coroutine's perf cases on all three and
+# qemu-img bench on null-co on the first two run alternately and are printed
+# side by side. Then perf/yield's time (perf record) and instructions
+# (callgrind) per round trip, split into backend, QEMU's generic code and
+# the test's loop, for all three, where perf and valgrind are installed.
 #   QEMU_VERSION, QEMU_SRC, QEMU_DL_DIR as for check-qemu.sh
-#   BENCH_ROUNDS=3   runs of each case per backend; the best one counts
+#   BENCH_ROUNDS=3   runs of each case per backend; best and median printed
 #   BENCH_REQUESTS=2000000   qemu-img bench requests per run
+#   BENCH_CALLGRIND_SECONDS=15   how long each callgrind run counts
 set -eu
 . "$(dirname "$0")/common.sh"
 
@@ -30,27 +36,139 @@ img_bench() {
 }
 
 min() { printf '%s\n' "$@" | sort -g | head -1; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-# measure NAME CMD_UCONTEXT CMD_QEMUCORO: alternates the two ROUNDS times,
-# keeps each side's best, prints a table row.
+# measure NAME CMD_UCONTEXT CMD_QEMUCORO [CMD_FLOOR]: alternates the
+# commands ROUNDS times and prints a row: each side's best, its ratio to
+# ucontext's best and, in brackets, the ratio of the medians.
 measure() {
-    name=$1; a_cmd=$2; b_cmd=$3; a=""; b=""
+    name=$1; u_cmd=$2; q_cmd=$3; f_cmd=${4:-}; u=""; q=""; f=""
     i=0
     while [ "$i" -lt "$ROUNDS" ]; do
-        a="$a $(eval "$a_cmd")"
-        b="$b $(eval "$b_cmd")"
+        u="$u $(eval "$u_cmd")"
+        q="$q $(eval "$q_cmd")"
+        [ -z "$f_cmd" ] || f="$f $(eval "$f_cmd")"
         i=$((i + 1))
     done
     # shellcheck disable=SC2086
-    a=$(min $a); b=$(min $b)
-    [ -n "$a" ] && [ -n "$b" ] || die "no timing for $name"
-    awk -v n="$name" -v a="$a" -v b="$b" 'BEGIN {
-        printf "%-24s %12.3f %12.3f %9.2fx %9.2fx\n", n, a, b, b / a, a / b }'
+    set -- "$(min $u)" "$(min $q)" "$(median $u)" "$(median $q)"
+    [ -n "$1" ] && [ -n "$2" ] || die "no timing for $name"
+    if [ -n "$f_cmd" ]; then
+        # shellcheck disable=SC2086
+        set -- "$@" "$(min $f)" "$(median $f)"
+        [ -n "$5" ] || die "no floor timing for $name"
+    fi
+    awk -v n="$name" -v u="$1" -v q="$2" -v um="$3" -v qm="$4" -v f="${5:-}" -v fm="${6:-}" 'BEGIN {
+        r = sprintf("%.2f (%.2f)", q / u, qm / um)
+        if (f == "") printf "%-22s %9.3f %9.3f %9s %13s %13s %8.2fx\n", n, u, q, "-", r, "-", u / q
+        else printf "%-22s %9.3f %9.3f %9.3f %13s %13s %8.2fx\n", n, u, q, f, r,
+            sprintf("%.2f (%.2f)", f / u, fm / um), u / q }'
+}
+
+# build_floor: test-coroutine linked again from the ucontext tree's objects
+# with qemu/bench-floor-backend.c in front of libqemuutil.a, whose
+# coroutine-ucontext.c.o then stays out. Sets F_TEST.
+build_floor() {
+    F=$WORK/build-$QV-floor
+    mkdir -p "$F"
+    cc -O2 -fPIE -Wall -Werror -c -o "$F/floor-backend.o" "$ROOT/qemu/bench-floor-backend.c" ||
+        die "compiling qemu/bench-floor-backend.c failed"
+    link=$(ninja -C "$U" -t commands tests/unit/test-coroutine | tail -1)
+    case $link in
+        *" -o tests/unit/test-coroutine "*) ;;
+        *) die "unexpected link command for test-coroutine: $link" ;;
+    esac
+    link=$(printf '%s\n' "$link" |
+        sed "s# -o tests/unit/test-coroutine # -o $F/test-coroutine $F/floor-backend.o #")
+    (cd "$U" && eval "$link") || die "linking $F/test-coroutine failed"
+    F_TEST=$F/test-coroutine
+    nm "$F_TEST" | grep -q floor_fiber_start || die "$F_TEST is not a floor build"
+    ! nm "$F_TEST" | grep -q coroutine_trampoline || die "$F_TEST still has ucontext's backend"
+    # The floor has no checks at all: it must at least pass test-coroutine's
+    # own (non-perf) cases before its times mean anything.
+    "$F_TEST" >"$F/test-coroutine.log" 2>&1 || {
+        tail -20 "$F/test-coroutine.log"; die "test-coroutine fails on the floor backend"; }
+}
+
+# Where perf/yield's time goes, by function, from `perf record -e cpu-clock`
+# (a software clock, so it works in a VM without hardware counters). QEMU's
+# generic enter/yield path (util/qemu-coroutine.c, util/async.c) is the
+# same code in all three builds; the backend is everything else in user
+# space but the test's own two functions.
+GENERIC="qemu_aio_coroutine_enter qemu_coroutine_enter qemu_coroutine_yield
+    qemu_get_current_aio_context get_my_aiocontext bql_locked qemu_get_aio_context"
+TEST_LOOP="perf_yield yield_loop"
+
+# yield_split NAME BIN: one profiled perf/yield run; prints ns per
+# enter+yield in all, in the backend, in QEMU's generic code, in the test's
+# loop and in the kernel.
+yield_split() {
+    data=$F/perf-yield-$1.data
+    out=$(perf record -q -e cpu-clock -F 5000 -o "$data" "$2" -m perf -p /perf/yield 2>&1) ||
+        { echo "$1: perf record failed"; return 0; }
+    secs=$(echo "$out" | sed -n 's/.*iterations[^:]*: \([0-9.]*\) s.*/\1/p')
+    perf report -i "$data" --stdio --sort sym -q 2>/dev/null |
+        awk -v n="$1" -v secs="$secs" -v g="$GENERIC" -v t="$TEST_LOOP" '
+        BEGIN { split(g, a); for (i in a) G[a[i]] = 1; split(t, a); for (i in a) T[a[i]] = 1 }
+        $1 ~ /%$/ { p = $1 + 0
+            if ($2 == "[k]") k += p; else if ($3 in G) gen += p; else if ($3 in T) tl += p; else be += p }
+        END { ns = secs * 10  # 10^8 iterations
+            printf "%-10s %8.1f %9.1f %9.1f %9.1f %8.1f\n", n, ns, ns * be / 100, ns * gen / 100,
+                ns * tl / 100, ns * k / 100 }'
+}
+
+yield_splits() {
+    if ! perf record -q -e cpu-clock -o "$F/perf-probe.data" true >/dev/null 2>&1; then
+        echo "(perf record -e cpu-clock does not work here: no perf/yield split)"
+        return 0
+    fi
+    log "perf/yield split by function (perf record -e cpu-clock, one run each; ns per enter+yield)"
+    printf "%-10s %8s %9s %9s %9s %8s\n" build all backend "QEMU gen." "test loop" kernel
+    yield_split ucontext "$U/tests/unit/test-coroutine"
+    yield_split qemucoro "$Q/tests/unit/test-coroutine"
+    yield_split floor "$F_TEST"
+    # shellcheck disable=SC2086
+    echo "QEMU gen. = $(echo $GENERIC) (the same code in all three);"
+    echo "test loop = $TEST_LOOP, which includes the mispredicted return out of"
+    echo "qemu_aio_coroutine_enter: the samples of that miss land where it returns to."
+}
+
+# The same split in instructions, which timing noise does not move: each
+# build's perf/yield under callgrind for BENCH_CALLGRIND_SECONDS (15), all
+# three at once, dumped while the loop runs (the test's 10^8 round trips
+# would take many minutes), then grouped by qemu/yield-instructions.py.
+yield_instructions() {
+    if ! command -v valgrind >/dev/null || ! command -v callgrind_control >/dev/null; then
+        echo "(no valgrind: no instruction counts)"
+        return 0
+    fi
+    log "perf/yield instructions per enter+yield (callgrind, grouped by source file)"
+    pids=""
+    for b in ucontext qemucoro floor; do
+        case $b in floor) bin=$F_TEST ;; *) bin=$WORK/build-$QV-$b/tests/unit/test-coroutine ;; esac
+        rm -f "$F/callgrind-$b".*
+        valgrind --tool=callgrind --callgrind-out-file="$F/callgrind-$b.out" \
+            "$bin" -m perf -p /perf/yield >"$F/callgrind-$b.log" 2>&1 &
+        pids="$pids $!"
+    done
+    sleep "${BENCH_CALLGRIND_SECONDS:-15}"
+    # callgrind_control returns once the dump is written.
+    for pid in $pids; do callgrind_control -d "$pid" >/dev/null 2>&1 || true; done
+    # shellcheck disable=SC2086
+    kill $pids 2>/dev/null || true
+    for pid in $pids; do wait "$pid" 2>/dev/null || true; done
+    printf "%-10s %9s %9s %9s %9s\n" build backend "QEMU gen." "test loop" all
+    for b in ucontext qemucoro floor; do
+        "$PY" "$ROOT/qemu/yield-instructions.py" "$b" "$F/callgrind-$b.out.1" ||
+            echo "$b: no callgrind dump (see $F/callgrind-$b.log)"
+    done
+    echo "QEMU gen. = util/qemu-coroutine.c, util/async.c, stubs/, trace/ and include/qemu/"
+    echo "code; test loop = tests/unit/test-coroutine.c; backend = everything else."
 }
 
 main() {
     select_version
-    log "bench-qemu: QEMU $QV, ucontext vs qemucoro"
+    log "bench-qemu: QEMU $QV, ucontext vs qemucoro vs the floor backend"
     install_system_deps
     select_python
     prepare_source
@@ -62,21 +180,28 @@ main() {
     for b in "$U" "$Q"; do build_targets "$b" qemu-img tests/unit/test-coroutine; done
     nm "$U/qemu-img" | grep -q coroutine_trampoline || die "$U is not a ucontext build"
     nm "$Q/qemu-img" | grep -q 8qemucoro12qemu_backend || die "$Q is not a qemucoro build"
+    build_floor
 
-    log "best of $ROUNDS runs each, alternating; seconds (lower is better)"
-    # Other load on the machine skews both sides; say how much there was.
+    log "$ROUNDS runs each, alternating; seconds (lower is better)"
+    # Other load on the machine skews all sides; say how much there was.
     echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
-    printf "%-24s %12s %12s %10s %10s\n" case ucontext qemucoro "time ratio" speedup
+    printf "%-22s %9s %9s %9s %13s %13s %9s\n" "case (best s)" ucontext qemucoro floor \
+        "qemucoro/uc" "floor/uc" speedup
     for c in $PERF_CASES; do
         measure "perf/$c" "perf_case $U/tests/unit/test-coroutine $c" \
-            "perf_case $Q/tests/unit/test-coroutine $c"
+            "perf_case $Q/tests/unit/test-coroutine $c" "perf_case $F_TEST $c"
     done
     for d in 1 64; do
         measure "qemu-img null-co d=$d" "img_bench $U/qemu-img $d" "img_bench $Q/qemu-img $d"
     done
-    echo "time ratio = qemucoro/ucontext (goals: perf/yield <= 0.5, perf/cost <= 0.6);"
-    echo "speedup = ucontext/qemucoro (goal: qemu-img null-co d=64 >= 1.10)"
+    echo "times: the best of $ROUNDS; ratios: of the bests (of the medians in brackets);"
+    echo "speedup = ucontext/qemucoro of the bests."
+    echo "Goals: perf/yield qemucoro/uc <= 0.30, perf/cost <= 0.6, qemu-img null-co d=64 speedup >= 1.10."
+    echo "floor = test-coroutine on qemu/bench-floor-backend.c: the bare switch and the TLS"
+    echo "store QEMU's contract needs, nothing else; floor/uc is the least any backend can reach."
     echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    yield_splits
+    yield_instructions
 }
 
 main "$@"
