@@ -97,6 +97,8 @@ check-link-line:
 # build/c-tests/NAME (-O2 -g, the release archive), build/asan/NAME and
 # build/tsan/NAME (instrumented, on the archives below), build/bench/NAME.
 run_SRC = $(C_TEST_SRC)
+# The suite again with fork() and pthread_create() watched (check-aarch64).
+spawn-watch_SRC = $(C_TEST_SRC) c-tests/spawn-watch.c
 # -rdynamic exports `loader_lock_held` to loader-lock-holder.so.
 overflow_SRC = c-tests/overflow.c c-tests/harness.c
 overflow_LDFLAGS = -rdynamic -DLOADER_LOCK_HOLDER_SO='"$(CURDIR)/$(LOCK_HOLDER_SO)"'
@@ -454,7 +456,8 @@ check-vs-qemu:
 .PHONY: check-aarch64
 
 # Debian's rustc-web + arm64 std, gcc-aarch64-linux-gnu, qemu-aarch64-static;
-# prints the tests it leaves out (cross/aarch64-skip says why).
+# leaves out, and prints, the tests that fork or create threads, as the
+# native spawn-watch build of the suite names them.
 # CROSS_INSTALL=1 installs the toolchain and emulator first (CI).
-check-aarch64:
+check-aarch64: build/c-tests/spawn-watch
 	cross/check-aarch64.sh $(if $(CROSS_INSTALL),--install)

@@ -7,6 +7,7 @@
 #include "harness.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -16,8 +17,9 @@
 /* A forked child that hangs is killed by SIGALRM after this long (also
  * under Valgrind), so a hang fails its test instead of stalling the run. */
 #define CHILD_TIMEOUT_S 30
-/* make check-aarch64 skips about 30 prefixes (cross/aarch64-skip). */
-#define MAX_SKIPS 64
+/* --skip prefixes at most (make check-aarch64 passes one per test that
+ * starts a process or thread). */
+#define MAX_SKIPS MAX_TESTS
 
 static struct {
     const char *name;
@@ -31,6 +33,9 @@ static struct {
 } children[MAX_TESTS];
 static int n_children;
 static bool failed;
+/* What the running test started first ("forks", "creates a thread"), or
+ * NULL; written by harness_note_spawn, possibly from another thread. */
+static const char *_Atomic spawned;
 /* How we were started, to run ourselves again for exec'd children (not
  * /proc/self/exe, which under Valgrind is Valgrind itself). */
 static const char *self_path = "/proc/self/exe";
@@ -61,6 +66,12 @@ void harness_fail(const char *file, int line, const char *expr)
 {
     fprintf(stderr, "    %s:%d: CHECK(%s) failed\n", file, line, expr);
     failed = true;
+}
+
+void harness_note_spawn(const char *what)
+{
+    const char *none = NULL;
+    atomic_compare_exchange_strong(&spawned, &none, what);
 }
 
 void harness_register_child(const char *name, TestFn *fn)
@@ -253,9 +264,19 @@ static bool starts_with(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* --skip PATH: the test PATH, or every test under PATH if it ends in '/'
+ * (an exact name never drops a longer one that begins with it). */
+static bool skipped_by(const char *name, const char *path)
+{
+    size_t len = strlen(path);
+    return len && path[len - 1] == '/' ? starts_with(name, path) : strcmp(name, path) == 0;
+}
+
 /*
- * run [PREFIX] [--skip PREFIX]...: the tests whose names start with PREFIX
- * (all by default), less those starting with a skipped prefix.
+ * run [PREFIX] [--skip PATH]... [--list-spawners]: the tests whose names
+ * start with PREFIX (all by default), less the skipped ones (see
+ * skipped_by). --list-spawners also prints "spawns NAME: WHAT" for each test
+ * that started a process or thread (spawn-watch.c tells).
  */
 int main(int argc, char **argv)
 {
@@ -263,6 +284,7 @@ int main(int argc, char **argv)
     const char *skip[MAX_SKIPS];
     int n_skip = 0;
     int passed = 0, nfailed = 0, nskipped = 0;
+    bool list_spawners = false;
 
 #ifdef VS_QEMU
     qemu_init_main_loop(&error_abort);
@@ -280,6 +302,8 @@ int main(int argc, char **argv)
                 return 2;
             }
             skip[n_skip++] = argv[++i];
+        } else if (strcmp(argv[i], "--list-spawners") == 0) {
+            list_spawners = true;
         } else {
             filter = argv[i];
         }
@@ -289,7 +313,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_tests; i++) {
         bool skipped = !starts_with(tests[i].name, filter);
         for (int j = 0; j < n_skip; j++) {
-            skipped |= starts_with(tests[i].name, skip[j]);
+            skipped |= skipped_by(tests[i].name, skip[j]);
         }
         if (skipped) {
             continue;
@@ -302,8 +326,12 @@ int main(int argc, char **argv)
         }
 #endif
         failed = false;
+        spawned = NULL;
         tests[i].fn();
         printf("%s %s\n", failed ? "FAIL" : "ok  ", tests[i].name);
+        if (list_spawners && spawned) {
+            printf("spawns %s: %s\n", tests[i].name, spawned);
+        }
         fflush(stdout);
         if (failed) {
             nfailed++;

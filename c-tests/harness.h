@@ -113,6 +113,10 @@ void harness_register_child(const char *name, TestFn *fn);
     }                                                               \
     static void fn(void)
 
+/* Called when the running test starts a process or thread (`what` says
+ * which); see spawn-watch.c. */
+void harness_note_spawn(const char *what);
+
 /* The kernel's id of the calling thread (pthread_self() is declared const,
  * so compilers may cache it across a coroutine switch). */
 long harness_gettid(void);

@@ -15,7 +15,8 @@ mkdir -p "$OUT"
 # c-tests/iothread.h (ours) would shadow QEMU's from the tests' own
 # directory, so the suite is compiled from a copy without it.
 rm -rf "$OUT/src" && mkdir -p "$OUT/src"
-cp "$ROOT"/c-tests/test-*.c "$ROOT"/c-tests/harness.[ch] "$ROOT"/c-tests/vs-qemu.h "$OUT/src/"
+cp "$ROOT"/c-tests/test-*.c "$ROOT"/c-tests/harness.[ch] "$ROOT"/c-tests/vs-qemu.h \
+    "$ROOT"/c-tests/proc-self.h "$OUT/src/"
 # -isystem: QEMU's headers are not -Wextra clean; _GNU_SOURCE (empty, as
 # the tests define it) before osdep.h pulls in the system headers.
 CFLAGS_Q="-O2 -g -DVS_QEMU -D_GNU_SOURCE= -include $OUT/src/vs-qemu.h -isystem $SRC/include -isystem $U -isystem $U/qapi -isystem $SRC -isystem $SRC/tests/unit $(pkg-config --cflags glib-2.0)"

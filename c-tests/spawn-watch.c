@@ -1,0 +1,44 @@
+/*
+ * Linked into build/c-tests/spawn-watch only: fork() and pthread_create()
+ * that tell the harness before doing the real thing, so that
+ * `spawn-watch --list-spawners` names every test that starts another
+ * process or thread. make check-aarch64 leaves exactly those out (both
+ * hang under qemu-aarch64 on these machines), so no list is kept by hand.
+ * The library's own threads (iothreads) come through pthread_create too:
+ * the archive is linked into this program, so its calls bind here.
+ *
+ * SPDX-License-Identifier: MIT OR Apache-2.0
+ */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <unistd.h>
+
+typedef pid_t ForkFn(void);
+typedef int CreateFn(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+
+/* The C library's definition, which this program's own hides. */
+static void *real(const char *name)
+{
+    void *fn = dlsym(RTLD_NEXT, name);
+    if (!fn) {
+        fprintf(stderr, "spawn-watch: no %s in the C library\n", name);
+        abort();
+    }
+    return fn;
+}
+
+pid_t fork(void)
+{
+    harness_note_spawn("forks");
+    return ((ForkFn *)real("fork"))();
+}
+
+int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+                   void *(*start)(void *), void *arg)
+{
+    harness_note_spawn("creates a thread");
+    return ((CreateFn *)real("pthread_create"))(thread, attr, start, arg);
+}
