@@ -45,6 +45,12 @@ objcopy $keep --remove-section=.llvmbc --remove-section=.llvmcmd "$OUT/qemucoro-
 rm -f "$OUT/libqemucoro-backend.a"
 ar rcs "$OUT/libqemucoro-backend.a" "$OUT/qemucoro-backend.o"
 
+# No `ret` crosses a switch: qemu_coroutine_switch tail-jumps into it.
+if [ -z "${1:-}" ]; then
+    "$ROOT/tools/check-tail-branches.sh" --want qemu_coroutine_switch objdump \
+        "$OUT/qemucoro-backend.o" >&2
+fi
+
 got=$(nm -g --defined-only "$OUT/qemucoro-backend.o" | awk '{print $3}' | sort | tr '\n' ' ')
 want=$(echo "$SYMS" | tr ' ' '\n' | sort | tr '\n' ' ')
 if [ "$got" != "$want" ]; then

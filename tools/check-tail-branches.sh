@@ -4,22 +4,30 @@
 # enter_begin and qemu_coroutine_yield reach qemucoro_switch by a tail
 # jump (`jmp`, `b`) and never call it (`call`, `bl`), and
 # qemu_coroutine_enter leaves without a `ret`. Prints each tail jump found.
-# Run by `make check-shared` and cross/check-aarch64.sh.
-#   Usage: tools/check-tail-branches.sh OBJDUMP LIBRARY...
+# Run by `make check-shared` and cross/check-aarch64.sh; with --want, by
+# qemu/build-backend.sh for the backend's qemu_coroutine_switch.
+#   Usage: tools/check-tail-branches.sh [--want "FUNCTION..."] OBJDUMP LIBRARY...
+#   --want: the functions that must tail-jump into the switch (default
+#   enter_begin and qemu_coroutine_yield)
 # An archive's objects are not linked yet: there the switch is named by
 # the branch's relocation, on the line below the instruction.
 set -euo pipefail
+want="enter_begin qemu_coroutine_yield"
+if [ "${1:-}" = --want ]; then
+    want=$2
+    shift 2
+fi
 objdump=$1
 shift
 status=0
 for lib in "$@"; do
     [ -f "$lib" ] || { echo "tail branches: no $lib"; status=1; continue; }
-    "$objdump" -dr --no-show-raw-insn "$lib" | awk -v lib="${lib##*/}" '
+    "$objdump" -dr --no-show-raw-insn "$lib" | awk -v lib="${lib##*/}" -v want_list="$want" '
         # A function starts: its name, unmangled or in a Rust mangled name.
         /^[0-9a-f]+ <[^>]+>:$/ {
             name = substr($2, 2, length($2) - 3); fn = ""
-            if (name == "qemu_coroutine_enter" || name == "qemu_coroutine_yield") fn = name
-            else if (name ~ /^_ZN.*11enter_begin17h[0-9a-f]+E$/) fn = "enter_begin"
+            if (name ~ /^_ZN.*11enter_begin17h[0-9a-f]+E$/) name = "enter_begin"
+            if (name == "qemu_coroutine_enter" || (" " want_list " ") ~ (" " name " ")) fn = name
             next
         }
         fn == "" { next }
@@ -37,7 +45,7 @@ for lib in "$@"; do
             else if (op == "call" || op == "bl") { bad[fn " calls qemucoro_switch"] = 1; print lib ": " fn ": " insn }
         }
         END {
-            n = split("enter_begin qemu_coroutine_yield", want, " ")
+            n = split(want_list, want, " ")
             for (i = 1; i <= n; i++) if (!(want[i] in tail)) bad[want[i] " does not tail-jump into qemucoro_switch"] = 1
             for (b in bad) { print lib ": " b; failed = 1 }
             exit failed

@@ -218,35 +218,26 @@ unsafe extern "C" fn qemu_coroutine_delete(co: *mut QemuCoroutine) {
 /// QEMU: switch from `from` (the running coroutine) to `to`, passing
 /// `action`; returns the action passed by the switch that comes back here.
 ///
+/// The checks, then a tail jump into the switch (LLVM's sibling call to the
+/// naked switch, which `make check-qemu` builds look for), so that the side
+/// switched to resumes straight in QEMU's caller: no `ret` crosses the
+/// switch, and no frame of ours stays under it.
+///
 /// # Safety
 /// `from` is the current coroutine of this thread. For ENTER, `to` is a
 /// coroutine from `qemu_coroutine_new` that is not running; otherwise `to`
 /// is `from`'s caller and `from` came from `qemu_coroutine_new`.
 #[cfg(all(target_arch = "x86_64", not(any(feature = "asan", feature = "tsan"))))]
-#[unsafe(naked)]
 #[unsafe(no_mangle)]
 unsafe extern "C" fn qemu_coroutine_switch(
     from: *mut QemuCoroutine,
     to: *mut QemuCoroutine,
     action: c_int,
 ) -> c_int {
-    std::arch::naked_asm!(
-        ".cfi_startproc",
-        "push rbx",
-        ".cfi_adjust_cfa_offset 8",
-        ".cfi_offset rbx, -16",
-        "mov ebx, edx",
-        "call {begin}",
-        "mov rdi, rax",
-        "mov esi, ebx",
-        "pop rbx",
-        ".cfi_adjust_cfa_offset -8",
-        ".cfi_restore rbx",
-        "jmp {switch}",
-        ".cfi_endproc",
-        begin = sym switch_begin,
-        switch = sym switch::arch::qemucoro_switch,
-    )
+    let slot = begin(from, to, action);
+    // SAFETY: `begin` returned the slot of the side being entered or left,
+    // per this function's contract.
+    unsafe { switch::arch::qemucoro_switch(slot, action as usize) as c_int }
 }
 
 /// As above, with the sanitizers' hooks after the switch.
@@ -309,8 +300,8 @@ unsafe extern "C" fn qemu_coroutine_switch(
     to: *mut QemuCoroutine,
     action: c_int,
 ) -> c_int {
-    let slot = switch_begin(from, to, action);
-    // SAFETY: switch_begin returned the slot of the side being entered or
+    let slot = begin(from, to, action);
+    // SAFETY: begin returned the slot of the side being entered or
     // left, per this function's contract.
     let back = unsafe { switch::switch(slot, action as u32) } as c_int;
     switch_end(from, to, action, back)
@@ -319,7 +310,13 @@ unsafe extern "C" fn qemu_coroutine_switch(
 /// Everything `qemu_coroutine_switch` does before its switch: the running
 /// coroutine becomes `to`, the leaving side's canary is checked, the
 /// sanitizers are told; returns the slot to switch on.
+#[cfg(any(feature = "asan", feature = "tsan"))]
 extern "C" fn switch_begin(from: *mut QemuCoroutine, to: *mut QemuCoroutine, action: c_int) -> *mut usize {
+    begin(from, to, action)
+}
+
+#[inline(always)]
+fn begin(from: *mut QemuCoroutine, to: *mut QemuCoroutine, action: c_int) -> *mut usize {
     // Before the switch: after it we may be on another thread.
     block().current.set(to);
     // Under TSan (a no-op otherwise), what QEMU's ucontext backend does
