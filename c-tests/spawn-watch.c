@@ -1,6 +1,7 @@
 /*
- * Linked into build/c-tests/spawn-watch only: fork() and pthread_create()
- * that tell the harness before doing the real thing, so that
+ * Linked into build/c-tests/spawn-watch only: fork(), posix_spawn(),
+ * posix_spawnp() and pthread_create() that tell the harness before doing
+ * the real thing, so that
  * `spawn-watch --list-spawners` names every test that starts another
  * process or thread. make check-aarch64 leaves exactly those out (both
  * hang under qemu-aarch64 on these machines), so no list is kept by hand.
@@ -14,9 +15,12 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <unistd.h>
 
 typedef pid_t ForkFn(void);
+typedef int SpawnFn(pid_t *, const char *, const posix_spawn_file_actions_t *,
+                    const posix_spawnattr_t *, char *const[], char *const[]);
 typedef int CreateFn(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 
 /* The C library's definition, which this program's own hides. */
@@ -34,6 +38,22 @@ pid_t fork(void)
 {
     harness_note_spawn("forks");
     return ((ForkFn *)real("fork"))();
+}
+
+int posix_spawn(pid_t *pid, const char *path,
+                const posix_spawn_file_actions_t *actions,
+                const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    harness_note_spawn("spawns a process");
+    return ((SpawnFn *)real("posix_spawn"))(pid, path, actions, attr, argv, envp);
+}
+
+int posix_spawnp(pid_t *pid, const char *file,
+                 const posix_spawn_file_actions_t *actions,
+                 const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    harness_note_spawn("spawns a process");
+    return ((SpawnFn *)real("posix_spawnp"))(pid, file, actions, attr, argv, envp);
 }
 
 int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
