@@ -13,9 +13,10 @@
 //! `caller` QEMU just set, and YIELD/TERMINATE always go from the running
 //! coroutine back to its `caller`. So ENTER swaps through the entered
 //! fiber's slot and YIELD/TERMINATE through the leaving one's: the same
-//! switch either way. `qemu_coroutine_switch` is an assembly stub (as the C
-//! API's enter and yield are): checks and bookkeeping in `switch_begin`,
-//! then a tail jump into the switch, so no `ret` crosses a switch.
+//! switch either way. `qemu_coroutine_switch` is the checks and
+//! bookkeeping, then a tail jump into the switch (as the C API's yield
+//! is), so no `ret` crosses a switch; sanitizer builds use an assembly stub
+//! that calls `switch_begin` and `switch_end` around it.
 
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::{c_char, c_int, c_void};
