@@ -220,7 +220,7 @@ unsafe extern "C" fn qemu_coroutine_delete(co: *mut QemuCoroutine) {
 /// `action`; returns the action passed by the switch that comes back here.
 ///
 /// The checks, then a tail jump into the switch (LLVM's sibling call to the
-/// naked switch, which `make check-qemu` builds look for), so that the side
+/// naked switch, which qemu/build-backend.sh checks), so that the side
 /// switched to resumes straight in QEMU's caller: no `ret` crosses the
 /// switch, and no frame of ours stays under it.
 ///
