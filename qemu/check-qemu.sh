@@ -52,12 +52,24 @@ prove_backend() {
     echo "  (src/qemu_backend/mod.rs symbols present; coroutine-ucontext.c absent from them and from libqemuutil.a)"
 }
 
+# QEMU 7.2's /blockjob/complete_in_standby races its own iothread (its
+# comment says so; QEMU later removed it): here it failed 13 of 100 runs on
+# our backend and 11 of 100 on QEMU's ucontext one. Its other cases run.
+RACY_72="/blockjob/complete_in_standby"
+
 run_unit_tests() {
     _meson=$BUILD/pyvenv/bin/meson
     [ -x "$_meson" ] || _meson=$(dirname "$PY")/meson
     # meson test gives each test the environment QEMU's build intends.
+    _tests=$TESTS
+    case $QV in
+        7.2*) _tests=$(echo "$TESTS" | sed 's/ *test-blockjob//')
+              echo "QEMU $QV: test-blockjob runs without $RACY_72 (racy in QEMU itself)"
+              "$_meson" test -C "$BUILD" --no-rebuild --print-errorlogs \
+                  --test-args "-s $RACY_72" test-blockjob ;;
+    esac
     # shellcheck disable=SC2086
-    "$_meson" test -C "$BUILD" --no-rebuild --print-errorlogs $TESTS
+    "$_meson" test -C "$BUILD" --no-rebuild --print-errorlogs $_tests
     [ -z "$ASAN" ] || no_asan_reports
 }
 
