@@ -228,7 +228,7 @@ unsafe extern "C" fn qemu_coroutine_delete(co: *mut QemuCoroutine) {
 /// `from` is the current coroutine of this thread. For ENTER, `to` is a
 /// coroutine from `qemu_coroutine_new` that is not running; otherwise `to`
 /// is `from`'s caller and `from` came from `qemu_coroutine_new`.
-#[cfg(all(target_arch = "x86_64", not(any(feature = "asan", feature = "tsan"))))]
+#[cfg(not(any(feature = "asan", feature = "tsan")))]
 #[unsafe(no_mangle)]
 unsafe extern "C" fn qemu_coroutine_switch(
     from: *mut QemuCoroutine,
@@ -293,8 +293,9 @@ unsafe extern "C" fn qemu_coroutine_switch(
     )
 }
 
-/// As above, for targets without an assembly stub.
-#[cfg(not(target_arch = "x86_64"))]
+/// As above with the sanitizers' hooks, for targets without an assembly
+/// stub.
+#[cfg(all(not(target_arch = "x86_64"), any(feature = "asan", feature = "tsan")))]
 #[unsafe(no_mangle)]
 unsafe extern "C" fn qemu_coroutine_switch(
     from: *mut QemuCoroutine,
@@ -311,7 +312,7 @@ unsafe extern "C" fn qemu_coroutine_switch(
 /// Everything `qemu_coroutine_switch` does before its switch: the running
 /// coroutine becomes `to`, the leaving side's canary is checked, the
 /// sanitizers are told; returns the slot to switch on.
-#[cfg(any(feature = "asan", feature = "tsan"))]
+#[cfg(all(target_arch = "x86_64", any(feature = "asan", feature = "tsan")))]
 extern "C" fn switch_begin(from: *mut QemuCoroutine, to: *mut QemuCoroutine, action: c_int) -> *mut usize {
     begin(from, to, action)
 }
@@ -349,7 +350,7 @@ fn begin(from: *mut QemuCoroutine, to: *mut QemuCoroutine, action: c_int) -> *mu
 }
 
 /// The sanitizers' half of a switch that came back to `from`.
-#[cfg(any(feature = "asan", feature = "tsan", not(target_arch = "x86_64")))]
+#[cfg(any(feature = "asan", feature = "tsan"))]
 extern "C" fn switch_end(from: *mut QemuCoroutine, _to: *mut QemuCoroutine, action: c_int, back: c_int) -> c_int {
     // SAFETY: `from` is live: it is running again.
     let from = unsafe { &*from.cast::<BackendCoroutine>() };
