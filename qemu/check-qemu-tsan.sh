@@ -4,9 +4,10 @@
 # QEMU's ucontext backend (ccache makes the second cheap). test-coroutine
 # must pass with no TSan report on ours; test-aio-multithread must pass and,
 # past its iothreads' start-up, draw no race between two functions that it
-# does not also draw with ucontext in the same build (glib is not
+# does not also draw with ucontext in the same build, or that is not one of
+# QEMU's own CoMutex races (qemu/tsan-qemu-races). glib is not
 # instrumented, so QEMU's own tests draw some reports with either backend;
-# see main for why pairs, not counts). Prints every count.
+# see main for why pairs, not counts. Prints every count.
 #   QEMU_DL_DIR=dir   look here for the orig tarball first
 set -eu
 . "$(dirname "$0")/common.sh"
@@ -53,6 +54,36 @@ race_sites() {
             print (a < b ? a " " b : b " " a)}}' | sort -u
 }
 
+# The races QEMU's own CoMutex code draws (qemu/tsan-qemu-races says why
+# they say nothing about the backend), as sorted pairs.
+KNOWN=$ROOT/qemu/tsan-qemu-races
+known_pairs() {
+    grep -v '^#' "$KNOWN" | awk 'NF {print $1 " " $2}'
+}
+
+# only_ours: the pairs drawn with ours past start-up, in no ucontext run
+# so far and not among QEMU's own races.
+only_ours() {
+    comm -23 "$WORK/tsan-logs/sites-qemucoro.txt" "$WORK/tsan-logs/sites-ucontext.txt" |
+        grep -vxF -f "$WORK/tsan-logs/known.txt" || true
+}
+
+# known_counts "OURS_LOGS" "UCONTEXT_LOGS": for each of QEMU's own races,
+# in how many runs each backend drew it.
+known_counts() {
+    known_pairs | while read -r a b; do
+        echo "  QEMU's own race $a/$b, runs that drew it: qemucoro $(runs_with "$a $b" $1)/$(echo $1 | wc -w), ucontext $(runs_with "$a $b" $2)/$(echo $2 | wc -w)"
+    done
+}
+
+# runs_with PAIR LOG...: how many of the runs drew PAIR past start-up.
+runs_with() {
+    _p=$1; shift; _c=0
+    for _l in "$@"; do race_sites "$_l" | grep -qxF "$_p" && _c=$((_c + 1))
+    done
+    echo "$_c"
+}
+
 prove_tsan_backend() {
     for t in $TESTS; do
         bin=$BQ/tests/unit/$t
@@ -87,6 +118,7 @@ main() {
     prove_tsan_backend
     log "TSan reports (qemucoro / ucontext)"
     mkdir -p "$WORK/tsan-logs"
+    known_pairs >"$WORK/tsan-logs/known.txt"
     t_tests=$(now)
     fail=""
     t=test-coroutine
@@ -124,12 +156,11 @@ main() {
     race_sites $lq >"$WORK/tsan-logs/sites-qemucoro.txt"
     # shellcheck disable=SC2086
     race_sites $lu >"$WORK/tsan-logs/sites-ucontext.txt"
-    new=$(comm -23 "$WORK/tsan-logs/sites-qemucoro.txt" "$WORK/tsan-logs/sites-ucontext.txt")
-    # Some pairs in QEMU's own CoMutex code (push_waiter with itself,
-    # has_waiters with move_waiters) show up in a third to two thirds of
-    # the runs, with either backend, so three runs of ucontext can miss one
-    # that ours happened to draw: a pair seen only with ours is looked for
-    # in up to EXTRA more ucontext runs before it counts.
+    new=$(only_ours)
+    # Which pairs a run draws moves with the threads' timing, so three
+    # runs of ucontext can miss one that ours happened to draw: a pair seen
+    # only with ours is looked for in up to EXTRA more ucontext runs before
+    # it counts.
     i=$RUNS
     while [ -n "$new" ] && [ "$i" -lt $((RUNS + EXTRA)) ]; do
         i=$((i + 1))
@@ -137,10 +168,11 @@ main() {
         lu="$lu $WORK/tsan-logs/$t-ucontext-$i"
         # shellcheck disable=SC2086
         race_sites $lu >"$WORK/tsan-logs/sites-ucontext.txt"
-        new=$(comm -23 "$WORK/tsan-logs/sites-qemucoro.txt" "$WORK/tsan-logs/sites-ucontext.txt")
+        new=$(only_ours)
     done
     [ "$i" -eq "$RUNS" ] || echo "  pairs only with qemucoro after $RUNS runs: ucontext run $((i - RUNS)) more times (reports:$ou)"
     echo "  racing function pairs past start-up: qemucoro $(wc -l <"$WORK/tsan-logs/sites-qemucoro.txt"), ucontext $(wc -l <"$WORK/tsan-logs/sites-ucontext.txt"), only with qemucoro: $(echo "$new" | grep -c . || true)"
+    known_counts "$lq" "$lu"
     if [ -n "$new" ]; then
         echo "$new" | sed 's/^/    only with qemucoro: /'
         fail="$fail $t"
