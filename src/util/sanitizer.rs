@@ -80,8 +80,8 @@ impl FiberHooks {
 
     /// Makes this a fiber's state (once, when its stack is laid out).
     pub fn init_fiber(&self) {
-        // SAFETY: creating a fiber has no preconditions.
         #[cfg(feature = "tsan")]
+        // SAFETY: creating a fiber has no preconditions.
         self.fiber.set(unsafe { tsan::__tsan_create_fiber(0) });
     }
 
@@ -90,16 +90,16 @@ impl FiberHooks {
     #[inline(always)]
     #[allow(unused_variables)]
     pub fn before_resume(&self, from: &FiberHooks, bottom: usize, size: usize) {
+        #[cfg(feature = "tsan")]
         // SAFETY: `fiber` is live until drop; flags 0 makes the switch a
         // synchronisation, as a real stack switch is.
-        #[cfg(feature = "tsan")]
         unsafe {
             self.caller.set(tsan::__tsan_get_current_fiber());
             tsan::__tsan_switch_to_fiber(self.fiber.get(), 0);
         }
+        #[cfg(feature = "asan")]
         // SAFETY: a switch to that stack follows; `from` keeps its fake
         // stack until it is switched back to.
-        #[cfg(feature = "asan")]
         unsafe {
             __sanitizer_start_switch_fiber(from.fake_stack.as_ptr(), bottom as *const c_void, size)
         };
@@ -110,8 +110,8 @@ impl FiberHooks {
     #[allow(dead_code)] // called in ASan builds only
     #[allow(unused_variables)]
     pub fn after_resume(from: &FiberHooks) {
-        // SAFETY: follows the start of the switch that came back here.
         #[cfg(feature = "asan")]
+        // SAFETY: follows the start of the switch that came back here.
         unsafe {
             __sanitizer_finish_switch_fiber(from.fake_stack.get(), std::ptr::null_mut(), std::ptr::null_mut())
         };
@@ -124,8 +124,8 @@ impl FiberHooks {
     #[inline(always)]
     #[allow(unused_variables)]
     pub fn before_suspend(&self, last: bool) {
-        // SAFETY: `caller` was current when it resumed us, so it is live.
         #[cfg(feature = "tsan")]
+        // SAFETY: `caller` was current when it resumed us, so it is live.
         unsafe {
             tsan::__tsan_switch_to_fiber(self.caller.get(), 0)
         };
@@ -167,9 +167,9 @@ impl Default for FiberHooks {
 impl Drop for FiberHooks {
     fn drop(&mut self) {
         let fiber = self.fiber.get();
-        // SAFETY: the stack is not running (it is being freed), so its fiber
-        // is not the current one.
         if !fiber.is_null() {
+            // SAFETY: the stack is not running (it is being freed), so its
+            // fiber is not the current one.
             unsafe { tsan::__tsan_destroy_fiber(fiber) };
         }
     }
@@ -179,8 +179,8 @@ impl Drop for FiberHooks {
 /// later `acquire(addr)` follows (a hand-off through uninstrumented code).
 #[inline(always)]
 pub fn release(_addr: *const u8) {
-    // SAFETY: __tsan_release only records a clock for the address.
     #[cfg(feature = "tsan")]
+    // SAFETY: __tsan_release only records a clock for the address.
     unsafe {
         tsan::__tsan_release(_addr.cast_mut().cast())
     };
@@ -189,8 +189,8 @@ pub fn release(_addr: *const u8) {
 /// The other side of `release`.
 #[inline(always)]
 pub fn acquire(_addr: *const u8) {
-    // SAFETY: __tsan_acquire only reads the clock recorded for the address.
     #[cfg(feature = "tsan")]
+    // SAFETY: __tsan_acquire only reads the clock recorded for the address.
     unsafe {
         tsan::__tsan_acquire(_addr.cast_mut().cast())
     };
