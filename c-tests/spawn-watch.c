@@ -1,7 +1,7 @@
 /*
- * Linked into build/c-tests/spawn-watch only: fork(), posix_spawn(),
- * posix_spawnp() and pthread_create() that tell the harness before doing
- * the real thing, so that
+ * Linked into build/c-tests/spawn-watch only: fork(), vfork(),
+ * posix_spawn(), posix_spawnp(), system(), popen() and pthread_create()
+ * that tell the harness before doing the real thing, so that
  * `spawn-watch --list-spawners` names every test that starts another
  * process or thread. make check-aarch64 leaves exactly those out (both
  * hang under qemu-aarch64 on these machines), so no list is kept by hand.
@@ -38,6 +38,29 @@ pid_t fork(void)
 {
     harness_note_spawn("forks");
     return ((ForkFn *)real("fork"))();
+}
+
+/*
+ * A vfork() child borrows its parent's frame, which a wrapper's return
+ * would pull from under it: fork() does what a correct vfork() user needs.
+ */
+pid_t vfork(void)
+{
+    harness_note_spawn("forks");
+    return ((ForkFn *)real("fork"))();
+}
+
+/* glibc's system() and popen() spawn through an internal call, not ours. */
+int system(const char *command)
+{
+    harness_note_spawn("spawns a process");
+    return ((int (*)(const char *))real("system"))(command);
+}
+
+FILE *popen(const char *command, const char *type)
+{
+    harness_note_spawn("spawns a process");
+    return ((FILE *(*)(const char *, const char *))real("popen"))(command, type);
 }
 
 int posix_spawn(pid_t *pid, const char *path,
