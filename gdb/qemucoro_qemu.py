@@ -25,8 +25,8 @@
 #    pointer;
 #  - of one that runs or entered another, the saved stack pointer of
 #    whoever entered it (or of the leader).
-# At a saved stack pointer lie, from low to high, R15, R14, R13, R12, RBX,
-# RBP and the resume address, and the resumed code's RSP is just above.
+# What lies at a saved stack pointer is gdb/qemucoro.py's to read (its
+# Arch); only finding the current coroutine here is x86_64's alone.
 #
 # SPDX-License-Identifier: MIT OR Apache-2.0
 
@@ -34,12 +34,11 @@ import struct
 
 import gdb
 
-from __main__ import read_word, symbol_address, backtrace_from
+from __main__ import arch, read_word, symbol_address, backtrace_from
 
 QEMU_LAYOUT_FIELDS = ("version", "caller", "stack_bottom", "stack_size", "sp")
 QEMU_LAYOUT_VERSION = 2
 CURRENT_SYMBOL = b"qemucoro_tls"
-FRAME = ("r15", "r14", "r13", "r12", "rbx", "rbp", "rip")
 PT_TLS = 7
 STT_TLS = 6
 
@@ -124,22 +123,15 @@ def stack_of(lay, co):
     return bottom, bottom + read_word(co + lay["stack_size"])
 
 
-def frame_regs(sp):
-    """The registers the switch saved at `sp`."""
-    regs = dict((reg, read_word(sp + 8 * i)) for i, reg in enumerate(FRAME))
-    regs["rsp"] = sp + 8 * len(FRAME)
-    return regs
-
-
 def yielded_regs(lay, co):
     """Registers of a coroutine that yielded (or terminated into the pool)."""
     bottom, top = stack_of(lay, co)
     sp = read_word(co + lay["sp"])
     if not bottom <= sp < top:
         return None
-    regs = frame_regs(sp)
+    regs = arch().saved_regs(sp)
     try:
-        if regs["rip"] == symbol_address("qemucoro_fiber_start"):
+        if regs[arch().pc] == symbol_address("qemucoro_fiber_start"):
             return None
     except gdb.error:
         pass
@@ -148,7 +140,7 @@ def yielded_regs(lay, co):
 
 def parent_regs(lay, child):
     """Registers of whoever entered `child`, from child's slot."""
-    return frame_regs(read_word(child + lay["sp"]))
+    return arch().saved_regs(read_word(child + lay["sp"]))
 
 
 def caller_chain(lay):
@@ -226,7 +218,7 @@ class QemuCoroutineSP(gdb.Function):
 
     def invoke(self, co):
         regs = coroutine_regs(qemu_layout(), int(co.cast(gdb.lookup_type("unsigned long"))))
-        return gdb.Value(regs["rsp"]).cast(gdb.lookup_type("void").pointer())
+        return gdb.Value(regs[arch().sp]).cast(gdb.lookup_type("void").pointer())
 
 
 class QemuCoroutinePC(gdb.Function):
@@ -237,7 +229,7 @@ class QemuCoroutinePC(gdb.Function):
 
     def invoke(self, co):
         regs = coroutine_regs(qemu_layout(), int(co.cast(gdb.lookup_type("unsigned long"))))
-        return gdb.Value(regs["rip"]).cast(gdb.lookup_type("void").pointer())
+        return gdb.Value(regs[arch().pc]).cast(gdb.lookup_type("void").pointer())
 
 
 try:
