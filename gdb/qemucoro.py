@@ -97,14 +97,18 @@ def fiber_start():
         return 0
 
 
-def layout():
-    base = symbol_address("qemucoro_gdb_layout")
-    values = [read_word(base + 8 * i) for i in range(len(LAYOUT_FIELDS))]
-    lay = dict(zip(LAYOUT_FIELDS, values))
-    if lay["version"] != LAYOUT_VERSION:
-        raise gdb.GdbError("qemucoro_gdb_layout is version %d, this script knows %d"
-                           % (lay["version"], LAYOUT_VERSION))
+def read_layout(symbol, fields, version):
+    """The table of words at `symbol`: offsets the library exports for us."""
+    base = symbol_address(symbol)
+    lay = dict((f, read_word(base + 8 * i)) for i, f in enumerate(fields))
+    if lay["version"] != version:
+        raise gdb.GdbError("%s is version %d, this script knows %d"
+                           % (symbol, lay["version"], version))
     return lay
+
+
+def layout():
+    return read_layout("qemucoro_gdb_layout", LAYOUT_FIELDS, LAYOUT_VERSION)
 
 
 class Co:

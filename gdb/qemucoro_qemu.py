@@ -34,7 +34,7 @@ import struct
 
 import gdb
 
-from __main__ import arch, read_word, symbol_address, backtrace_from
+from __main__ import arch, read_layout, read_word, symbol_address, backtrace_from
 
 QEMU_LAYOUT_FIELDS = ("version", "caller", "stack_bottom", "stack_size", "sp")
 QEMU_LAYOUT_VERSION = 2
@@ -45,16 +45,11 @@ STT_TLS = 6
 
 def qemu_layout():
     try:
-        base = symbol_address("qemucoro_qemu_gdb_layout")
+        symbol_address("qemucoro_qemu_gdb_layout")
     except gdb.error:
         raise gdb.GdbError("not a QEMU built with the qemucoro backend "
                            "(no qemucoro_qemu_gdb_layout)")
-    values = [read_word(base + 8 * i) for i in range(len(QEMU_LAYOUT_FIELDS))]
-    lay = dict(zip(QEMU_LAYOUT_FIELDS, values))
-    if lay["version"] != QEMU_LAYOUT_VERSION:
-        raise gdb.GdbError("qemucoro_qemu_gdb_layout is version %d, this script knows %d"
-                           % (lay["version"], QEMU_LAYOUT_VERSION))
-    return lay
+    return read_layout("qemucoro_qemu_gdb_layout", QEMU_LAYOUT_FIELDS, QEMU_LAYOUT_VERSION)
 
 
 class Elf:
