@@ -184,6 +184,70 @@ static void wait_for(atomic_int *flag)
     }
 }
 
+/*
+ * The cross-thread rows pin their two iothreads, both to one CPU or each to
+ * its own: left to the scheduler, whether they share a CPU changes from run
+ * to run, and a hop cost about 1.2 us on one CPU and 30 us across two on
+ * an idle 2-core VM, so unpinned rows read 5-19 us a hop, which swamped
+ * any difference between the libraries.
+ */
+typedef struct {
+    int cpu;
+    atomic_int done;
+} Pin;
+
+static void coroutine_fn pin_here(void *opaque)
+{
+    Pin *p = opaque;
+    cpu_set_t set;
+
+    CPU_ZERO(&set);
+    CPU_SET(p->cpu, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0) {
+        fprintf(stderr, "bench: cannot pin an iothread to CPU %d\n", p->cpu);
+        exit(1);
+    }
+    atomic_store(&p->done, 1);
+}
+
+/* Pins iothread t to cpu, from its own thread. */
+static void pin_iothread(IOThread *t, int cpu)
+{
+    Pin p = { .cpu = cpu };
+    aio_co_schedule(iothread_get_aio_context(t), qemu_coroutine_create(pin_here, &p));
+    wait_for(&p.done);
+}
+
+/* The nth CPU this process may run on, or -1. */
+static int allowed_cpu(int nth)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) {
+        return -1;
+    }
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (CPU_ISSET(cpu, &set) && nth-- == 0) {
+            return cpu;
+        }
+    }
+    return -1;
+}
+
+/* Starts two iothreads, on one CPU (cpus == 1) or two; false if there is
+ * no second. */
+static bool start_pinned(IOThread *t[2], int cpus)
+{
+    int cpu[2] = { allowed_cpu(0), allowed_cpu(cpus - 1) };
+    if (cpu[0] < 0 || cpu[1] < 0) {
+        return false;
+    }
+    for (int i = 0; i < 2; i++) {
+        t[i] = iothread_new();
+        pin_iothread(t[i], cpu[i]);
+    }
+    return true;
+}
+
 typedef struct {
     AioContext *ctx[2];
     unsigned long hops;
@@ -205,10 +269,14 @@ static void coroutine_fn hop(void *opaque)
 }
 
 /* one coroutine moved back and forth between two iothreads by
- * aio_co_schedule (through aio_co_reschedule_self), per hop */
-static double bench_co_schedule_ping_pong(void)
+ * aio_co_schedule (through aio_co_reschedule_self), per hop; -1 if the
+ * machine lacks the CPUs */
+static double co_schedule_ping_pong(int cpus)
 {
-    IOThread *t[2] = { iothread_new(), iothread_new() };
+    IOThread *t[2];
+    if (!start_pinned(t, cpus)) {
+        return -1;
+    }
     PingPong p = { .hops = 100000 };
     p.ctx[0] = iothread_get_aio_context(t[0]);
     p.ctx[1] = iothread_get_aio_context(t[1]);
@@ -240,10 +308,14 @@ static void coroutine_fn contend(void *opaque)
     atomic_fetch_add(&c->finished, 1);
 }
 
-/* CoMutex lock + unlock by coroutines on two iothreads at once */
-static double bench_co_mutex_contended(void)
+/* CoMutex lock + unlock by coroutines on two iothreads at once; -1 if the
+ * machine lacks the CPUs */
+static double co_mutex_contended(int cpus)
 {
-    IOThread *t[2] = { iothread_new(), iothread_new() };
+    IOThread *t[2];
+    if (!start_pinned(t, cpus)) {
+        return -1;
+    }
     Contended c = { .per_thread = 500000 };
     qemu_co_mutex_init(&c.lock);
 
@@ -264,6 +336,11 @@ static double bench_co_mutex_contended(void)
     }
     return ns;
 }
+
+static double bench_co_mutex_contended_1cpu(void) { return co_mutex_contended(1); }
+static double bench_co_mutex_contended_2cpu(void) { return co_mutex_contended(2); }
+static double bench_co_schedule_ping_pong_1cpu(void) { return co_schedule_ping_pong(1); }
+static double bench_co_schedule_ping_pong_2cpu(void) { return co_schedule_ping_pong(2); }
 
 typedef struct {
     unsigned long n;
@@ -576,8 +653,10 @@ static const struct {
     { "perf/cost", bench_cost },
     { "perf/nesting", bench_nesting },
     { "lock/co-mutex-uncontended", bench_co_mutex_uncontended },
-    { "lock/co-mutex-contended", bench_co_mutex_contended },
-    { "aio/co-schedule-ping-pong", bench_co_schedule_ping_pong },
+    { "lock/co-mutex-contended-1cpu", bench_co_mutex_contended_1cpu },
+    { "lock/co-mutex-contended-2cpu", bench_co_mutex_contended_2cpu },
+    { "aio/co-schedule-ping-pong-1cpu", bench_co_schedule_ping_pong_1cpu },
+    { "aio/co-schedule-ping-pong-2cpu", bench_co_schedule_ping_pong_2cpu },
     { "aio/co-sleep-0", bench_co_sleep_zero },
     { "aio/bh-schedule-poll", bench_bh_schedule_poll },
     { "aio/fd-handler-pipe", bench_fd_handler_pipe },
@@ -605,8 +684,11 @@ int main(int argc, char **argv)
         if (strncmp(benches[i].name, only, strlen(only)) != 0) {
             continue;
         }
-        printf("%s %.2f\n", benches[i].name, benches[i].fn());
-        fflush(stdout);
+        double v = benches[i].fn();
+        if (v >= 0) {
+            printf("%s %.2f\n", benches[i].name, v);
+            fflush(stdout);
+        }
     }
 #ifndef BENCH_QEMU
     if (*only) {

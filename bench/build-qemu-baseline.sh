@@ -12,9 +12,10 @@ OUT=$ROOT/build/bench-qemu
 rm -f "$OUT"
 build_util_tree
 
-# QEMU's headers want its config and generated qapi headers; iothread.c is
+# QEMU's headers want its config and generated qapi headers, and
+# _GNU_SOURCE as QEMU's own build defines it; iothread.c is
 # QEMU's unit-test helper, compiled from the tree (not copied).
-CFLAGS_Q="-O2 -g -DBENCH_QEMU -I$SRC/include -I$U -I$U/qapi -I$SRC -I$SRC/tests/unit $(pkg-config --cflags glib-2.0)"
+CFLAGS_Q="-O2 -g -D_GNU_SOURCE -DBENCH_QEMU -I$SRC/include -I$U -I$U/qapi -I$SRC -I$SRC/tests/unit $(pkg-config --cflags glib-2.0)"
 # shellcheck disable=SC2086
 cc $CFLAGS_Q -c -o "$U/bench-iothread.o" "$SRC/tests/unit/iothread.c"
 # shellcheck disable=SC2086

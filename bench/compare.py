@@ -29,8 +29,10 @@ FIGURES = {
     "perf/cost": ("create + enter + yield + enter", 0.20),
     "perf/nesting": ("1000-deep nesting, per coroutine", 0.01),
     "lock/co-mutex-uncontended": ("CoMutex lock + unlock, no contention", None),
-    "lock/co-mutex-contended": ("CoMutex lock + unlock, 2 threads", 1.0),
-    "aio/co-schedule-ping-pong": ("aio_co_schedule between 2 threads, per hop", 1.0),
+    "lock/co-mutex-contended-1cpu": ("CoMutex lock + unlock, 2 threads on 1 CPU", 1.0),
+    "lock/co-mutex-contended-2cpu": ("... 2 threads on 2 CPUs", 1.0),
+    "aio/co-schedule-ping-pong-1cpu": ("aio_co_schedule between 2 threads on 1 CPU, per hop", 1.0),
+    "aio/co-schedule-ping-pong-2cpu": ("... 2 threads on 2 CPUs", 1.0),
     "aio/co-sleep-0": ("qemu_co_sleep_ns(0) through the loop", None),
     "aio/bh-schedule-poll": ("qemu_bh_schedule + aio_poll that runs it", None),
     "aio/fd-handler-pipe": ("pipe write + aio_poll running its read handler", None),
@@ -189,7 +191,7 @@ def main():
         print("QEMU baseline: missing (QEMU's tree could not be built); ours only")
     print("qemucoro = the static archive; .so = the same program on libqemucoro.so;")
     print("ratio = qemucoro/%s; so/a = .so/qemucoro (goal <= %.1f)" % (a.second_name, SHARED_GOAL))
-    print("%-26s %9s %9s %9s %7s %6s %6s  %s" % (
+    print("%-30s %9s %9s %9s %7s %6s %6s  %s" % (
         "figure", "qemucoro", ".so", a.second_name, "ratio", "goal", "so/a", "what"))
     failed = []
     for name, (what, goal) in FIGURES.items():
@@ -206,7 +208,7 @@ def main():
         if so_ratio is not None and so_ratio > SHARED_GOAL and name != "perf/function-call":
             failed.append(name + " (.so)")
             mark += " .so-MISS"
-        print("%-26s %9s %9s %9s %7s %6s %6s  %s %s" % (
+        print("%-30s %9s %9s %9s %7s %6s %6s  %s %s" % (
             name, fmt(o), fmt(so), fmt(q), fmt(ratio), fmt(goal), fmt(so_ratio), what, mark))
     if got and shared:
         shared_floor(ours, shared, got)
