@@ -309,6 +309,40 @@ TEST(timer_fires, "/aio/timer/fires")
     timer_free(t);
 }
 
+static void *arm_after_delay(void *opaque)
+{
+    usleep(20 * 1000);
+    timer_mod_ns(opaque, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
+    return NULL;
+}
+
+static void poll_until_timer_from_thread_fires(void *opaque)
+{
+    AioContext *ctx = qemu_get_aio_context();
+    int count = 0;
+    QEMUTimer *t = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, SCALE_NS, count_cb, &count);
+    pthread_t th;
+
+    (void)opaque;
+    pthread_create(&th, NULL, arm_after_delay, t);
+    while (count == 0) {
+        aio_poll(ctx, true);
+    }
+    pthread_join(th, NULL);
+    CHECK(count == 1);
+    timer_free(t);
+}
+
+/*
+ * Check that a timer armed from another thread wakes a blocking aio_poll
+ * that has nothing else to wait for (the loop looks at its timer lists
+ * without their locks, so the arming side must notify it).
+ */
+TEST(timer_from_thread_wakes_poll, "/aio/timer/from-thread-wakes-poll")
+{
+    CHECK(child_passes(poll_until_timer_from_thread_fires, NULL));
+}
+
 /* Check that a deleted timer does not fire. */
 TEST(timer_deleted_does_not_fire, "/aio/timer/deleted-does-not-fire")
 {

@@ -83,6 +83,12 @@ pub struct QEMUTimer {
 /// The armed timers of one clock of one context, soonest first.
 pub struct TimerList {
     head: Mutex<Head>,
+    /// A copy of the head, written under the lock, so that the loop can
+    /// see an empty list without taking it: every poll looks at every
+    /// clock, and most lists are empty (QEMU looks first too). A timer
+    /// armed first after that look notifies the context, so the loop looks
+    /// again.
+    first: AtomicPtr<QEMUTimer>,
 }
 
 struct Head(*const QEMUTimer);
@@ -160,7 +166,7 @@ impl Default for TimerList {
 
 impl TimerList {
     pub const fn new() -> TimerList {
-        TimerList { head: Mutex::new(Head(ptr::null())) }
+        TimerList { head: Mutex::new(Head(ptr::null())), first: AtomicPtr::new(ptr::null_mut()) }
     }
 
     fn lock(&self) -> MutexGuard<'_, Head> {
@@ -183,7 +189,7 @@ impl TimerList {
         let next = t.next.load(Ordering::Relaxed);
         // SAFETY: `link` is null or the `next` field of a live linked timer.
         match unsafe { link.as_ref() } {
-            None => head.0 = next,
+            None => self.set_head(head, next),
             Some(l) => l.store(next, Ordering::Relaxed),
         }
         t.expire.store(-1, Ordering::Release);
@@ -206,7 +212,7 @@ impl TimerList {
         // SAFETY: as in unlink.
         match unsafe { link.as_ref() } {
             None => {
-                head.0 = t;
+                self.set_head(head, ptr::from_ref(t).cast_mut());
                 true
             }
             Some(l) => {
@@ -216,13 +222,25 @@ impl TimerList {
         }
     }
 
-    /// Whether any timer of the list is armed.
+    fn set_head(&self, head: &mut Head, t: *mut QEMUTimer) {
+        head.0 = t;
+        self.first.store(t, Ordering::Release);
+    }
+
+    /// Whether any timer of the list is armed (without the lock: the answer
+    /// may be stale by the time the caller acts, as it could be with it).
+    /// SeqCst, like the poll's raising of notify_me before it, so that a
+    /// poll about to sleep either sees a timer armed first or is notified
+    /// (the arming side's half is the fence in `AioContext::notify`).
     pub fn has_timers(&self) -> bool {
-        !self.lock().0.is_null()
+        !self.first.load(Ordering::SeqCst).is_null()
     }
 
     /// Nanoseconds until the first timer of `clock` expires (0 if it has).
     pub fn deadline_ns(&self, clock: QEMUClockType) -> Option<i64> {
+        if !self.has_timers() {
+            return None;
+        }
         let head = self.lock();
         // SAFETY: as in unlink.
         let first = unsafe { head.0.as_ref() }?;
@@ -232,7 +250,10 @@ impl TimerList {
     /// Runs the timers that expired by now, each disarmed before its
     /// callback (which may re-arm it); returns whether any ran.
     pub fn run(&self, clock: QEMUClockType) -> bool {
-        // Read the clock only if some timer is armed: most lists are empty.
+        if !self.has_timers() {
+            return false;
+        }
+        // Read the clock only once some timer is seen armed.
         let mut now = None;
         let mut progress = false;
         loop {
