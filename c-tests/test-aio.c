@@ -309,28 +309,41 @@ TEST(timer_fires, "/aio/timer/fires")
     timer_free(t);
 }
 
-static void *arm_after_delay(void *opaque)
+typedef struct {
+    QEMUTimer *timer;
+    atomic_int fired;
+    atomic_bool gave_up;
+} ArmFromThread;
+
+static void note_fired(void *opaque)
 {
-    usleep(20 * 1000);
-    timer_mod_ns(opaque, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
-    return NULL;
+    ArmFromThread *a = opaque;
+    atomic_store(&a->fired, atomic_load(&a->fired) + 1);
 }
 
-static void poll_until_timer_from_thread_fires(void *opaque)
+static void wake_anyway(void *opaque)
 {
-    AioContext *ctx = qemu_get_aio_context();
-    int count = 0;
-    QEMUTimer *t = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, SCALE_NS, count_cb, &count);
-    pthread_t th;
-
     (void)opaque;
-    pthread_create(&th, NULL, arm_after_delay, t);
-    while (count == 0) {
-        aio_poll(ctx, true);
+}
+
+/*
+ * Arms the timer to expire at once, then gives the loop 5 s to run it; if
+ * it does not, a bottom half wakes the loop so that the test fails rather
+ * than hangs (a bottom half notifies the context by itself).
+ */
+static void *arm_from_thread(void *opaque)
+{
+    ArmFromThread *a = opaque;
+    usleep(20 * 1000);
+    timer_mod_ns(a->timer, qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
+    for (int i = 0; i < 500 && !atomic_load(&a->fired); i++) {
+        usleep(10 * 1000);
     }
-    pthread_join(th, NULL);
-    CHECK(count == 1);
-    timer_free(t);
+    if (!atomic_load(&a->fired)) {
+        atomic_store(&a->gave_up, true);
+        aio_bh_schedule_oneshot(qemu_get_aio_context(), wake_anyway, NULL);
+    }
+    return NULL;
 }
 
 /*
@@ -340,7 +353,20 @@ static void poll_until_timer_from_thread_fires(void *opaque)
  */
 TEST(timer_from_thread_wakes_poll, "/aio/timer/from-thread-wakes-poll")
 {
-    CHECK(child_passes(poll_until_timer_from_thread_fires, NULL));
+    AioContext *ctx = qemu_get_aio_context();
+    ArmFromThread a = { 0 };
+    pthread_t th;
+
+    a.timer = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, SCALE_NS, note_fired, &a);
+    pthread_create(&th, NULL, arm_from_thread, &a);
+    while (!atomic_load(&a.fired) && !atomic_load(&a.gave_up)) {
+        aio_poll(ctx, true);
+    }
+    pthread_join(th, NULL);
+    aio_poll(ctx, false);           /* runs wake_anyway if it was needed */
+    CHECK(!atomic_load(&a.gave_up));
+    CHECK(atomic_load(&a.fired) == 1);
+    timer_free(a.timer);
 }
 
 /* Check that a deleted timer does not fire. */

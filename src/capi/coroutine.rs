@@ -27,6 +27,7 @@ use crate::coroutine::{current, pool};
 /// The coroutine comes from a pool when one is free. It is freed (returned
 /// to the pool) when `entry` returns. Aborts if `entry` is NULL.
 #[no_mangle]
+#[link_section = ".text.hot.qemucoro"]
 pub extern "C" fn qemu_coroutine_create(
     entry: *mut CoroutineEntryFn,
     opaque: *mut c_void,
@@ -43,6 +44,7 @@ pub extern "C" fn qemu_coroutine_create(
 #[cfg(target_arch = "x86_64")]
 #[unsafe(naked)]
 #[no_mangle]
+#[link_section = ".text.hot.qemucoro"]
 pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
     std::arch::naked_asm!(
         ".cfi_startproc",
@@ -74,6 +76,7 @@ pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
 #[cfg(target_arch = "aarch64")]
 #[unsafe(naked)]
 #[no_mangle]
+#[link_section = ".text.hot.qemucoro"]
 pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
     std::arch::naked_asm!(
         ".cfi_startproc",
@@ -119,6 +122,7 @@ pub extern "C" fn qemu_coroutine_enter_if_inactive(co: *mut Coroutine) {
 /// Aborts with "Co-routine is yielding to no one" outside a coroutine.
 #[cfg(not(any(feature = "asan", feature = "tsan")))]
 #[no_mangle]
+#[link_section = ".text.hot.qemucoro"]
 pub extern "C" fn qemu_coroutine_yield() {
     coroutine::yield_to_caller();
 }

@@ -240,6 +240,7 @@ pub fn enter(ctx: *mut c_void, co: &Coroutine) {
 /// low 32 bits: the switch's word is returned whole, as a truncation
 /// between the call and the return keeps LLVM from the tail call on
 /// aarch64).
+#[link_section = ".text.hot.qemucoro"]
 pub(crate) extern "C" fn enter_begin(co: *const Coroutine) -> usize {
     // SAFETY: C passes a coroutine pointer; NULL is rejected here.
     let Some(co) = (unsafe { co.as_ref() }) else {
@@ -252,6 +253,7 @@ pub(crate) extern "C" fn enter_begin(co: *const Coroutine) -> usize {
 
 /// The enter path's second half, for the C stub: `action` is what the
 /// switch into `co` returned.
+#[link_section = ".text.hot.qemucoro"]
 pub(crate) extern "C" fn enter_end(co: *const Coroutine, action: u32) {
     // SAFETY: enter_begin accepted `co`; it is live at least until
     // finish_enter recycles it.

@@ -131,6 +131,7 @@ extern "C" {
 /// so that Rust callers reach it with a direct call (or jump) in the shared
 /// library too, not through the GOT.
 #[unsafe(naked)]
+#[link_section = ".text.hot.qemucoro"]
 pub unsafe extern "C" fn qemucoro_switch(slot: *mut usize, value: usize) -> usize {
     std::arch::naked_asm!(
         ".cfi_startproc",
