@@ -474,6 +474,7 @@ pub fn in_coroutine() -> bool {
 
 /// The body of every fiber: run the entry, report termination, wait to be
 /// re-armed by the pool, forever.
+#[link_section = ".text.hot.qemucoro"]
 unsafe extern "C" fn fiber_main(arg: *mut c_void, _first: usize) -> ! {
     // SAFETY: `arg` is the coroutine this fiber was made for, which outlives
     // its fiber.
