@@ -82,19 +82,19 @@ pub struct QEMUTimer {
 
 /// The armed timers of one clock of one context, soonest first.
 pub struct TimerList {
-    head: Mutex<Head>,
-    /// A copy of the head, written under the lock, so that the loop can
-    /// see an empty list without taking it: every poll looks at every
-    /// clock, and most lists are empty (QEMU looks first too). A timer
-    /// armed first after that look notifies the context, so the loop looks
-    /// again.
-    first: AtomicPtr<QEMUTimer>,
+    /// Held to change or walk the list (any thread may arm a timer).
+    lock: Mutex<()>,
+    /// The soonest armed timer, null if none; linked timers are live
+    /// (timer_del or timer_free unlinks them before they go away). Changed
+    /// only under `lock`, but atomic so that the loop can see an empty list
+    /// without taking it: every poll looks at every clock, and most lists
+    /// are empty (QEMU looks first too). A timer armed first after that
+    /// look notifies the context, so the loop looks again.
+    head: AtomicPtr<QEMUTimer>,
 }
 
-struct Head(*const QEMUTimer);
-// SAFETY: the pointer is only followed under the mutex, and armed timers are
-// live (timer_del or timer_free unlinks them before they go away).
-unsafe impl Send for Head {}
+/// Proof that the caller holds a list's lock.
+type Held<'a> = MutexGuard<'a, ()>;
 
 impl QEMUTimer {
     /// A disarmed timer of `ctx` that calls `cb(opaque)`. `clock` must be
@@ -132,9 +132,9 @@ impl QEMUTimer {
     pub fn arm_ns(&self, expire_ns: i64) {
         let list = self.list();
         let first = {
-            let mut head = list.lock();
-            list.unlink(&mut head, self);
-            list.insert(&mut head, self, expire_ns.max(0))
+            let held = list.lock.lock();
+            list.unlink(&held, self);
+            list.insert(&held, self, expire_ns.max(0))
         };
         if first {
             // SAFETY: as in `list`.
@@ -145,7 +145,7 @@ impl QEMUTimer {
     /// `timer_del`: disarms; a no-op if not armed.
     pub fn disarm(&self) {
         let list = self.list();
-        list.unlink(&mut list.lock(), self);
+        list.unlink(&list.lock.lock(), self);
     }
 
     pub fn pending(&self) -> bool {
@@ -166,22 +166,18 @@ impl Default for TimerList {
 
 impl TimerList {
     pub const fn new() -> TimerList {
-        TimerList { head: Mutex::new(Head(ptr::null())), first: AtomicPtr::new(ptr::null_mut()) }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Head> {
-        self.head.lock()
+        TimerList { lock: Mutex::new(()), head: AtomicPtr::new(ptr::null_mut()) }
     }
 
     /// Removes `t` if armed.
-    fn unlink(&self, head: &mut Head, t: &QEMUTimer) {
+    fn unlink(&self, _held: &Held, t: &QEMUTimer) {
         if t.expire.load(Ordering::Relaxed) < 0 {
             return;
         }
         let mut link: *const AtomicPtr<QEMUTimer> = ptr::null();
-        let mut cur = head.0;
+        let mut cur = self.head.load(Ordering::Relaxed);
         while !cur.is_null() && !ptr::eq(cur, t) {
-            // SAFETY: armed timers are live while linked (see Head).
+            // SAFETY: armed timers are live while linked (see `head`).
             let c = unsafe { &*cur };
             link = &c.next;
             cur = c.next.load(Ordering::Relaxed);
@@ -189,18 +185,18 @@ impl TimerList {
         let next = t.next.load(Ordering::Relaxed);
         // SAFETY: `link` is null or the `next` field of a live linked timer.
         match unsafe { link.as_ref() } {
-            None => self.set_head(head, next),
+            None => self.head.store(next, Ordering::Release),
             Some(l) => l.store(next, Ordering::Relaxed),
         }
         t.expire.store(-1, Ordering::Release);
     }
 
     /// Links the disarmed `t` in expiry order; true if it is now first.
-    fn insert(&self, head: &mut Head, t: &QEMUTimer, expire_ns: i64) -> bool {
+    fn insert(&self, _held: &Held, t: &QEMUTimer, expire_ns: i64) -> bool {
         t.expire.store(expire_ns, Ordering::Release);
         let mut link: *const AtomicPtr<QEMUTimer> = ptr::null();
-        let mut cur = head.0;
-        // SAFETY: armed timers are live while linked (see Head).
+        let mut cur = self.head.load(Ordering::Relaxed);
+        // SAFETY: armed timers are live while linked (see `head`).
         while let Some(c) = unsafe { cur.as_ref() } {
             if c.expire.load(Ordering::Relaxed) > expire_ns {
                 break;
@@ -208,11 +204,11 @@ impl TimerList {
             link = &c.next;
             cur = c.next.load(Ordering::Relaxed);
         }
-        t.next.store(cur.cast_mut(), Ordering::Relaxed);
+        t.next.store(cur, Ordering::Relaxed);
         // SAFETY: as in unlink.
         match unsafe { link.as_ref() } {
             None => {
-                self.set_head(head, ptr::from_ref(t).cast_mut());
+                self.head.store(ptr::from_ref(t).cast_mut(), Ordering::Release);
                 true
             }
             Some(l) => {
@@ -222,18 +218,13 @@ impl TimerList {
         }
     }
 
-    fn set_head(&self, head: &mut Head, t: *mut QEMUTimer) {
-        head.0 = t;
-        self.first.store(t, Ordering::Release);
-    }
-
     /// Whether any timer of the list is armed (without the lock: the answer
     /// may be stale by the time the caller acts, as it could be with it).
     /// SeqCst, like the poll's raising of notify_me before it, so that a
     /// poll about to sleep either sees a timer armed first or is notified
     /// (the arming side's half is the fence in `AioContext::notify`).
     pub fn has_timers(&self) -> bool {
-        !self.first.load(Ordering::SeqCst).is_null()
+        !self.head.load(Ordering::SeqCst).is_null()
     }
 
     /// Nanoseconds until the first timer of `clock` expires (0 if it has).
@@ -241,9 +232,9 @@ impl TimerList {
         if !self.has_timers() {
             return None;
         }
-        let head = self.lock();
+        let _held = self.lock.lock();
         // SAFETY: as in unlink.
-        let first = unsafe { head.0.as_ref() }?;
+        let first = unsafe { self.head.load(Ordering::Relaxed).as_ref() }?;
         Some((first.expire.load(Ordering::Relaxed) - clock.now_ns()).max(0))
     }
 
@@ -258,13 +249,13 @@ impl TimerList {
         let mut progress = false;
         loop {
             let (cb, opaque) = {
-                let mut head = self.lock();
+                let held = self.lock.lock();
                 // SAFETY: as in unlink.
-                let Some(first) = (unsafe { head.0.as_ref() }) else { break };
+                let Some(first) = (unsafe { self.head.load(Ordering::Relaxed).as_ref() }) else { break };
                 if first.expire.load(Ordering::Relaxed) > *now.get_or_insert_with(|| clock.now_ns()) {
                     break;
                 }
-                self.unlink(&mut head, first);
+                self.unlink(&held, first);
                 (first.cb, first.opaque)
             };
             // SAFETY: whoever armed the timer promised cb(opaque) is valid.
