@@ -318,7 +318,7 @@ typedef struct {
 static void note_fired(void *opaque)
 {
     ArmFromThread *a = opaque;
-    atomic_store(&a->fired, atomic_load(&a->fired) + 1);
+    atomic_fetch_add(&a->fired, 1);
 }
 
 static void wake_anyway(void *opaque)
