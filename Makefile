@@ -47,7 +47,7 @@ LOCK_HOLDER_SO = build/c-tests/loader-lock-holder.so
 STRESS_SRC = c-tests/stress.c c-tests/stress-threads.c
 STRESS_BIN = build/c-tests/stress
 
-.PHONY: bench all check check-rust check-layers check-header check-link-line check-c \
+.PHONY: bench all check check-style check-rust check-layers check-header check-link-line check-c \
         check-install check-demo check-dlopen check-shared demo install uninstall clean FORCE
 
 all: $(LIB_A) $(LIB_SO) $(HEADER)
@@ -62,12 +62,18 @@ $(HEADER): $(GEN_HEADER)
 	@cmp -s $< $@ || { cp $< $@; echo "$@: regenerated from the Rust source"; }
 	@touch $@
 
-check: check-layers check-rust check-header check-link-line check-c check-demo \
+check: check-style check-layers check-rust check-header check-link-line check-c check-demo \
        check-install check-gdb check-stress check-dlopen check-shared
 
 # No module imports a layer above its own (src/ has one folder per layer).
 check-layers:
 	@tools/check-layers.pl src
+
+# Formatting and lints, for both products (the C library and the QEMU backend).
+check-style:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --release -- -D warnings
+	$(CARGO) clippy --locked --release --features qemu-backend -- -D warnings
 
 check-rust:
 	$(CARGO) test --locked

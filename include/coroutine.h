@@ -85,35 +85,20 @@ typedef struct QEMUBH QEMUBH;
 typedef struct QEMUTimer QEMUTimer;
 
 /**
+ * Stands for QEMU's `MemReentrancyGuard` (a device's guard against
+ * re-entering its own MMIO from a bottom half); accepted, never used.
+ */
+typedef struct MemReentrancyGuard {
+  uint8_t _opaque[0];
+} MemReentrancyGuard;
+
+/**
  * Head and tail of a singly linked list; empty when `head` is null.
  */
 typedef struct QemucoroCoList {
   const struct Coroutine *head;
   const struct Coroutine *tail;
 } QemucoroCoList;
-
-/**
- * A queue of coroutines waiting to be woken, oldest first. Embed it by
- * value and initialise it with `qemu_co_queue_init` (all-zero is empty).
- */
-typedef struct CoQueue {
-  struct QemucoroCoList entries;
-} CoQueue;
-
-/**
- * A lock of any kind: the lock object and the functions that lock and
- * unlock it. Build one with `QEMU_MAKE_LOCKABLE(&lock)`.
- */
-typedef struct QemuLockable {
-  void *object;
-  void (*lock)(void *object);
-  void (*unlock)(void *object);
-} QemuLockable;
-
-/**
- * Flags for `qemu_co_queue_wait_flags`.
- */
-typedef unsigned int CoQueueWaitFlags;
 
 /**
  * A mutex for coroutines: a coroutine that finds it held sleeps until the
@@ -147,6 +132,29 @@ typedef struct CoMutex {
    */
   struct QemucoroCoList waiters;
 } CoMutex;
+
+/**
+ * A queue of coroutines waiting to be woken, oldest first. Embed it by
+ * value and initialise it with `qemu_co_queue_init` (all-zero is empty).
+ */
+typedef struct CoQueue {
+  struct QemucoroCoList entries;
+} CoQueue;
+
+/**
+ * A lock of any kind: the lock object and the functions that lock and
+ * unlock it. Build one with `QEMU_MAKE_LOCKABLE(&lock)`.
+ */
+typedef struct QemuLockable {
+  void *object;
+  void (*lock)(void *object);
+  void (*unlock)(void *object);
+} QemuLockable;
+
+/**
+ * Flags for `qemu_co_queue_wait_flags`.
+ */
+typedef unsigned int CoQueueWaitFlags;
 
 /**
  * Head and tail of a singly linked list; empty when `head` is null.
@@ -194,14 +202,6 @@ typedef struct QemuCoSleep {
 typedef int QEMUClockType;
 
 /**
- * Stands for QEMU's `MemReentrancyGuard` (a device's guard against
- * re-entering its own MMIO from a bottom half); accepted, never used.
- */
-typedef struct MemReentrancyGuard {
-  uint8_t _opaque[0];
-} MemReentrancyGuard;
-
-/**
  * Counts of coroutines that have a stack.
  */
 typedef struct QemucoroStats {
@@ -214,12 +214,6 @@ typedef struct QemucoroStats {
    */
   size_t pooled;
 } QemucoroStats;
-
-/**
- * Wait at the front of the queue instead of the back: for re-queueing a
- * request whose condition still does not hold after it was woken.
- */
-#define CO_QUEUE_WAIT_FRONT 1
 
 /**
  * A monotonic clock that keeps running while the guest is stopped; QEMU's
@@ -247,222 +241,15 @@ typedef struct QemucoroStats {
  */
 #define QEMU_CLOCK_MAX 4
 
+/**
+ * Wait at the front of the queue instead of the back: for re-queueing a
+ * request whose condition still does not hold after it was woken.
+ */
+#define CO_QUEUE_WAIT_FRONT 1
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
-
-/**
- * Creates a coroutine that will run `entry(opaque)` when first entered.
- *
- * The coroutine comes from a pool when one is free. It is freed (returned
- * to the pool) when `entry` returns. Aborts if `entry` is NULL.
- */
-struct Coroutine *qemu_coroutine_create(CoroutineEntry *entry, void *opaque);
-
-/**
- * Runs `co` until it yields or returns, then returns to the caller.
- *
- * Coroutines that `co` woke meanwhile (through a lock or queue) run next,
- * before this returns. Aborts with "Co-routine re-entered recursively" if
- * `co` is already entered, and if `co` is NULL.
- */
-void qemu_coroutine_enter(struct Coroutine *co);
-
-/**
- * Enters `co` unless it is already entered (running or nested below us).
- */
-void qemu_coroutine_enter_if_inactive(struct Coroutine *co);
-
-/**
- * Suspends the running coroutine and returns to whoever entered it.
- *
- * Aborts with "Co-routine is yielding to no one" outside a coroutine.
- */
-void qemu_coroutine_yield(void);
-
-/**
- * The running coroutine; outside any coroutine, the calling thread's
- * leader: never NULL, and the same pointer on every call from that thread.
- */
-struct Coroutine *qemu_coroutine_self(void);
-
-/**
- * Whether the caller is running inside a coroutine.
- */
-bool qemu_in_coroutine(void);
-
-/**
- * Whether `co` has been entered and not yet yielded or returned: true for
- * the running coroutine and for every coroutine that entered it.
- */
-bool qemu_coroutine_entered(struct Coroutine *co);
-
-/**
- * Lets the global pool hold `additional_pool_size` more coroutines.
- */
-void qemu_coroutine_inc_pool_size(unsigned int additional_pool_size);
-
-/**
- * Undoes `qemu_coroutine_inc_pool_size`.
- */
-void qemu_coroutine_dec_pool_size(unsigned int removing_pool_size);
-
-/**
- * Initialises `queue` as empty. Call it before any other operation on the
- * queue.
- */
-void qemu_co_queue_init(struct CoQueue *queue);
-
-/**
- * Queues the running coroutine on `queue` and yields; `lock` (may be
- * NULL) is released while it waits and taken again before this returns.
- * With `CO_QUEUE_WAIT_FRONT` in `flags` the coroutine waits at the front.
- *
- * Use the macros `qemu_co_queue_wait(queue, lock)` and
- * `qemu_co_queue_wait_flags(queue, lock, flags)`, which accept a
- * `CoMutex *`, `QemuMutex *`, `QemuLockable *` or NULL. Aborts outside
- * coroutine context.
- */
-void qemu_co_queue_wait_impl(struct CoQueue *queue,
-                             struct QemuLockable *lock,
-                             CoQueueWaitFlags flags);
-
-/**
- * Wakes the coroutine that has waited longest; it runs after the caller
- * next yields or terminates. Returns false if the queue was empty. For
- * coroutine context; outside it use `qemu_co_enter_next`.
- */
-bool qemu_co_queue_next(struct CoQueue *queue);
-
-/**
- * Wakes every waiting coroutine, oldest first; they run after the caller
- * next yields or terminates. For coroutine context; outside it use
- * `qemu_co_enter_all`.
- */
-void qemu_co_queue_restart_all(struct CoQueue *queue);
-
-/**
- * Wakes the coroutine that has waited longest, releasing `lock` (may be
- * NULL) during the wake-up. Outside coroutine context the woken coroutine
- * runs before this returns; inside, this is `qemu_co_queue_next`. Returns
- * false if the queue was empty. Use the macro
- * `qemu_co_enter_next(queue, lock)`.
- */
-bool qemu_co_enter_next_impl(struct CoQueue *queue, struct QemuLockable *lock);
-
-/**
- * Wakes every waiting coroutine, oldest first, one at a time as
- * `qemu_co_enter_next` does. Use the macro `qemu_co_enter_all(queue, lock)`.
- */
-void qemu_co_enter_all_impl(struct CoQueue *queue, struct QemuLockable *lock);
-
-/**
- * Whether no coroutine waits on `queue`.
- */
-bool qemu_co_queue_empty(struct CoQueue *queue);
-
-/**
- * Initialises `mutex` as unlocked. Call it before any other operation on
- * the mutex.
- */
-void qemu_co_mutex_init(struct CoMutex *mutex);
-
-/**
- * Takes `mutex`. If another coroutine holds it, the caller yields and
- * sleeps until the mutex is handed to it; waiters get it in the order they
- * arrived, whichever thread they run on.
- */
-void qemu_co_mutex_lock(struct CoMutex *mutex);
-
-/**
- * Releases `mutex`. If coroutines wait for it, the oldest now owns it and
- * runs after the caller next yields or terminates (or, on another thread,
- * from that thread's event loop). Aborts if the mutex is not locked, if
- * the calling coroutine does not hold it, and outside coroutine context.
- */
-void qemu_co_mutex_unlock(struct CoMutex *mutex);
-
-/**
- * Aborts unless the calling coroutine holds `mutex`.
- */
-void qemu_co_mutex_assert_locked(struct CoMutex *mutex);
-
-/**
- * Initialises `lock` as unlocked. Call it before any other operation on
- * the lock.
- */
-void qemu_co_rwlock_init(struct CoRwlock *lock);
-
-/**
- * Takes `lock` for reading, alongside other readers. The caller yields
- * and waits while a writer holds the lock, and also while any coroutine is
- * queued for it, so that a waiting writer is not starved by new readers.
- */
-void qemu_co_rwlock_rdlock(struct CoRwlock *lock);
-
-/**
- * Takes `lock` for writing. The caller yields and waits, in arrival
- * order, while any reader or writer holds it.
- */
-void qemu_co_rwlock_wrlock(struct CoRwlock *lock);
-
-/**
- * Turns the caller's read lock into a write lock, more cheaply than
- * unlock + wrlock. Unless the caller is the only reader and nobody is
- * queued, it gives up its read lock, queues behind earlier waiters and
- * yields: another writer may run before this returns. Aborts if the lock
- * is not held for reading.
- */
-void qemu_co_rwlock_upgrade(struct CoRwlock *lock);
-
-/**
- * Turns the caller's write lock into a read lock, admitting queued
- * readers next to it. Never yields (unlike unlock + rdlock). Aborts if the
- * lock is not held for writing.
- */
-void qemu_co_rwlock_downgrade(struct CoRwlock *lock);
-
-/**
- * Releases the caller's read or write lock and wakes the next waiter(s),
- * which run after the caller next yields or terminates. Aborts if the
- * lock is not held, and outside coroutine context.
- */
-void qemu_co_rwlock_unlock(struct CoRwlock *lock);
-
-/**
- * Yields the running coroutine for `ns` nanoseconds of clock `type` (never
- * less), the timer running in the current context. `w` records the sleeper
- * meanwhile, so `qemu_co_sleep_wake(w)` ends the sleep early.
- */
-void qemu_co_sleep_ns_wakeable(struct QemuCoSleep *w, QEMUClockType type, int64_t ns);
-
-/**
- * Yields the running coroutine until `qemu_co_sleep_wake(w)`. Aborts with
- * "qemu_co_sleep: Co-routine was already scheduled in '...'" if the
- * coroutine is scheduled elsewhere.
- */
-void qemu_co_sleep(struct QemuCoSleep *w);
-
-/**
- * Yields the running coroutine for `ns` nanoseconds of clock `type`.
- * (A static inline function in QEMU's header.)
- */
-void qemu_co_sleep_ns(QEMUClockType type, int64_t ns);
-
-/**
- * Wakes the coroutine sleeping on `w`, if any, in its own context; its
- * timer is deleted when it resumes. Does nothing if none sleeps on `w`.
- */
-void qemu_co_sleep_wake(struct QemuCoSleep *w);
-
-/**
- * Runs `entry(opaque)` in a new coroutine of the current context and waits
- * for it, at most `timeout_ns` of QEMU_CLOCK_REALTIME. Returns 0 if it
- * finished in time, `-ETIMEDOUT` otherwise. A timed-out entry is not
- * cancelled: it keeps running, and `clean(opaque)` (if not NULL) runs when
- * it finishes. A `timeout_ns` of 0 calls `entry` directly and returns 0.
- */
-int qemu_co_timeout(CoroutineEntry *entry, void *opaque, uint64_t timeout_ns, CleanupFunc *clean);
 
 /**
  * Returns the main loop's context, creating it on first use. It is never
@@ -625,6 +412,318 @@ void qemu_bh_cancel(struct QEMUBH *bh);
 void qemu_bh_delete(struct QEMUBH *bh);
 
 /**
+ * Yields the running coroutine until `fd` is readable: installs a read
+ * handler for `fd` in the current context that removes itself and
+ * re-enters the coroutine. Replaces any handler `fd` had there.
+ */
+void yield_until_fd_readable(int fd);
+
+/**
+ * Sends (`do_send`) or receives `bytes` bytes of the `iov_cnt` buffers of
+ * `iov`, starting `offset` bytes in, on the non-blocking `sockfd`.
+ *
+ * Partial transfers continue. When `sockfd` would block, the coroutine
+ * just yields: the caller's own fd handler must re-enter it (this never
+ * installs handlers). EINTR is retried. Returns the number of bytes moved,
+ * fewer only at EOF or after an error that followed some data; an error
+ * before any byte moved returns -errno. Sends use MSG_NOSIGNAL (EPIPE, not
+ * SIGPIPE); descriptors that are not sockets fall back to readv/writev.
+ */
+ssize_t qemu_co_sendv_recvv(int sockfd,
+                            struct iovec *iov,
+                            unsigned int iov_cnt,
+                            size_t offset,
+                            size_t bytes,
+                            bool do_send);
+
+/**
+ * `qemu_co_sendv_recvv` on the single buffer `buf` of `bytes` bytes.
+ */
+ssize_t qemu_co_send_recv(int sockfd, void *buf, size_t bytes, bool do_send);
+
+/**
+ * Initialises `mutex` as unlocked. Call it before any other operation on
+ * the mutex.
+ */
+void qemu_co_mutex_init(struct CoMutex *mutex);
+
+/**
+ * Takes `mutex`. If another coroutine holds it, the caller yields and
+ * sleeps until the mutex is handed to it; waiters get it in the order they
+ * arrived, whichever thread they run on.
+ */
+void qemu_co_mutex_lock(struct CoMutex *mutex);
+
+/**
+ * Releases `mutex`. If coroutines wait for it, the oldest now owns it and
+ * runs after the caller next yields or terminates (or, on another thread,
+ * from that thread's event loop). Aborts if the mutex is not locked, if
+ * the calling coroutine does not hold it, and outside coroutine context.
+ */
+void qemu_co_mutex_unlock(struct CoMutex *mutex);
+
+/**
+ * Aborts unless the calling coroutine holds `mutex`.
+ */
+void qemu_co_mutex_assert_locked(struct CoMutex *mutex);
+
+/**
+ * Initialises `queue` as empty. Call it before any other operation on the
+ * queue.
+ */
+void qemu_co_queue_init(struct CoQueue *queue);
+
+/**
+ * Queues the running coroutine on `queue` and yields; `lock` (may be
+ * NULL) is released while it waits and taken again before this returns.
+ * With `CO_QUEUE_WAIT_FRONT` in `flags` the coroutine waits at the front.
+ *
+ * Use the macros `qemu_co_queue_wait(queue, lock)` and
+ * `qemu_co_queue_wait_flags(queue, lock, flags)`, which accept a
+ * `CoMutex *`, `QemuMutex *`, `QemuLockable *` or NULL. Aborts outside
+ * coroutine context.
+ */
+void qemu_co_queue_wait_impl(struct CoQueue *queue,
+                             struct QemuLockable *lock,
+                             CoQueueWaitFlags flags);
+
+/**
+ * Wakes the coroutine that has waited longest; it runs after the caller
+ * next yields or terminates. Returns false if the queue was empty. For
+ * coroutine context; outside it use `qemu_co_enter_next`.
+ */
+bool qemu_co_queue_next(struct CoQueue *queue);
+
+/**
+ * Wakes every waiting coroutine, oldest first; they run after the caller
+ * next yields or terminates. For coroutine context; outside it use
+ * `qemu_co_enter_all`.
+ */
+void qemu_co_queue_restart_all(struct CoQueue *queue);
+
+/**
+ * Wakes the coroutine that has waited longest, releasing `lock` (may be
+ * NULL) during the wake-up. Outside coroutine context the woken coroutine
+ * runs before this returns; inside, this is `qemu_co_queue_next`. Returns
+ * false if the queue was empty. Use the macro
+ * `qemu_co_enter_next(queue, lock)`.
+ */
+bool qemu_co_enter_next_impl(struct CoQueue *queue, struct QemuLockable *lock);
+
+/**
+ * Wakes every waiting coroutine, oldest first, one at a time as
+ * `qemu_co_enter_next` does. Use the macro `qemu_co_enter_all(queue, lock)`.
+ */
+void qemu_co_enter_all_impl(struct CoQueue *queue, struct QemuLockable *lock);
+
+/**
+ * Whether no coroutine waits on `queue`.
+ */
+bool qemu_co_queue_empty(struct CoQueue *queue);
+
+/**
+ * Initialises `lock` as unlocked. Call it before any other operation on
+ * the lock.
+ */
+void qemu_co_rwlock_init(struct CoRwlock *lock);
+
+/**
+ * Takes `lock` for reading, alongside other readers. The caller yields
+ * and waits while a writer holds the lock, and also while any coroutine is
+ * queued for it, so that a waiting writer is not starved by new readers.
+ */
+void qemu_co_rwlock_rdlock(struct CoRwlock *lock);
+
+/**
+ * Takes `lock` for writing. The caller yields and waits, in arrival
+ * order, while any reader or writer holds it.
+ */
+void qemu_co_rwlock_wrlock(struct CoRwlock *lock);
+
+/**
+ * Turns the caller's read lock into a write lock, more cheaply than
+ * unlock + wrlock. Unless the caller is the only reader and nobody is
+ * queued, it gives up its read lock, queues behind earlier waiters and
+ * yields: another writer may run before this returns. Aborts if the lock
+ * is not held for reading.
+ */
+void qemu_co_rwlock_upgrade(struct CoRwlock *lock);
+
+/**
+ * Turns the caller's write lock into a read lock, admitting queued
+ * readers next to it. Never yields (unlike unlock + rdlock). Aborts if the
+ * lock is not held for writing.
+ */
+void qemu_co_rwlock_downgrade(struct CoRwlock *lock);
+
+/**
+ * Releases the caller's read or write lock and wakes the next waiter(s),
+ * which run after the caller next yields or terminates. Aborts if the
+ * lock is not held, and outside coroutine context.
+ */
+void qemu_co_rwlock_unlock(struct CoRwlock *lock);
+
+/**
+ * Creates a coroutine that will run `entry(opaque)` when first entered.
+ *
+ * The coroutine comes from a pool when one is free. It is freed (returned
+ * to the pool) when `entry` returns. Aborts if `entry` is NULL.
+ */
+struct Coroutine *qemu_coroutine_create(CoroutineEntry *entry, void *opaque);
+
+/**
+ * Runs `co` until it yields or returns, then returns to the caller.
+ *
+ * Coroutines that `co` woke meanwhile (through a lock or queue) run next,
+ * before this returns. Aborts with "Co-routine re-entered recursively" if
+ * `co` is already entered, and if `co` is NULL.
+ */
+void qemu_coroutine_enter(struct Coroutine *co);
+
+/**
+ * Enters `co` unless it is already entered (running or nested below us).
+ */
+void qemu_coroutine_enter_if_inactive(struct Coroutine *co);
+
+/**
+ * Suspends the running coroutine and returns to whoever entered it.
+ *
+ * Aborts with "Co-routine is yielding to no one" outside a coroutine.
+ */
+void qemu_coroutine_yield(void);
+
+/**
+ * The running coroutine; outside any coroutine, the calling thread's
+ * leader: never NULL, and the same pointer on every call from that thread.
+ */
+struct Coroutine *qemu_coroutine_self(void);
+
+/**
+ * Whether the caller is running inside a coroutine.
+ */
+bool qemu_in_coroutine(void);
+
+/**
+ * Whether `co` has been entered and not yet yielded or returned: true for
+ * the running coroutine and for every coroutine that entered it.
+ */
+bool qemu_coroutine_entered(struct Coroutine *co);
+
+/**
+ * Lets the global pool hold `additional_pool_size` more coroutines.
+ */
+void qemu_coroutine_inc_pool_size(unsigned int additional_pool_size);
+
+/**
+ * Undoes `qemu_coroutine_inc_pool_size`.
+ */
+void qemu_coroutine_dec_pool_size(unsigned int removing_pool_size);
+
+/**
+ * The message of `err`, valid until `error_free(err)`.
+ */
+const char *error_get_pretty(const struct Error *err);
+
+/**
+ * Frees `err`; NULL is ignored.
+ */
+void error_free(struct Error *err);
+
+/**
+ * Starts a thread running a new context of its own (`aio_poll(ctx, true)`
+ * in a loop); on that thread `qemu_get_current_aio_context()` is that
+ * context. Returns once the context exists.
+ */
+struct IOThread *iothread_new(void);
+
+/**
+ * The context `iothread` runs. It stays valid until `iothread_join`
+ * (take a reference with `aio_context_ref` to keep it longer).
+ */
+struct AioContext *iothread_get_aio_context(struct IOThread *iothread);
+
+/**
+ * Stops `iothread` once the work already queued in its context has run,
+ * waits for the thread to end and frees it, dropping its reference to the
+ * context.
+ */
+void iothread_join(struct IOThread *iothread);
+
+/**
+ * Legacy `qemu_coroutine_create(entry)`: the opaque comes with the first
+ * enter instead.
+ */
+struct Coroutine *qemucoro_legacy_create(CoroutineEntry *entry);
+
+/**
+ * Legacy `qemu_coroutine_enter(co, opaque)`: enters `co`; `opaque` is what
+ * the entry function receives if this is the first enter.
+ */
+void qemucoro_legacy_enter(struct Coroutine *co, void *opaque);
+
+/**
+ * Yields the running coroutine for `ns` nanoseconds of clock `type` (never
+ * less), the timer running in the current context. `w` records the sleeper
+ * meanwhile, so `qemu_co_sleep_wake(w)` ends the sleep early.
+ */
+void qemu_co_sleep_ns_wakeable(struct QemuCoSleep *w, QEMUClockType type, int64_t ns);
+
+/**
+ * Yields the running coroutine until `qemu_co_sleep_wake(w)`. Aborts with
+ * "qemu_co_sleep: Co-routine was already scheduled in '...'" if the
+ * coroutine is scheduled elsewhere.
+ */
+void qemu_co_sleep(struct QemuCoSleep *w);
+
+/**
+ * Yields the running coroutine for `ns` nanoseconds of clock `type`.
+ * (A static inline function in QEMU's header.)
+ */
+void qemu_co_sleep_ns(QEMUClockType type, int64_t ns);
+
+/**
+ * Wakes the coroutine sleeping on `w`, if any, in its own context; its
+ * timer is deleted when it resumes. Does nothing if none sleeps on `w`.
+ */
+void qemu_co_sleep_wake(struct QemuCoSleep *w);
+
+/**
+ * Runs `entry(opaque)` in a new coroutine of the current context and waits
+ * for it, at most `timeout_ns` of QEMU_CLOCK_REALTIME. Returns 0 if it
+ * finished in time, `-ETIMEDOUT` otherwise. A timed-out entry is not
+ * cancelled: it keeps running, and `clean(opaque)` (if not NULL) runs when
+ * it finishes. A `timeout_ns` of 0 calls `entry` directly and returns 0.
+ */
+int qemu_co_timeout(CoroutineEntry *entry, void *opaque, uint64_t timeout_ns, CleanupFunc *clean);
+
+/**
+ * Fills `*stats` with the number of live coroutines (created, not yet
+ * terminated) and pooled ones (terminated, kept for reuse). Not in QEMU.
+ *
+ * Walks every coroutine that has a stack, under a lock: meant for
+ * diagnostics, not for hot paths. Aborts if `stats` is NULL.
+ */
+void qemucoro_get_stats(struct QemucoroStats *stats);
+
+/**
+ * The usable size in bytes of `co`'s stack (0 for a thread's leader, from
+ * `qemu_coroutine_self()` outside a coroutine). Not in QEMU.
+ */
+size_t qemucoro_stack_size(struct Coroutine *co);
+
+/**
+ * How many bytes of `co`'s stack have been used at the deepest point so
+ * far, to page granularity (0 for a thread's leader). Not in QEMU.
+ *
+ * Measured by asking the kernel which stack pages are resident, so it is
+ * always available and costs nothing until asked. A pooled stack keeps its
+ * mark across reuse: the figure is the deepest any coroutine that ran on
+ * this stack reached. Compare with `qemucoro_stack_size()` to choose stack
+ * sizes. Aborts if `co` is NULL.
+ */
+size_t qemucoro_stack_high_water(struct Coroutine *co);
+
+/**
  * The current time of `type` in nanoseconds. Aborts on a bad clock.
  */
 int64_t qemu_clock_get_ns(QEMUClockType type);
@@ -681,105 +780,6 @@ bool timer_pending(struct QEMUTimer *ts);
  * The expiry of `ts` in nanoseconds, or -1 if it is not armed.
  */
 int64_t timer_expire_time_ns(struct QEMUTimer *ts);
-
-/**
- * Starts a thread running a new context of its own (`aio_poll(ctx, true)`
- * in a loop); on that thread `qemu_get_current_aio_context()` is that
- * context. Returns once the context exists.
- */
-struct IOThread *iothread_new(void);
-
-/**
- * The context `iothread` runs. It stays valid until `iothread_join`
- * (take a reference with `aio_context_ref` to keep it longer).
- */
-struct AioContext *iothread_get_aio_context(struct IOThread *iothread);
-
-/**
- * Stops `iothread` once the work already queued in its context has run,
- * waits for the thread to end and frees it, dropping its reference to the
- * context.
- */
-void iothread_join(struct IOThread *iothread);
-
-/**
- * Yields the running coroutine until `fd` is readable: installs a read
- * handler for `fd` in the current context that removes itself and
- * re-enters the coroutine. Replaces any handler `fd` had there.
- */
-void yield_until_fd_readable(int fd);
-
-/**
- * Sends (`do_send`) or receives `bytes` bytes of the `iov_cnt` buffers of
- * `iov`, starting `offset` bytes in, on the non-blocking `sockfd`.
- *
- * Partial transfers continue. When `sockfd` would block, the coroutine
- * just yields: the caller's own fd handler must re-enter it (this never
- * installs handlers). EINTR is retried. Returns the number of bytes moved,
- * fewer only at EOF or after an error that followed some data; an error
- * before any byte moved returns -errno. Sends use MSG_NOSIGNAL (EPIPE, not
- * SIGPIPE); descriptors that are not sockets fall back to readv/writev.
- */
-ssize_t qemu_co_sendv_recvv(int sockfd,
-                            struct iovec *iov,
-                            unsigned int iov_cnt,
-                            size_t offset,
-                            size_t bytes,
-                            bool do_send);
-
-/**
- * `qemu_co_sendv_recvv` on the single buffer `buf` of `bytes` bytes.
- */
-ssize_t qemu_co_send_recv(int sockfd, void *buf, size_t bytes, bool do_send);
-
-/**
- * The message of `err`, valid until `error_free(err)`.
- */
-const char *error_get_pretty(const struct Error *err);
-
-/**
- * Frees `err`; NULL is ignored.
- */
-void error_free(struct Error *err);
-
-/**
- * Fills `*stats` with the number of live coroutines (created, not yet
- * terminated) and pooled ones (terminated, kept for reuse). Not in QEMU.
- *
- * Walks every coroutine that has a stack, under a lock: meant for
- * diagnostics, not for hot paths. Aborts if `stats` is NULL.
- */
-void qemucoro_get_stats(struct QemucoroStats *stats);
-
-/**
- * The usable size in bytes of `co`'s stack (0 for a thread's leader, from
- * `qemu_coroutine_self()` outside a coroutine). Not in QEMU.
- */
-size_t qemucoro_stack_size(struct Coroutine *co);
-
-/**
- * How many bytes of `co`'s stack have been used at the deepest point so
- * far, to page granularity (0 for a thread's leader). Not in QEMU.
- *
- * Measured by asking the kernel which stack pages are resident, so it is
- * always available and costs nothing until asked. A pooled stack keeps its
- * mark across reuse: the figure is the deepest any coroutine that ran on
- * this stack reached. Compare with `qemucoro_stack_size()` to choose stack
- * sizes. Aborts if `co` is NULL.
- */
-size_t qemucoro_stack_high_water(struct Coroutine *co);
-
-/**
- * Legacy `qemu_coroutine_create(entry)`: the opaque comes with the first
- * enter instead.
- */
-struct Coroutine *qemucoro_legacy_create(CoroutineEntry *entry);
-
-/**
- * Legacy `qemu_coroutine_enter(co, opaque)`: enters `co`; `opaque` is what
- * the entry function receives if this is the first enter.
- */
-void qemucoro_legacy_enter(struct Coroutine *co, void *opaque);
 
 #ifdef __cplusplus
 }  // extern "C"

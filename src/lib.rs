@@ -17,17 +17,19 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+// The C types keep QEMU's spelling (QEMUBH, QEMUTimer) so a reader finds them.
+#![allow(clippy::upper_case_acronyms)]
 
-pub(crate) mod util;
-pub(crate) mod switch;
-#[cfg(not(feature = "qemu-backend"))]
-pub(crate) mod coroutine;
-#[cfg(not(feature = "qemu-backend"))]
-pub(crate) mod locks;
 #[cfg(not(feature = "qemu-backend"))]
 pub(crate) mod aio;
 #[cfg(not(feature = "qemu-backend"))]
 pub(crate) mod capi;
+#[cfg(not(feature = "qemu-backend"))]
+pub(crate) mod coroutine;
+#[cfg(not(feature = "qemu-backend"))]
+pub(crate) mod locks;
 /// cbindgen:ignore
 #[cfg(feature = "qemu-backend")]
 mod qemu_backend;
+pub(crate) mod switch;
+pub(crate) mod util;

@@ -71,18 +71,33 @@ fn alloc(
 
 /// `aio_bh_new_full`: a bottom half of `ctx`, not scheduled. `name` must be
 /// a NUL-terminated string that lives as long as the bottom half (or null).
-pub fn new(ctx: &AioContext, cb: QEMUBHFunc, opaque: *mut c_void, name: *const c_char) -> *mut QEMUBH {
+pub fn new(
+    ctx: &AioContext,
+    cb: QEMUBHFunc,
+    opaque: *mut c_void,
+    name: *const c_char,
+) -> *mut QEMUBH {
     alloc(ctx, cb, opaque, name, 0)
 }
 
 /// `aio_bh_schedule_oneshot_full`: runs `cb(opaque)` once in `ctx`, then
 /// frees. `name` as for `new`.
-pub fn schedule_oneshot(ctx: &AioContext, cb: QEMUBHFunc, opaque: *mut c_void, name: &'static CStr) {
+pub fn schedule_oneshot(
+    ctx: &AioContext,
+    cb: QEMUBHFunc,
+    opaque: *mut c_void,
+    name: &'static CStr,
+) {
     schedule_oneshot_named(ctx, cb, opaque, name.as_ptr());
 }
 
 /// `schedule_oneshot` with a name from C.
-pub fn schedule_oneshot_named(ctx: &AioContext, cb: QEMUBHFunc, opaque: *mut c_void, name: *const c_char) {
+pub fn schedule_oneshot_named(
+    ctx: &AioContext,
+    cb: QEMUBHFunc,
+    opaque: *mut c_void,
+    name: *const c_char,
+) {
     let bh = alloc(ctx, cb, opaque, name, ONESHOT);
     // SAFETY: just allocated; freed only by the loop after it runs.
     enqueue(unsafe { &*bh }, SCHEDULED);
@@ -199,7 +214,10 @@ pub fn poll(ctx: &AioContext) -> bool {
     if chain.is_null() && ctx.bh_slices.first.get().is_null() {
         return false;
     }
-    let slice = Slice { head: Cell::new(chain), next: Cell::new(ptr::null()) };
+    let slice = Slice {
+        head: Cell::new(chain),
+        next: Cell::new(ptr::null()),
+    };
     // The slice leaves the queue before this function returns: the loop
     // below runs until the queue is empty, this slice included.
     ctx.bh_slices.push_back(&slice);
@@ -245,7 +263,10 @@ pub fn free_pending(ctx: &AioContext) {
         // (the last reference is gone).
         let b = unsafe { &*bh };
         if b.flags.load(Ordering::Acquire) & DELETED == 0 {
-            die(format_args!("aio_context_unref: BH '{}' leaked, aborting...", name(b)));
+            die(format_args!(
+                "aio_context_unref: BH '{}' leaked, aborting...",
+                name(b)
+            ));
         }
         bh = b.next.load(Ordering::Relaxed);
     }

@@ -9,8 +9,8 @@ use std::ptr;
 
 use crate::aio::fd_handler::Handlers;
 use crate::aio::{self, AioContext};
-use crate::coroutine::{self, Coroutine};
 use crate::coroutine::current;
+use crate::coroutine::{self, Coroutine};
 
 /// What the one-shot read handler of `yield_until_fd_readable` needs.
 struct FdWait<'a> {
@@ -29,7 +29,11 @@ unsafe extern "C" fn fd_readable(opaque: *mut c_void) {
 }
 
 fn no_handlers() -> Handlers {
-    Handlers { io_read: None, io_write: None, opaque: 0 }
+    Handlers {
+        io_read: None,
+        io_write: None,
+        opaque: 0,
+    }
 }
 
 /// `yield_until_fd_readable`: yields until `fd` is readable, through a
@@ -39,7 +43,11 @@ pub fn yield_until_fd_readable(fd: RawFd) {
     let co = coroutine::running_or_abort("yield_until_fd_readable");
     let ctx = aio::require_context("yield_until_fd_readable");
     let wait = FdWait { ctx, co, fd };
-    let h = Handlers { io_read: Some(fd_readable), opaque: ptr::from_ref(&wait) as usize, ..no_handlers() };
+    let h = Handlers {
+        io_read: Some(fd_readable),
+        opaque: ptr::from_ref(&wait) as usize,
+        ..no_handlers()
+    };
     ctx.set_fd_handler(fd, h);
     coroutine::yield_now();
 }
@@ -88,7 +96,11 @@ fn window(iov: &[libc::iovec], offset: usize, bytes: usize) -> Window {
     match iov {
         [v] if offset < v.iov_len => Window::One([libc::iovec {
             // Stays inside the caller's buffer: offset < iov_len.
-            iov_base: v.iov_base.cast::<u8>().wrapping_add(offset).cast::<c_void>(),
+            iov_base: v
+                .iov_base
+                .cast::<u8>()
+                .wrapping_add(offset)
+                .cast::<c_void>(),
             iov_len: (v.iov_len - offset).min(bytes),
         }]),
         _ => Window::Many(window_vec(iov, offset, bytes)),
@@ -121,8 +133,15 @@ fn window_vec(iov: &[libc::iovec], mut offset: usize, mut bytes: usize) -> Vec<l
         }
         let len = (v.iov_len - offset).min(bytes);
         // Stays inside the caller's buffer: offset < iov_len.
-        let base = v.iov_base.cast::<u8>().wrapping_add(offset).cast::<c_void>();
-        out.push(libc::iovec { iov_base: base, iov_len: len });
+        let base = v
+            .iov_base
+            .cast::<u8>()
+            .wrapping_add(offset)
+            .cast::<c_void>();
+        out.push(libc::iovec {
+            iov_base: base,
+            iov_len: len,
+        });
         bytes -= len;
         offset = 0;
     }
@@ -134,7 +153,13 @@ fn window_vec(iov: &[libc::iovec], mut offset: usize, mut bytes: usize) -> Vec<l
 /// re-enters it (the caller's own fd handler) resumes the transfer; EINTR
 /// is retried. Returns the byte count, less at EOF, or -errno on an error
 /// before any byte moved (after some, the count so far).
-pub fn sendv_recvv(fd: RawFd, iov: &[libc::iovec], offset: usize, bytes: usize, send: bool) -> isize {
+pub fn sendv_recvv(
+    fd: RawFd,
+    iov: &[libc::iovec],
+    offset: usize,
+    bytes: usize,
+    send: bool,
+) -> isize {
     let mut done = 0;
     while done < bytes {
         let mut window = window(iov, offset + done, bytes - done);

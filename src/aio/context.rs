@@ -18,8 +18,8 @@ use super::epoll::{Epoll, NOTIFIER_KEY};
 use super::fd_handler::{FdHandlers, Handlers};
 use super::push_list::{Linked, PushList};
 use super::timer::{QEMUClockType, TimerList, CLOCKS};
-use crate::util::abort::die;
 use crate::coroutine::{self, Coroutine};
+use crate::util::abort::die;
 use crate::util::sanitizer;
 
 /// An event loop: opaque to C.
@@ -95,10 +95,14 @@ impl AioContext {
     /// the freed context (bottom halves are checked by `bh::free_pending`).
     fn check_no_pending_work(&self) {
         if !self.scheduled.is_empty() {
-            die(format_args!("aio_context_unref: a coroutine is still scheduled, aborting..."));
+            die(format_args!(
+                "aio_context_unref: a coroutine is still scheduled, aborting..."
+            ));
         }
         if self.timers.iter().any(TimerList::has_timers) {
-            die(format_args!("aio_context_unref: a timer is still armed, aborting..."));
+            die(format_args!(
+                "aio_context_unref: a timer is still armed, aborting..."
+            ));
         }
     }
 
@@ -114,7 +118,8 @@ impl AioContext {
 
     /// `aio_set_fd_handler`.
     pub fn set_fd_handler(&self, fd: i32, h: Handlers) {
-        self.handlers.set(&self.epoll, fd, h, self.poll_token.load(Ordering::Relaxed));
+        self.handlers
+            .set(&self.epoll, fd, h, self.poll_token.load(Ordering::Relaxed));
         self.notify();
     }
 
@@ -122,9 +127,12 @@ impl AioContext {
     /// `func` names the caller in the double-scheduling abort.
     pub fn schedule(&self, co: &Coroutine, func: &'static std::ffi::CStr) {
         let name = func.as_ptr().cast_mut();
-        if let Err(prev) =
-            co.scheduled.compare_exchange(ptr::null_mut(), name, Ordering::AcqRel, Ordering::Acquire)
-        {
+        if let Err(prev) = co.scheduled.compare_exchange(
+            ptr::null_mut(),
+            name,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
             // SAFETY: `scheduled` only ever holds NUL-terminated static names.
             let prev = unsafe { std::ffi::CStr::from_ptr(prev) };
             die(format_args!(
@@ -238,7 +246,12 @@ mod tests {
         let ctx = AioContext::new().unwrap();
         let counter: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
         // SAFETY: just created; freed at the end of the test.
-        let bh = bh::new(unsafe { &*ctx }, count, ptr::from_ref(counter).cast_mut().cast(), ptr::null());
+        let bh = bh::new(
+            unsafe { &*ctx },
+            count,
+            ptr::from_ref(counter).cast_mut().cast(),
+            ptr::null(),
+        );
         let send_bh = SendBh(bh);
         let waker = std::thread::spawn(move || {
             let send_bh = send_bh; // the whole struct, which is Send

@@ -67,7 +67,13 @@ fn owned(ret: libc::c_int) -> io::Result<OwnedFd> {
 fn new_epoll(eventfd: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: a plain system call with a constant argument.
     let epfd = owned(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
-    ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, eventfd, libc::EPOLLIN as u32, NOTIFIER_KEY)?;
+    ctl(
+        epfd.as_raw_fd(),
+        libc::EPOLL_CTL_ADD,
+        eventfd,
+        libc::EPOLLIN as u32,
+        NOTIFIER_KEY,
+    )?;
     Ok(epfd)
 }
 
@@ -87,8 +93,7 @@ impl Drop for Epoll {
 impl Epoll {
     pub fn new() -> io::Result<Epoll> {
         // SAFETY: a plain system call with constant arguments.
-        let eventfd =
-            owned(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+        let eventfd = owned(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
         let epfd = new_epoll(eventfd.as_raw_fd())?;
         Ok(Epoll {
             epfd: AtomicI32::new(std::os::fd::IntoRawFd::into_raw_fd(epfd)),
@@ -129,16 +134,22 @@ impl Epoll {
         let epfd = new_epoll(self.eventfd.as_raw_fd())?;
         let mut out = Vec::with_capacity(fds.len());
         for &(fd, events) in fds {
-            out.push(match ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, events, fd as u64) {
-                Ok(()) => Some(Watched::Yes),
-                Err(e) if e.raw_os_error() == Some(libc::EPERM) => Some(Watched::AlwaysReady),
-                Err(_) => None,
-            });
+            out.push(
+                match ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, events, fd as u64) {
+                    Ok(()) => Some(Watched::Yes),
+                    Err(e) if e.raw_os_error() == Some(libc::EPERM) => Some(Watched::AlwaysReady),
+                    Err(_) => None,
+                },
+            );
         }
-        let old = self.epfd.swap(std::os::fd::IntoRawFd::into_raw_fd(epfd), Ordering::AcqRel);
+        let old = self
+            .epfd
+            .swap(std::os::fd::IntoRawFd::into_raw_fd(epfd), Ordering::AcqRel);
         // SAFETY: `old` was the current instance, ours alone; it is closed
         // only after the home thread has stopped waiting on it.
-        self.retired.lock().push(unsafe { OwnedFd::from_raw_fd(old) });
+        self.retired
+            .lock()
+            .push(unsafe { OwnedFd::from_raw_fd(old) });
         self.any_retired.store(true, Ordering::Release);
         // A wait on the old instance ends (the eventfd is in both), and the
         // next one uses the new instance.
@@ -150,7 +161,9 @@ impl Epoll {
     /// waits, so never while it waits on one of them.
     pub fn close_retired(&self) {
         // A plain load first: this runs on every iteration of the loop.
-        if self.any_retired.load(Ordering::Relaxed) && self.any_retired.swap(false, Ordering::AcqRel) {
+        if self.any_retired.load(Ordering::Relaxed)
+            && self.any_retired.swap(false, Ordering::AcqRel)
+        {
             self.retired.lock().clear();
         }
     }
@@ -172,11 +185,20 @@ impl Epoll {
         }
         if n < 0 {
             // Rounded up, as QEMU does without epoll_pwait2: never early.
-            let ms = if timeout_ns < 0 { -1 } else { (timeout_ns + 999_999) / 1_000_000 };
+            let ms = if timeout_ns < 0 {
+                -1
+            } else {
+                (timeout_ns + 999_999) / 1_000_000
+            };
             let ms = i32::try_from(ms).unwrap_or(i32::MAX);
             // SAFETY: `buf` has room for MAX_EVENTS events, which we pass.
             n = unsafe {
-                libc::epoll_wait(self.epfd.load(Ordering::Acquire), buf.as_mut_ptr(), MAX_EVENTS as i32, ms)
+                libc::epoll_wait(
+                    self.epfd.load(Ordering::Acquire),
+                    buf.as_mut_ptr(),
+                    MAX_EVENTS as i32,
+                    ms,
+                )
             };
         }
         // EINTR (a signal) is an empty wait; nothing else can fail with a

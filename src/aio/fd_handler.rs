@@ -85,10 +85,19 @@ impl FdHandlers {
                 Some(Watched::AlwaysReady) => Some(Watched::AlwaysReady),
                 None => match epoll.add(fd, events) {
                     Ok(w) => Some(w),
-                    Err(err) => die(format_args!("aio_set_fd_handler: cannot watch fd {fd}: {err}")),
+                    Err(err) => die(format_args!(
+                        "aio_set_fd_handler: cannot watch fd {fd}: {err}"
+                    )),
                 },
             };
-            table.insert(fd, Entry { h, watched, stamp: latest });
+            table.insert(
+                fd,
+                Entry {
+                    h,
+                    watched,
+                    stamp: latest,
+                },
+            );
         } else if old == Some(Watched::Yes) && epoll.remove(fd).is_err() {
             stale = true;
         }
@@ -96,7 +105,10 @@ impl FdHandlers {
             rebuild(epoll, &mut table, latest);
         }
         self.count.store(table.len(), Ordering::Relaxed);
-        let always = table.values().filter(|e| e.watched == Some(Watched::AlwaysReady)).count();
+        let always = table
+            .values()
+            .filter(|e| e.watched == Some(Watched::AlwaysReady))
+            .count();
         self.always_ready.store(always, Ordering::Relaxed);
     }
 
@@ -116,7 +128,10 @@ impl FdHandlers {
         for (&fd, e) in table.iter() {
             if e.watched == Some(Watched::AlwaysReady) && n < MAX_EVENTS {
                 let events = e.h.events() & (libc::EPOLLIN | libc::EPOLLOUT) as u32;
-                buf[n] = Event { events, u64: fd as u64 };
+                buf[n] = Event {
+                    events,
+                    u64: fd as u64,
+                };
                 n += 1;
             }
         }
@@ -143,11 +158,18 @@ impl FdHandlers {
     /// if any ran.
     pub fn dispatch(&self, ev: &Event, token: u64) -> bool {
         let (fd, revents) = (ev.u64 as RawFd, ev.events as libc::c_int);
-        let Some(h) = self.take_ready(fd, token) else { return false };
+        let Some(h) = self.take_ready(fd, token) else {
+            return false;
+        };
         let mut progress = false;
         let readable = libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR;
         if revents & readable != 0 {
-            if let Handlers { io_read: Some(read), opaque, .. } = h {
+            if let Handlers {
+                io_read: Some(read),
+                opaque,
+                ..
+            } = h
+            {
                 // SAFETY: the caller of aio_set_fd_handler promised that
                 // io_read(opaque) may be called while the handler is set.
                 unsafe { read(opaque as *mut c_void) };
@@ -156,7 +178,12 @@ impl FdHandlers {
         }
         if revents & (libc::EPOLLOUT | libc::EPOLLERR) != 0 {
             // Looked up again: the read handler may have changed the table.
-            if let Some(Handlers { io_write: Some(write), opaque, .. }) = self.get(fd) {
+            if let Some(Handlers {
+                io_write: Some(write),
+                opaque,
+                ..
+            }) = self.get(fd)
+            {
                 // SAFETY: as for io_read.
                 unsafe { write(opaque as *mut c_void) };
                 progress = true;
@@ -169,9 +196,11 @@ impl FdHandlers {
 /// Replaces the epoll instance with one watching exactly the table's fds.
 fn rebuild(epoll: &Epoll, table: &mut Table<'_>, latest: u64) {
     let fds: Vec<(RawFd, u32)> = table.iter().map(|(&fd, e)| (fd, e.h.events())).collect();
-    let outcome = epoll
-        .rebuild(&fds)
-        .unwrap_or_else(|err| die(format_args!("aio_set_fd_handler: cannot renew the epoll set: {err}")));
+    let outcome = epoll.rebuild(&fds).unwrap_or_else(|err| {
+        die(format_args!(
+            "aio_set_fd_handler: cannot renew the epoll set: {err}"
+        ))
+    });
     for (&(fd, _), w) in fds.iter().zip(outcome) {
         if let Some(e) = table.get_mut(&fd) {
             e.watched = w;

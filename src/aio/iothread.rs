@@ -8,8 +8,8 @@ use std::thread::JoinHandle;
 
 use super::bh;
 use super::context::AioContext;
-use crate::util::abort::die;
 use crate::coroutine::current;
+use crate::util::abort::die;
 
 /// A thread running its own AioContext: opaque to C.
 pub struct IOThread {
@@ -48,7 +48,11 @@ pub fn new() -> Box<IOThread> {
             current::set_aio_context(std::ptr::null_mut());
         })
         .unwrap_or_else(|err| die(format_args!("iothread_new: cannot start a thread: {err}")));
-    Box::new(IOThread { ctx, stopping, thread })
+    Box::new(IOThread {
+        ctx,
+        stopping,
+        thread,
+    })
 }
 
 impl IOThread {
@@ -67,7 +71,12 @@ unsafe extern "C" fn stop(opaque: *mut c_void) {
 pub fn join(it: IOThread) {
     // SAFETY: the thread keeps the context alive until we unref it below.
     let ctx = unsafe { &*it.ctx };
-    bh::schedule_oneshot(ctx, stop, Arc::as_ptr(&it.stopping).cast_mut().cast(), c"iothread_stop_bh");
+    bh::schedule_oneshot(
+        ctx,
+        stop,
+        Arc::as_ptr(&it.stopping).cast_mut().cast(),
+        c"iothread_stop_bh",
+    );
     if it.thread.join().is_err() {
         die(format_args!("iothread_join: the iothread panicked"));
     }

@@ -25,9 +25,9 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 pub use context::AioContext;
 
-use crate::util::abort::die;
 use crate::coroutine::event_loop::{self, EventLoop};
 use crate::coroutine::{self, current, Coroutine};
+use crate::util::abort::die;
 use crate::util::sanitizer;
 
 static MAIN: AtomicPtr<AioContext> = AtomicPtr::new(ptr::null_mut());
@@ -41,7 +41,9 @@ pub fn main_context() -> &'static AioContext {
     sanitizer::acquire(ptr::addr_of!(MAIN).cast());
     if ctx.is_null() {
         let new = AioContext::new().unwrap_or_else(|err| {
-            die(format_args!("qemu_get_aio_context: cannot create the main loop: {err}"))
+            die(format_args!(
+                "qemu_get_aio_context: cannot create the main loop: {err}"
+            ))
         });
         sanitizer::release(ptr::addr_of!(MAIN).cast());
         ctx = match MAIN.compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire)
@@ -76,7 +78,9 @@ pub fn require_context<'a>(func: &str) -> &'a AioContext {
 /// once; a thread that already has one aborts (QEMU asserts).
 pub fn set_current_context(ctx: &AioContext) {
     if !current::aio_context().is_null() {
-        die(format_args!("qemu_set_current_aio_context: the thread already has an AioContext"));
+        die(format_args!(
+            "qemu_set_current_aio_context: the thread already has an AioContext"
+        ));
     }
     current::set_aio_context(ctx.as_ptr().cast());
 }
@@ -86,7 +90,9 @@ pub fn set_current_context(ctx: &AioContext) {
 /// thread's would run that thread's coroutines here.
 pub fn check_home_thread(ctx: &AioContext) {
     if current::aio_context() != ctx.as_ptr().cast() {
-        die(format_args!("aio_poll: ctx is not the calling thread's AioContext"));
+        die(format_args!(
+            "aio_poll: ctx is not the calling thread's AioContext"
+        ));
     }
 }
 
@@ -130,7 +136,10 @@ pub fn wake(co: &Coroutine) {
 }
 
 /// What the coroutine core calls up for (coroutine/event_loop.rs).
-static EVENT_LOOP: EventLoop = EventLoop { wake, main_context: main_context_ptr };
+static EVENT_LOOP: EventLoop = EventLoop {
+    wake,
+    main_context: main_context_ptr,
+};
 
 fn main_context_ptr() -> *mut c_void {
     main_context().as_ptr().cast()
@@ -171,6 +180,11 @@ pub fn reschedule_self(to: &AioContext) {
         return;
     }
     let r = Reschedule { co, to };
-    bh::schedule_oneshot(from, reschedule_bh, ptr::from_ref(&r).cast_mut().cast(), c"aio_co_reschedule_self_bh");
+    bh::schedule_oneshot(
+        from,
+        reschedule_bh,
+        ptr::from_ref(&r).cast_mut().cast(),
+        c"aio_co_reschedule_self_bh",
+    );
     coroutine::yield_now();
 }

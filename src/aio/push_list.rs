@@ -18,7 +18,9 @@ pub struct PushList<T> {
 
 impl<T: Linked> PushList<T> {
     pub const fn new() -> PushList<T> {
-        PushList { head: AtomicPtr::new(ptr::null_mut()) }
+        PushList {
+            head: AtomicPtr::new(ptr::null_mut()),
+        }
     }
 
     /// Pushes `item`, which must stay live and on no other list until taken.
@@ -123,7 +125,10 @@ mod tests {
     }
 
     fn item(id: u32) -> Item {
-        Item { id, next: AtomicPtr::new(ptr::null_mut()) }
+        Item {
+            id,
+            next: AtomicPtr::new(ptr::null_mut()),
+        }
     }
 
     #[test]

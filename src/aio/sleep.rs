@@ -9,10 +9,10 @@ use std::ffi::{c_void, CStr};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use crate::util::abort::die;
 use crate::aio::timer::{QEMUClockType, QEMUTimer, QEMU_CLOCK_REALTIME, SCALE_NS};
 use crate::aio::{self};
 use crate::coroutine::{self, Coroutine, CoroutineEntry};
+use crate::util::abort::die;
 
 /// What a sleep is waiting for: embed it (usually on the sleeper's stack)
 /// and pass it to `qemu_co_sleep_wake` to end the sleep early.
@@ -74,7 +74,8 @@ pub fn sleep(w: SleepPtr) {
             prev.to_string_lossy()
         ));
     }
-    w.to_wake().store(ptr::from_ref(co).cast_mut(), Ordering::Release);
+    w.to_wake()
+        .store(ptr::from_ref(co).cast_mut(), Ordering::Release);
     coroutine::yield_now();
 }
 
@@ -83,10 +84,14 @@ pub fn sleep(w: SleepPtr) {
 pub fn wake(w: SleepPtr) {
     let co = w.to_wake().swap(ptr::null_mut(), Ordering::AcqRel);
     // SAFETY: a recorded sleeper is live: it cannot run until woken here.
-    let Some(co) = (unsafe { co.as_ref() }) else { return };
+    let Some(co) = (unsafe { co.as_ref() }) else {
+        return;
+    };
     let was = co.scheduled.swap(ptr::null_mut(), Ordering::AcqRel);
     if !ptr::eq(was, SLEEP.as_ptr()) {
-        die(format_args!("qemu_co_sleep_wake: the coroutine in QemuCoSleep is not sleeping"));
+        die(format_args!(
+            "qemu_co_sleep_wake: the coroutine in QemuCoSleep is not sleeping"
+        ));
     }
     aio::wake(co);
 }
@@ -134,7 +139,9 @@ unsafe extern "C" fn timeout_entry(opaque: *mut c_void) {
             drop(Box::from_raw(t));
         } else {
             (*t).finished = true;
-            wake(SleepPtr(ptr::NonNull::new_unchecked(ptr::addr_of_mut!((*t).sleep))));
+            wake(SleepPtr(ptr::NonNull::new_unchecked(ptr::addr_of_mut!(
+                (*t).sleep
+            ))));
         }
     }
 }
@@ -164,7 +171,9 @@ pub unsafe fn timeout(
         entry,
         opaque,
         clean,
-        sleep: QemuCoSleep { to_wake: ptr::null_mut() },
+        sleep: QemuCoSleep {
+            to_wake: ptr::null_mut(),
+        },
         finished: false,
     }));
     let co = coroutine::create(timeout_entry, t.cast());

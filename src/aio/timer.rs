@@ -55,8 +55,15 @@ impl QEMUClockType {
     }
 
     pub fn now_ns(self) -> i64 {
-        let id = if self == QEMU_CLOCK_HOST { libc::CLOCK_REALTIME } else { libc::CLOCK_MONOTONIC };
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let id = if self == QEMU_CLOCK_HOST {
+            libc::CLOCK_REALTIME
+        } else {
+            libc::CLOCK_MONOTONIC
+        };
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         // SAFETY: `ts` is a live timespec; both clock ids always exist.
         unsafe { libc::clock_gettime(id, &mut ts) };
         ts.tv_sec * 1_000_000_000 + ts.tv_nsec
@@ -166,7 +173,10 @@ impl Default for TimerList {
 
 impl TimerList {
     pub const fn new() -> TimerList {
-        TimerList { lock: Mutex::new(()), head: AtomicPtr::new(ptr::null_mut()) }
+        TimerList {
+            lock: Mutex::new(()),
+            head: AtomicPtr::new(ptr::null_mut()),
+        }
     }
 
     /// Removes `t` if armed.
@@ -208,7 +218,8 @@ impl TimerList {
         // SAFETY: as in unlink.
         match unsafe { link.as_ref() } {
             None => {
-                self.head.store(ptr::from_ref(t).cast_mut(), Ordering::Release);
+                self.head
+                    .store(ptr::from_ref(t).cast_mut(), Ordering::Release);
                 true
             }
             Some(l) => {
@@ -251,8 +262,11 @@ impl TimerList {
             let (cb, opaque) = {
                 let held = self.lock.lock();
                 // SAFETY: as in unlink.
-                let Some(first) = (unsafe { self.head.load(Ordering::Relaxed).as_ref() }) else { break };
-                if first.expire.load(Ordering::Relaxed) > *now.get_or_insert_with(|| clock.now_ns()) {
+                let Some(first) = (unsafe { self.head.load(Ordering::Relaxed).as_ref() }) else {
+                    break;
+                };
+                if first.expire.load(Ordering::Relaxed) > *now.get_or_insert_with(|| clock.now_ns())
+                {
                     break;
                 }
                 self.unlink(&held, first);
@@ -283,8 +297,9 @@ mod tests {
         // SAFETY: just created; unref'd at the end.
         let c = unsafe { &*ctx };
         let clock = QEMU_CLOCK_REALTIME;
-        let t: Vec<QEMUTimer> =
-            (1..=4).map(|i| QEMUTimer::new(c, clock, SCALE_NS, record, i as *mut c_void)).collect();
+        let t: Vec<QEMUTimer> = (1..=4)
+            .map(|i| QEMUTimer::new(c, clock, SCALE_NS, record, i as *mut c_void))
+            .collect();
         let now = clock.now_ns();
         t[0].arm_ns(now - 10);
         t[1].arm_ns(now - 30);

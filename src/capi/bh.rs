@@ -4,8 +4,8 @@ use std::ffi::{c_char, c_void};
 
 use super::aio::c_callback;
 use super::deref;
-use crate::util::abort::null_arg;
 use crate::aio::bh::{self, QEMUBHFunc, QEMUBH};
+use crate::util::abort::null_arg;
 
 /// Stands for QEMU's function type `QEMUBHFunc` (`void QEMUBHFunc(void
 /// *opaque)`); never instantiated.
@@ -41,7 +41,9 @@ pub extern "C" fn aio_bh_new_full(
 ) -> *mut QEMUBH {
     let ctx = deref("aio_bh_new_full", "ctx", ctx);
     if !reentrancy_guard.is_null() {
-        crate::util::abort::die(format_args!("aio_bh_new_full: reentrancy_guard is not supported"));
+        crate::util::abort::die(format_args!(
+            "aio_bh_new_full: reentrancy_guard is not supported"
+        ));
     }
     bh::new(ctx, callback("aio_bh_new_full", cb), opaque, name)
 }
@@ -57,7 +59,12 @@ pub extern "C" fn aio_bh_schedule_oneshot_full(
     name: *const c_char,
 ) {
     let ctx = deref("aio_bh_schedule_oneshot_full", "ctx", ctx);
-    bh::schedule_oneshot_named(ctx, callback("aio_bh_schedule_oneshot_full", cb), opaque, name);
+    bh::schedule_oneshot_named(
+        ctx,
+        callback("aio_bh_schedule_oneshot_full", cb),
+        opaque,
+        name,
+    );
 }
 
 /// Schedules `bh` to run on its context's next loop iteration, waking a

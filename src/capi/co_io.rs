@@ -4,8 +4,8 @@
 
 use std::ffi::{c_int, c_uint, c_void};
 
-use crate::util::abort::null_arg;
 use crate::aio::co_io;
+use crate::util::abort::null_arg;
 
 /// Yields the running coroutine until `fd` is readable: installs a read
 /// handler for `fd` in the current context that removes itself and
@@ -55,6 +55,9 @@ pub extern "C" fn qemu_co_send_recv(
     if buf.is_null() && bytes > 0 {
         null_arg("qemu_co_send_recv", "buf");
     }
-    let iov = [libc::iovec { iov_base: buf, iov_len: bytes }];
+    let iov = [libc::iovec {
+        iov_base: buf,
+        iov_len: bytes,
+    }];
     co_io::sendv_recvv(sockfd, &iov, 0, bytes, do_send)
 }

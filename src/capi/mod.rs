@@ -9,22 +9,22 @@
 
 // In the header's order (cbindgen follows it): the coroutine core first,
 // then locks and queues, sleeping, the event loop, and qemucoro's extras.
-mod coroutine;
-mod co_queue;
-mod co_mutex;
-mod co_rwlock;
-mod sleep;
 mod aio;
 mod bh;
-mod timer;
-mod iothread;
 mod co_io;
+mod co_mutex;
+mod co_queue;
+mod co_rwlock;
+mod coroutine;
 mod error;
-mod stats;
+mod iothread;
 mod legacy;
+mod sleep;
+mod stats;
+mod timer;
 
-use crate::util::abort::null_arg;
 use crate::coroutine::{CoroutineEntry, CoroutineEntryFn};
+use crate::util::abort::null_arg;
 
 /// Borrows a C pointer that must not be NULL.
 ///

@@ -3,9 +3,9 @@
 use std::ffi::{c_int, c_void};
 
 use super::aio::c_callback;
+use crate::aio::sleep::{self, QemuCoSleep, SleepPtr};
 use crate::aio::timer::QEMUClockType;
 use crate::coroutine::{CoroutineEntry, CoroutineEntryFn};
-use crate::aio::sleep::{self, QemuCoSleep, SleepPtr};
 
 /// Yields the running coroutine for `ns` nanoseconds of clock `type` (never
 /// less), the timer running in the current context. `w` records the sleeper
@@ -27,7 +27,9 @@ pub extern "C" fn qemu_co_sleep(w: *mut QemuCoSleep) {
 /// (A static inline function in QEMU's header.)
 #[no_mangle]
 pub extern "C" fn qemu_co_sleep_ns(r#type: QEMUClockType, ns: i64) {
-    let mut w = QemuCoSleep { to_wake: std::ptr::null_mut() };
+    let mut w = QemuCoSleep {
+        to_wake: std::ptr::null_mut(),
+    };
     sleep::sleep_ns_wakeable(SleepPtr::from_c("qemu_co_sleep_ns", &mut w), r#type, ns);
 }
 

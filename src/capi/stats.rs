@@ -1,8 +1,8 @@
 //! C exports of the introspection extension (stats.rs). Not in QEMU.
 
 use super::deref;
-use crate::coroutine::Coroutine;
 use crate::coroutine::stats::{self, QemucoroStats};
+use crate::coroutine::Coroutine;
 
 /// Fills `*stats` with the number of live coroutines (created, not yet
 /// terminated) and pooled ones (terminated, kept for reuse). Not in QEMU.

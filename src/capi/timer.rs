@@ -4,9 +4,9 @@ use std::ffi::{c_int, c_void};
 
 use super::aio::c_callback;
 use super::deref;
-use crate::util::abort::null_arg;
 use crate::aio::timer::{QEMUClockType, QEMUTimer, QEMUTimerCB};
 use crate::aio::AioContext;
+use crate::util::abort::null_arg;
 
 /// Stands for QEMU's function type `QEMUTimerCB` (`void QEMUTimerCB(void
 /// *opaque)`); never instantiated.

@@ -33,9 +33,9 @@ use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
-use crate::util::abort::die;
 use crate::switch::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
 use crate::switch::{self, Fiber};
+use crate::util::abort::die;
 use crate::util::list::{Linked, List};
 
 /// `void coroutine_fn CoroutineEntry(void *opaque)`.
@@ -343,7 +343,9 @@ fn check_enterable(to: &Coroutine) {
         not_enterable(to);
     }
     if !to.fiber.has_stack() {
-        die(format_args!("qemu_coroutine_enter: cannot enter a thread's leader"));
+        die(format_args!(
+            "qemu_coroutine_enter: cannot enter a thread's leader"
+        ));
     }
 }
 
@@ -359,7 +361,9 @@ fn not_enterable(to: &Coroutine) -> ! {
 /// Aborts because `func` was given a coroutine that had terminated.
 #[cold]
 pub(crate) fn die_stale(func: &str) -> ! {
-    die(format_args!("{func}: Co-routine used after it terminated (its Coroutine * is stale)"))
+    die(format_args!(
+        "{func}: Co-routine used after it terminated (its Coroutine * is stale)"
+    ))
 }
 
 #[cold]
@@ -390,7 +394,9 @@ fn terminated(co: &Coroutine) {
 #[cold]
 #[inline(never)]
 fn terminated_holding_locks(held: usize) -> ! {
-    die(format_args!("Co-routine terminated while holding {held} lock(s)"))
+    die(format_args!(
+        "Co-routine terminated while holding {held} lock(s)"
+    ))
 }
 
 /// `aio_co_wake` for the layers below the event loop (the locks): re-enters
@@ -439,7 +445,9 @@ pub(crate) extern "C" fn yield_end() {
 fn begin_yield() -> *mut usize {
     let t = current::block();
     // SAFETY: `current` is null or the running coroutine, live while it runs.
-    let Some(me) = (unsafe { t.current.get().as_ref() }) else { yielding_to_no_one() };
+    let Some(me) = (unsafe { t.current.get().as_ref() }) else {
+        yielding_to_no_one()
+    };
     let caller = me.caller.get();
     if caller.is_null() {
         yielding_to_no_one();
@@ -481,7 +489,9 @@ unsafe extern "C" fn fiber_main(arg: *mut c_void, _first: usize) -> ! {
     let co = unsafe { &*arg.cast::<Coroutine>() };
     co.fiber.after_suspend();
     loop {
-        let Some(entry) = co.entry.get() else { die(format_args!("entered a coroutine with no entry")) };
+        let Some(entry) = co.entry.get() else {
+            die(format_args!("entered a coroutine with no entry"))
+        };
         // SAFETY: entry and its argument come from qemu_coroutine_create,
         // whose caller promises that entry(opaque) is valid to call.
         unsafe { entry(co.entry_arg.get()) };
@@ -494,5 +504,7 @@ unsafe extern "C" fn fiber_main(arg: *mut c_void, _first: usize) -> ! {
 #[cold]
 #[inline(never)]
 fn terminated_twice() -> ! {
-    die(format_args!("qemu_coroutine_enter: Co-routine terminated twice (pooled twice)"))
+    die(format_args!(
+        "qemu_coroutine_enter: Co-routine terminated twice (pooled twice)"
+    ))
 }

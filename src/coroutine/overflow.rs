@@ -27,8 +27,8 @@ use std::ffi::{c_int, c_void};
 use std::ptr;
 use std::sync::{Once, OnceLock};
 
-use crate::coroutine::Coroutine;
 use crate::coroutine::current;
+use crate::coroutine::Coroutine;
 use crate::switch::stack::page_size;
 
 /// Bytes of alternate signal stack we give a thread that has none.
@@ -77,7 +77,9 @@ fn install_handler() {
 /// so that no SIGSEGV is delivered into code about to be unmapped (see
 /// unload.rs).
 pub(crate) fn restore_previous() {
-    let Some(Previous(prev)) = PREVIOUS.get() else { return };
+    let Some(Previous(prev)) = PREVIOUS.get() else {
+        return;
+    };
     // SAFETY: all-zero is a valid sigaction to be filled in.
     let mut now: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: querying, then installing the action the kernel gave us.
@@ -125,8 +127,13 @@ fn overflowed(addr: usize) -> Option<&'static Coroutine> {
 /// guard page) after it, and aborts. Async-signal-safe: a fixed buffer,
 /// write(2), and a symbol lookup that only reads files (symbol.rs).
 pub(crate) fn report(co: &Coroutine, how: &str) -> ! {
-    let mut msg = Line { buf: [0; 512], len: 0 };
-    let size = co.stack_bounds().map_or(0, |(_, size)| crate::switch::stack::requested_size(size));
+    let mut msg = Line {
+        buf: [0; 512],
+        len: 0,
+    };
+    let size = co
+        .stack_bounds()
+        .map_or(0, |(_, size)| crate::switch::stack::requested_size(size));
     let entry = co.entry.get().map_or(0, |f| f as usize);
     msg.push(b"Co-routine stack overflow: entry function ");
     let mut name = [0u8; 256];
@@ -276,8 +283,11 @@ impl AltStack {
 
 impl Drop for AltStack {
     fn drop(&mut self) {
-        let disable =
-            libc::stack_t { ss_sp: ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+        let disable = libc::stack_t {
+            ss_sp: ptr::null_mut(),
+            ss_flags: libc::SS_DISABLE,
+            ss_size: 0,
+        };
         // SAFETY: all-zero is a valid stack_t to be filled in.
         let mut now: libc::stack_t = unsafe { std::mem::zeroed() };
         // SAFETY: the thread is exiting and not on its signal stack. If the

@@ -11,7 +11,6 @@
 //! what `qemu_coroutine_inc_pool_size` asked for, and never beyond half of
 //! the mappings `/proc/sys/vm/max_map_count` leaves after a reserve.
 
-
 use crate::coroutine::current::{block, ThreadBlock};
 use crate::coroutine::Coroutine;
 use crate::util::map_count;
@@ -55,7 +54,11 @@ pub struct Global {
     max: usize,
 }
 
-static GLOBAL: Mutex<Global> = Mutex::new(Global { batches: Vec::new(), size: 0, max: BATCH });
+static GLOBAL: Mutex<Global> = Mutex::new(Global {
+    batches: Vec::new(),
+    size: 0,
+    max: BATCH,
+});
 
 /// This thread's free list lives in the thread block (current.rs), linked
 /// through `Coroutine::queue_next` (free coroutines are on no other list):

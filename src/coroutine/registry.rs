@@ -25,7 +25,10 @@ pub struct Link {
 
 impl Link {
     pub const fn new() -> Link {
-        Link { prev: Cell::new(ptr::null()), next: Cell::new(ptr::null()) }
+        Link {
+            prev: Cell::new(ptr::null()),
+            next: Cell::new(ptr::null()),
+        }
     }
 }
 

@@ -13,8 +13,8 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::coroutine::{Coroutine, STATE_LIVE};
 use crate::coroutine::registry;
+use crate::coroutine::{Coroutine, STATE_LIVE};
 use crate::switch::stack::page_size;
 
 /// Counts of coroutines that have a stack.

@@ -32,12 +32,12 @@ use std::hint;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
+use crate::coroutine::current;
+use crate::coroutine::{self, Coroutine};
 use crate::util::abort::die;
 use crate::util::atomic_view;
-use crate::coroutine::{self, Coroutine};
-use crate::coroutine::current;
-use crate::util::sanitizer;
 use crate::util::list::List;
+use crate::util::sanitizer;
 use crate::util::spin;
 
 /// How long a locker spins (as QEMU does) for a holder running on another
@@ -83,14 +83,20 @@ impl CoMutex {
     /// Takes the mutex, sleeping (yielding) while another coroutine has it.
     pub fn lock(&self) {
         let me = current::running();
-        if self.locked().compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        if self
+            .locked()
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
             self.lock_contended(me);
         }
         // TSan builds: whichever way we got the mutex (free, spun for,
         // handed over, woken), the last unlock's `release` came first.
         sanitizer::acquire(ptr::from_ref(self).cast());
-        self.ctx().store(me.ctx.load(Ordering::Relaxed), Ordering::Relaxed);
-        self.holder().store(ptr::from_ref(me).cast_mut(), Ordering::Relaxed);
+        self.ctx()
+            .store(me.ctx.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.holder()
+            .store(ptr::from_ref(me).cast_mut(), Ordering::Relaxed);
         me.locks_held.set(me.locks_held.get() + 1);
     }
 
@@ -100,7 +106,9 @@ impl CoMutex {
     pub fn unlock(&self) {
         let me = current::running();
         if self.locked().load(Ordering::Relaxed) == 0 {
-            die(format_args!("qemu_co_mutex_unlock: the mutex is not locked"));
+            die(format_args!(
+                "qemu_co_mutex_unlock: the mutex is not locked"
+            ));
         }
         if !self.is_held_by(me) {
             die(format_args!(
@@ -108,7 +116,9 @@ impl CoMutex {
             ));
         }
         if !me.is_entered() {
-            die(format_args!("qemu_co_mutex_unlock: called outside coroutine context"));
+            die(format_args!(
+                "qemu_co_mutex_unlock: called outside coroutine context"
+            ));
         }
         self.ctx().store(ptr::null_mut(), Ordering::Relaxed);
         self.holder().store(ptr::null_mut(), Ordering::Relaxed);
@@ -168,12 +178,9 @@ impl CoMutex {
         for _ in 0..SPIN_LIMIT {
             match self.locked().load(Ordering::Relaxed) {
                 0 => {
-                    let took = self.locked().compare_exchange(
-                        0,
-                        1,
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    );
+                    let took =
+                        self.locked()
+                            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed);
                     if took.is_ok() {
                         return true;
                     }

@@ -9,11 +9,11 @@
 
 use std::ffi::c_uint;
 
-use crate::util::abort::die;
 use crate::coroutine;
 use crate::coroutine::current;
-use crate::locks::lockable::QemuLockable;
 use crate::coroutine::Coroutine;
+use crate::locks::lockable::QemuLockable;
+use crate::util::abort::die;
 use crate::util::list::List;
 
 /// Flags for `qemu_co_queue_wait_flags`.
@@ -35,7 +35,9 @@ const _: () = assert!(align_of::<CoQueue>() == align_of::<usize>());
 
 impl CoQueue {
     pub const fn new() -> CoQueue {
-        CoQueue { entries: List::new() }
+        CoQueue {
+            entries: List::new(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -47,7 +49,9 @@ impl CoQueue {
     pub fn wait(&self, lock: Option<&QemuLockable>, flags: CoQueueWaitFlags) {
         let me = current::running();
         if !me.is_entered() {
-            die(format_args!("qemu_co_queue_wait: called outside coroutine context"));
+            die(format_args!(
+                "qemu_co_queue_wait: called outside coroutine context"
+            ));
         }
         if flags & CO_QUEUE_WAIT_FRONT != 0 {
             self.entries.push_front(me);

@@ -22,10 +22,10 @@ use std::ffi::{c_int, c_uint};
 use std::ptr;
 use std::sync::atomic::AtomicU32;
 
+use crate::coroutine::current;
+use crate::coroutine::{self, Coroutine};
 use crate::util::abort::die;
 use crate::util::atomic_view;
-use crate::coroutine::{self, Coroutine};
-use crate::coroutine::current;
 use crate::util::list::{Linked, List};
 use crate::util::spin::{self, SpinGuard};
 
@@ -105,7 +105,9 @@ impl CoRwlock {
     pub fn unlock(&self) {
         let me = current::running();
         if !me.is_entered() {
-            die(format_args!("qemu_co_rwlock_unlock: called outside coroutine context"));
+            die(format_args!(
+                "qemu_co_rwlock_unlock: called outside coroutine context"
+            ));
         }
         let guard = self.guard();
         match self.owners.get() {
@@ -115,7 +117,9 @@ impl CoRwlock {
         }
         let held = me.locks_held.get();
         if held == 0 {
-            die(format_args!("qemu_co_rwlock_unlock: the calling coroutine holds no lock"));
+            die(format_args!(
+                "qemu_co_rwlock_unlock: the calling coroutine holds no lock"
+            ));
         }
         me.locks_held.set(held - 1);
         self.wake_next(guard);
@@ -129,7 +133,9 @@ impl CoRwlock {
         let guard = self.guard();
         let owners = self.owners.get();
         if owners <= 0 {
-            die(format_args!("qemu_co_rwlock_upgrade: the lock is not held for reading"));
+            die(format_args!(
+                "qemu_co_rwlock_upgrade: the lock is not held for reading"
+            ));
         }
         if owners == 1 && self.no_tickets() {
             self.owners.set(WRITER);
@@ -147,7 +153,9 @@ impl CoRwlock {
     pub fn downgrade(&self) {
         let guard = self.guard();
         if self.owners.get() != WRITER {
-            die(format_args!("qemu_co_rwlock_downgrade: the lock is not held for writing"));
+            die(format_args!(
+                "qemu_co_rwlock_downgrade: the lock is not held for writing"
+            ));
         }
         self.owners.set(1);
         self.wake_next(guard);
@@ -174,7 +182,9 @@ impl CoRwlock {
     /// Grants the lock to the oldest ticket if it may go now, then drops
     /// the spinlock and wakes that ticket's coroutine.
     fn wake_next(&self, guard: SpinGuard<'_>) {
-        let Some(ticket) = self.tickets.first() else { return };
+        let Some(ticket) = self.tickets.first() else {
+            return;
+        };
         let owners = self.owners.get();
         if ticket.read && owners >= 0 {
             self.owners.set(owners + 1);
@@ -205,7 +215,11 @@ impl CoRwlock {
 
 impl CoRwTicket {
     fn new(co: &Coroutine, read: bool) -> CoRwTicket {
-        CoRwTicket { read, co, next: Cell::new(ptr::null()) }
+        CoRwTicket {
+            read,
+            co,
+            next: Cell::new(ptr::null()),
+        }
     }
 }
 

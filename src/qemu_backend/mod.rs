@@ -98,7 +98,11 @@ struct BackendCoroutine {
 
 impl BackendCoroutine {
     const fn blank() -> BackendCoroutine {
-        BackendCoroutine { base: QemuCoroutine::ZERO, canary: Cell::new(None), fiber: Fiber::empty() }
+        BackendCoroutine {
+            base: QemuCoroutine::ZERO,
+            canary: Cell::new(None),
+            fiber: Fiber::empty(),
+        }
     }
 }
 
@@ -313,7 +317,11 @@ unsafe extern "C" fn qemu_coroutine_switch(
 /// coroutine becomes `to`, the leaving side's canary is checked, the
 /// sanitizers are told; returns the slot to switch on.
 #[cfg(all(target_arch = "x86_64", any(feature = "asan", feature = "tsan")))]
-extern "C" fn switch_begin(from: *mut QemuCoroutine, to: *mut QemuCoroutine, action: c_int) -> *mut usize {
+extern "C" fn switch_begin(
+    from: *mut QemuCoroutine,
+    to: *mut QemuCoroutine,
+    action: c_int,
+) -> *mut usize {
     begin(from, to, action)
 }
 
@@ -326,7 +334,10 @@ fn begin(from: *mut QemuCoroutine, to: *mut QemuCoroutine, action: c_int) -> *mu
     // released once we are back on it (switch_end). The fiber switches
     // themselves are the Fiber's hooks.
     acquire(tsan_fiber());
-    let (from, to) = (from.cast::<BackendCoroutine>(), to.cast::<BackendCoroutine>());
+    let (from, to) = (
+        from.cast::<BackendCoroutine>(),
+        to.cast::<BackendCoroutine>(),
+    );
     // SAFETY: per qemu_coroutine_switch's contract both are live; `from`
     // is this thread's current coroutine or leader, created by us.
     let (from, to) = unsafe { (&*from, &*to) };
@@ -351,7 +362,12 @@ fn begin(from: *mut QemuCoroutine, to: *mut QemuCoroutine, action: c_int) -> *mu
 
 /// The sanitizers' half of a switch that came back to `from`.
 #[cfg(any(feature = "asan", feature = "tsan"))]
-extern "C" fn switch_end(from: *mut QemuCoroutine, _to: *mut QemuCoroutine, action: c_int, back: c_int) -> c_int {
+extern "C" fn switch_end(
+    from: *mut QemuCoroutine,
+    _to: *mut QemuCoroutine,
+    action: c_int,
+    back: c_int,
+) -> c_int {
     // SAFETY: `from` is live: it is running again.
     let from = unsafe { &*from.cast::<BackendCoroutine>() };
     if action == COROUTINE_ENTER {
@@ -430,7 +446,10 @@ mod tests {
         unsafe {
             let to = (*me).caller;
             (*me).caller = ptr::null_mut();
-            assert_eq!(qemu_coroutine_switch(me, to, COROUTINE_YIELD), COROUTINE_ENTER);
+            assert_eq!(
+                qemu_coroutine_switch(me, to, COROUTINE_YIELD),
+                COROUTINE_ENTER
+            );
         }
     }
 

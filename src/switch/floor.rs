@@ -5,7 +5,6 @@
 
 use std::hint::black_box;
 
-
 use context::stack::ProtectedFixedSizeStack;
 use context::{Context, Transfer};
 use corosensei::Coroutine;
@@ -17,7 +16,10 @@ type Floor = Coroutine<u64, u64, (), Stack>;
 /// This thread's CPU time in ns (what the C benchmark's single-thread
 /// figures count too).
 fn cpu_ns() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: a valid clock id and a timespec to fill.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
@@ -154,7 +156,11 @@ struct Bare {
 /// the switch function that the first value names (0 jmp, 1 ret).
 unsafe extern "C" fn bare_body(arg: *mut c_void, first: usize) -> ! {
     let bare = arg.cast::<Bare>();
-    let sw: SwitchFn = if first == 0 { qemucoro_switch } else { qemucoro_floor_switch_ret };
+    let sw: SwitchFn = if first == 0 {
+        qemucoro_switch
+    } else {
+        qemucoro_floor_switch_ret
+    };
     loop {
         // SAFETY: the fiber runs on bare's stack; its slot names the resumer.
         black_box(unsafe { bare_yield(sw, (*bare).slot.as_ptr()) });
@@ -178,11 +184,19 @@ unsafe fn bare_enter(sw: SwitchFn, slot: *mut usize) -> usize {
 fn bare_round_trips(iters: u64, ret: bool) -> f64 {
     let stack = Stack::new(DEFAULT_STACK_SIZE);
     let top = stack.bottom() as usize + stack.size();
-    let bare = Box::new(Bare { slot: Cell::new(0), _stack: stack });
+    let bare = Box::new(Bare {
+        slot: Cell::new(0),
+        _stack: stack,
+    });
     let arg = std::ptr::from_ref(&*bare).cast_mut().cast();
     // SAFETY: the stack is fresh and the Box keeps `slot` in place.
-    bare.slot.set(unsafe { arch::init_stack(top, bare.slot.as_ptr(), bare_body, arg) });
-    let sw: SwitchFn = if ret { qemucoro_floor_switch_ret } else { qemucoro_switch };
+    bare.slot
+        .set(unsafe { arch::init_stack(top, bare.slot.as_ptr(), bare_body, arg) });
+    let sw: SwitchFn = if ret {
+        qemucoro_floor_switch_ret
+    } else {
+        qemucoro_switch
+    };
     // SAFETY: the first switch starts bare_body, which then yields.
     unsafe { sw(bare.slot.as_ptr(), ret as usize) };
     let start = cpu_ns();
@@ -232,7 +246,9 @@ fn mini_fail(what: &str) -> ! {
 #[inline(always)]
 fn mini_enter(to: *const Mini, leader: &Mini) -> usize {
     // SAFETY: the bench passes a live Mini.
-    let Some(to) = (unsafe { to.as_ref() }) else { mini_fail("NULL") };
+    let Some(to) = (unsafe { to.as_ref() }) else {
+        mini_fail("NULL")
+    };
     if !to.scheduled.get().is_null() {
         mini_fail("scheduled");
     }
@@ -257,7 +273,9 @@ fn mini_enter(to: *const Mini, leader: &Mini) -> usize {
 fn mini_yield() -> usize {
     let me = MINI_CURRENT.with(|c| c.get());
     // SAFETY: current is null or the running Mini.
-    let Some(me) = (unsafe { me.as_ref() }) else { mini_fail("no one") };
+    let Some(me) = (unsafe { me.as_ref() }) else {
+        mini_fail("no one")
+    };
     let caller = me.caller.get();
     if caller.is_null() {
         mini_fail("no caller");
@@ -291,7 +309,8 @@ pub extern "C" fn qemucoro_bench_floor_jmp_checks(iters: u64) -> f64 {
     let mut co = Box::new(blank());
     co._stack = Some(stack);
     // SAFETY: a fresh stack; the Box keeps the slot in place.
-    co.slot.set(unsafe { arch::init_stack(top, co.slot.as_ptr(), mini_body, std::ptr::null_mut()) });
+    co.slot
+        .set(unsafe { arch::init_stack(top, co.slot.as_ptr(), mini_body, std::ptr::null_mut()) });
     let co_ptr: *const Mini = &*co;
     mini_enter(co_ptr, &leader);
     let start = cpu_ns();

@@ -35,8 +35,8 @@ pub mod arch;
 compile_error!("qemucoro has a stack switch for x86_64 and aarch64 only (src/switch/arch/)");
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::switch::stack::Stack;
 use crate::util::sanitizer::FiberHooks;
@@ -104,7 +104,8 @@ impl Fiber {
     /// The usable stack as (lowest address, size); None for a leader.
     #[cfg_attr(feature = "qemu-backend", allow(dead_code))]
     pub fn stack_bounds(&self) -> Option<(usize, usize)> {
-        self.has_stack().then(|| (self.bottom.get(), self.size.get()))
+        self.has_stack()
+            .then(|| (self.bottom.get(), self.size.get()))
     }
 
     /// The slot to hand `switch` to enter or leave this fiber.
@@ -116,7 +117,8 @@ impl Fiber {
     /// On `from`'s stack, right before switching into this fiber.
     #[inline(always)]
     pub fn before_resume(&self, from: &Fiber) {
-        self.hooks.before_resume(&from.hooks, self.bottom.get(), self.size.get());
+        self.hooks
+            .before_resume(&from.hooks, self.bottom.get(), self.size.get());
     }
 
     /// On `from`'s stack, first thing after the fiber it resumed came back

@@ -106,7 +106,12 @@ impl Stack {
             return None;
         }
         let _valgrind = ValgrindStackRegistration::new(start.wrapping_add(page), len - page);
-        Some(Stack { start, len, slab: false, _valgrind })
+        Some(Stack {
+            start,
+            len,
+            slab: false,
+            _valgrind,
+        })
     }
 
     /// Where the first frame is pushed (16-byte aligned).
@@ -209,7 +214,13 @@ pub fn discard_cold_pages(bottom: usize, size: usize) {
         // SAFETY: [bottom, top_page) is whole pages of one stack that
         // nothing runs on; MADV_DONTNEED on private anonymous memory only
         // makes the next touch fault in a zero page.
-        unsafe { libc::madvise(bottom as *mut libc::c_void, top_page - bottom, libc::MADV_DONTNEED) };
+        unsafe {
+            libc::madvise(
+                bottom as *mut libc::c_void,
+                top_page - bottom,
+                libc::MADV_DONTNEED,
+            )
+        };
     }
 }
 
@@ -268,7 +279,10 @@ pub struct ForkGuard {
 /// under the other).
 #[cfg(not(feature = "qemu-backend"))] // the C API's pool and fork handlers
 pub fn lock_for_fork() -> ForkGuard {
-    ForkGuard { _slabs: slab::lock_for_fork(), _budget: budget::lock_for_fork() }
+    ForkGuard {
+        _slabs: slab::lock_for_fork(),
+        _budget: budget::lock_for_fork(),
+    }
 }
 
 /// Computes what is computed once, so a fork never copies it half made.
@@ -304,7 +318,10 @@ mod tests {
 
     #[test]
     fn usable_area_is_writable_and_guard_is_below_it() {
-        assert!(budget::take(), "the test process has guarded stacks to spare");
+        assert!(
+            budget::take(),
+            "the test process has guarded stacks to spare"
+        );
         let s = Stack::new_guarded(DEFAULT_STACK_SIZE).expect("a guarded stack");
         // SAFETY: bottom()..bottom()+size() is the usable, writable area.
         unsafe { s.bottom().write_bytes(0xa5, s.size()) };

@@ -26,7 +26,10 @@ pub struct List<T> {
 
 impl<T: Linked> List<T> {
     pub(crate) const fn new() -> List<T> {
-        List { head: Cell::new(ptr::null()), tail: Cell::new(ptr::null()) }
+        List {
+            head: Cell::new(ptr::null()),
+            tail: Cell::new(ptr::null()),
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -70,7 +73,9 @@ impl<T: Linked> List<T> {
     /// Moves every element of `other` in front of this list's elements,
     /// keeping their order; `other` ends empty.
     pub(crate) fn prepend(&self, other: &List<T>) {
-        let Some(other_tail) = other.tail_ref() else { return };
+        let Some(other_tail) = other.tail_ref() else {
+            return;
+        };
         other_tail.next().set(self.head.get());
         if self.is_empty() {
             self.tail.set(other.tail.get());

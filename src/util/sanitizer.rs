@@ -113,7 +113,11 @@ impl FiberHooks {
         #[cfg(feature = "asan")]
         // SAFETY: follows the start of the switch that came back here.
         unsafe {
-            __sanitizer_finish_switch_fiber(from.fake_stack.get(), std::ptr::null_mut(), std::ptr::null_mut())
+            __sanitizer_finish_switch_fiber(
+                from.fake_stack.get(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
         };
     }
 
@@ -151,7 +155,9 @@ impl FiberHooks {
         {
             let (mut bottom, mut size) = (std::ptr::null(), 0);
             // SAFETY: follows the start of the switch that landed here.
-            unsafe { __sanitizer_finish_switch_fiber(self.fake_stack.get(), &mut bottom, &mut size) };
+            unsafe {
+                __sanitizer_finish_switch_fiber(self.fake_stack.get(), &mut bottom, &mut size)
+            };
             self.parent.set((bottom as usize, size));
         }
     }

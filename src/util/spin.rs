@@ -25,7 +25,10 @@ pub struct SpinGuard<'a> {
 
 /// Takes the spinlock whose state is `word` (0 free, 1 held).
 pub fn lock(word: &AtomicU32) -> SpinGuard<'_> {
-    while word.compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+    while word
+        .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
         wait_until_free(word);
     }
     // TSan builds: pairs with the `release` of the last unlock (the atomics
@@ -69,7 +72,10 @@ mod tests {
 
     #[test]
     fn excludes_other_threads() {
-        let shared = Arc::new(Shared { word: AtomicU32::new(0), count: UnsafeCell::new(0) });
+        let shared = Arc::new(Shared {
+            word: AtomicU32::new(0),
+            count: UnsafeCell::new(0),
+        });
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let s = Arc::clone(&shared);

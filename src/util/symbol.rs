@@ -51,7 +51,14 @@ impl Fd {
 
     fn pread(&self, buf: &mut [u8], at: u64) -> usize {
         // SAFETY: reading into our own buffer of that length.
-        let n = unsafe { libc::pread(self.0, buf.as_mut_ptr().cast::<c_void>(), buf.len(), at as i64) };
+        let n = unsafe {
+            libc::pread(
+                self.0,
+                buf.as_mut_ptr().cast::<c_void>(),
+                buf.len(),
+                at as i64,
+            )
+        };
         n.max(0) as usize
     }
 
@@ -157,7 +164,9 @@ fn search_table(
     let section = |i: u64| -> Option<libc::Elf64_Shdr> {
         file.read_at(ehdr.e_shoff + i * u64::from(ehdr.e_shentsize))
     };
-    let table = (0..u64::from(ehdr.e_shnum)).filter_map(section).find(|s| s.sh_type == kind)?;
+    let table = (0..u64::from(ehdr.e_shnum))
+        .filter_map(section)
+        .find(|s| s.sh_type == kind)?;
     let strings = section(u64::from(table.sh_link))?;
     const SYM: usize = size_of::<libc::Elf64_Sym>();
     let mut buf = [0u8; 64 * SYM];

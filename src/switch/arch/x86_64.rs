@@ -183,7 +183,6 @@ pub unsafe extern "C" fn qemucoro_switch(slot: *mut usize, value: usize) -> usiz
     )
 }
 
-
 /// Bytes of `qemucoro_tls`.
 pub const THREAD_BLOCK_SIZE: usize = 64;
 
@@ -200,15 +199,15 @@ pub type StartFn = unsafe extern "C" fn(arg: *mut c_void, value: usize) -> !;
 pub unsafe fn init_stack(top: usize, slot: *const usize, body: StartFn, arg: *mut c_void) -> usize {
     debug_assert_eq!(top % 16, 0);
     let frame: [usize; 9] = [
-        0,                                   // r15
-        0,                                   // r14
-        arg as usize,                        // r13
-        body as usize,                       // r12
-        0,                                   // rbx
-        0,                                   // rbp
-        qemucoro_fiber_start as *const () as usize,     // where the first switch lands
-        0,                                   // the start frame's return address
-        slot as usize,                       // for the unwind info
+        0,                                          // r15
+        0,                                          // r14
+        arg as usize,                               // r13
+        body as usize,                              // r12
+        0,                                          // rbx
+        0,                                          // rbp
+        qemucoro_fiber_start as *const () as usize, // where the first switch lands
+        0,                                          // the start frame's return address
+        slot as usize,                              // for the unwind info
     ];
     let sp = top - 8 * frame.len();
     // SAFETY: per the contract the 72 bytes below `top` are ours.

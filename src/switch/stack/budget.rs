@@ -6,9 +6,9 @@
 //! half of a budget limited by that count is used up (a program may map
 //! more in the meantime). `QEMUCORO_GUARDED_STACKS` overrides all of it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::util::map_count::{own_mappings, spare_mappings};
 use crate::util::mutex::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Guarded stacks at most, whatever the limit: 2 mappings each, so at a
 /// million live coroutines the process stays far below the default limit.
@@ -38,8 +38,10 @@ pub fn take() -> bool {
         recount();
     }
     let max = MAX.load(Ordering::Relaxed);
-    LIVE.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1))
-        .is_ok()
+    LIVE.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+        (n < max).then_some(n + 1)
+    })
+    .is_ok()
 }
 
 /// A guarded stack was unmapped.
@@ -60,7 +62,10 @@ fn recount() {
     if live < RECOUNT_AT.load(Ordering::Relaxed) {
         return; // another thread just did it
     }
-    if let Some(n) = std::env::var("QEMUCORO_GUARDED_STACKS").ok().and_then(|v| v.parse().ok()) {
+    if let Some(n) = std::env::var("QEMUCORO_GUARDED_STACKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         MAX.store(n, Ordering::Relaxed);
         RECOUNT_AT.store(usize::MAX, Ordering::Relaxed);
         return;

@@ -58,8 +58,10 @@ pub fn take(usable: usize) -> Stack {
     let stride = usable + page_size();
     let start = {
         let mut guard = SLABS.lock();
-        let slabs =
-            guard.get_or_insert_with(|| Slabs { free: HashMap::new(), next_slots: FIRST_SLOTS });
+        let slabs = guard.get_or_insert_with(|| Slabs {
+            free: HashMap::new(),
+            next_slots: FIRST_SLOTS,
+        });
         let slots = slabs.free.entry(usable).or_default();
         if slots.is_empty() {
             let n = slabs.next_slots;
@@ -71,7 +73,12 @@ pub fn take(usable: usize) -> Stack {
     } as *mut u8;
     let bottom = start.wrapping_add(CANARY_LEN);
     let _valgrind = ValgrindStackRegistration::new(bottom, stride - CANARY_LEN);
-    Stack { start, len: stride, slab: true, _valgrind }
+    Stack {
+        start,
+        len: stride,
+        slab: true,
+        _valgrind,
+    }
 }
 
 /// Maps a slab of `n` slots and lists them in `slots`, lowest last (it is
@@ -99,7 +106,13 @@ pub fn give_back(start: *mut u8, stride: usize) {
     // SAFETY: [bottom, top_page) is whole pages of this slot alone, unused
     // (its coroutine was reset); MADV_DONTNEED on private anonymous memory
     // just zero-fills it later.
-    unsafe { libc::madvise(bottom as *mut libc::c_void, top_page - bottom, libc::MADV_DONTNEED) };
+    unsafe {
+        libc::madvise(
+            bottom as *mut libc::c_void,
+            top_page - bottom,
+            libc::MADV_DONTNEED,
+        )
+    };
     let usable = stride - page;
     let mut guard = SLABS.lock();
     let slabs = guard.as_mut().expect("a slab stack came from a slab");
