@@ -80,11 +80,6 @@ typedef struct IOThread IOThread;
 typedef struct QEMUBH QEMUBH;
 
 /**
- * A timer: opaque to C (made by `aio_timer_new`).
- */
-typedef struct QEMUTimer QEMUTimer;
-
-/**
  * Stands for QEMU's `MemReentrancyGuard` (a device's guard against
  * re-entering its own MMIO from a bottom half); accepted, never used.
  */
@@ -216,6 +211,39 @@ typedef struct QemucoroStats {
 } QemucoroStats;
 
 /**
+ * A timer. C code may embed it by value and set it up with `timer_init`
+ * or `aio_timer_init`, or get one from `timer_new` / `aio_timer_new`; its
+ * fields are private to the library. All-zero is a timer that was never
+ * initialised: using it aborts with a message.
+ */
+typedef struct QEMUTimer {
+  /**
+   * Expiry in ns of the clock, -1 while not armed. Written only under
+   * the list's lock; read atomically anywhere (`timer_pending`).
+   */
+  int64_t expire_time;
+  /**
+   * The context whose loop runs the timer; NULL before `timer_init` and
+   * after `timer_deinit`.
+   */
+  const struct AioContext *ctx;
+  void (*cb)(void *opaque);
+  void *opaque;
+  /**
+   * Next armed timer of the same list; guarded by the list's lock.
+   */
+  struct QEMUTimer *next;
+  /**
+   * The QEMUClockType, validated when the timer is set up.
+   */
+  int clock;
+  /**
+   * Nanoseconds per unit of `timer_mod`'s expiry.
+   */
+  int scale;
+} QEMUTimer;
+
+/**
  * A monotonic clock that keeps running while the guest is stopped; QEMU's
  * choice for timeouts and sleeps of the host side.
  */
@@ -326,6 +354,14 @@ void aio_set_fd_handler(struct AioContext *ctx,
                         AioPollFn *io_poll,
                         IOHandler *io_poll_ready,
                         void *opaque);
+
+/**
+ * The main loop's fd handlers: `aio_set_fd_handler` on the main context.
+ * QEMU keeps them in a separate context that only its main loop (not
+ * aio_poll) runs; with no main loop here, `aio_poll` on
+ * `qemu_get_aio_context()` runs them.
+ */
+void qemu_set_fd_handler(int fd, IOHandler *fd_read, IOHandler *fd_write, void *opaque);
 
 /**
  * Runs `co` in `ctx` now, on the calling thread, until it yields or
@@ -751,6 +787,77 @@ struct QEMUTimer *aio_timer_new(struct AioContext *ctx,
                                 void *opaque);
 
 /**
+ * `aio_timer_new` on the main loop's context.
+ */
+struct QEMUTimer *timer_new(QEMUClockType type, int scale, QEMUTimerCB *cb, void *opaque);
+
+/**
+ * `timer_new` with expiry times in nanoseconds.
+ */
+struct QEMUTimer *timer_new_ns(QEMUClockType type, QEMUTimerCB *cb, void *opaque);
+
+/**
+ * `timer_new` with expiry times in microseconds.
+ */
+struct QEMUTimer *timer_new_us(QEMUClockType type, QEMUTimerCB *cb, void *opaque);
+
+/**
+ * `timer_new` with expiry times in milliseconds.
+ */
+struct QEMUTimer *timer_new_ms(QEMUClockType type, QEMUTimerCB *cb, void *opaque);
+
+/**
+ * Sets up the timer `ts` that the caller allocated (typically embedded in
+ * a struct) as a disarmed timer of `ctx`, like `aio_timer_new` does. It
+ * must not be armed; it must stay put while armed and be disarmed before
+ * its memory goes (`timer_del`; `timer_deinit` also checks it). Never
+ * pass it to `timer_free`.
+ */
+void aio_timer_init(struct AioContext *ctx,
+                    struct QEMUTimer *ts,
+                    QEMUClockType type,
+                    int scale,
+                    QEMUTimerCB *cb,
+                    void *opaque);
+
+/**
+ * `aio_timer_init` on the main loop's context.
+ */
+void timer_init(struct QEMUTimer *ts, QEMUClockType type, int scale, QEMUTimerCB *cb, void *opaque);
+
+/**
+ * `timer_init` with expiry times in nanoseconds.
+ */
+void timer_init_ns(struct QEMUTimer *ts, QEMUClockType type, QEMUTimerCB *cb, void *opaque);
+
+/**
+ * `timer_init` with expiry times in microseconds.
+ */
+void timer_init_us(struct QEMUTimer *ts, QEMUClockType type, QEMUTimerCB *cb, void *opaque);
+
+/**
+ * `timer_init` with expiry times in milliseconds.
+ */
+void timer_init_ms(struct QEMUTimer *ts, QEMUClockType type, QEMUTimerCB *cb, void *opaque);
+
+/**
+ * Undoes `timer_init` on a disarmed timer (aborts if it is armed); it can
+ * be set up again afterwards. The memory stays the caller's.
+ */
+void timer_deinit(struct QEMUTimer *ts);
+
+/**
+ * Arms `ts` to expire at `expire_time` (in the timer's scale), or earlier
+ * if it is already armed to expire sooner: it never moves later.
+ */
+void timer_mod_anticipate(struct QEMUTimer *ts, int64_t expire_time);
+
+/**
+ * Like `timer_mod_anticipate`, with `expire_time` in nanoseconds.
+ */
+void timer_mod_anticipate_ns(struct QEMUTimer *ts, int64_t expire_time);
+
+/**
  * Arms `ts` to expire at `expire_time` (in the timer's scale, on its
  * clock), replacing any earlier expiry. Thread-safe.
  */
@@ -767,7 +874,8 @@ void timer_mod_ns(struct QEMUTimer *ts, int64_t expire_time);
 void timer_del(struct QEMUTimer *ts);
 
 /**
- * Disarms and frees `ts`; NULL is ignored.
+ * Disarms and frees `ts`, which must come from `timer_new*` or
+ * `aio_timer_new`; NULL is ignored.
  */
 void timer_free(struct QEMUTimer *ts);
 
