@@ -31,6 +31,15 @@ typedef void QEMUBHFunc(void *opaque);
 typedef void QEMUTimerCB(void *opaque);
 typedef void CleanupFunc(void *opaque);
 
+/* The thread pool's and asynchronous requests' (as in QEMU). */
+typedef int ThreadPoolFunc(void *opaque);
+typedef void BlockCompletionFunc(void *opaque, int ret);
+
+
+/**
+ * The default maximum number of worker threads of a context's pool.
+ */
+#define THREAD_POOL_MAX_THREADS_DEFAULT 64
 
 /**
  * A timer scale (`aio_timer_new`'s `scale`): expiry times in milliseconds.
@@ -51,6 +60,11 @@ typedef void CleanupFunc(void *opaque);
  * An event loop: opaque to C.
  */
 typedef struct AioContext AioContext;
+
+/**
+ * Stands for QEMU's block device; only ever passed around by pointer.
+ */
+typedef struct BlockDriverState BlockDriverState;
 
 /**
  * A coroutine waiting for a `CoRwlock`; it lives on that coroutine's stack
@@ -78,6 +92,34 @@ typedef struct IOThread IOThread;
  * A bottom half: opaque to C.
  */
 typedef struct QEMUBH QEMUBH;
+
+/**
+ * A context's pool: opaque to C.
+ */
+typedef struct ThreadPoolAio ThreadPoolAio;
+
+/**
+ * The head of an asynchronous request: `cb(opaque, ret)` runs once when
+ * it completes (or is cancelled, with ret -ECANCELED). Made by
+ * `qemu_aio_get`, freed by the `qemu_aio_unref` that drops the last
+ * reference.
+ */
+typedef struct BlockAIOCB {
+  const struct AIOCBInfo *aiocb_info;
+  struct BlockDriverState *bs;
+  BlockCompletionFunc *cb;
+  void *opaque;
+  int refcnt;
+} BlockAIOCB;
+
+/**
+ * What a type of request has in common: its size (what `qemu_aio_get`
+ * allocates) and how to cancel one (NULL: it cannot be cancelled).
+ */
+typedef struct AIOCBInfo {
+  void (*cancel_async)(struct BlockAIOCB *acb);
+  size_t aiocb_size;
+} AIOCBInfo;
 
 /**
  * Stands for QEMU's `MemReentrancyGuard` (a device's guard against
@@ -404,6 +446,67 @@ void aio_co_wake(struct Coroutine *co);
  * `new_ctx`. Must be called from a coroutine.
  */
 void aio_co_reschedule_self(struct AioContext *new_ctx);
+
+/**
+ * For `AIO_WAIT_WHILE(ctx, cond)`: counts a waiter and returns the
+ * context its loop must poll: `ctx` if the caller runs in it, otherwise
+ * the main loop's, which the caller must be running (aborts if not).
+ * Pair with `qemucoro_aio_wait_end`.
+ */
+struct AioContext *qemucoro_aio_wait_begin(struct AioContext *ctx);
+
+/**
+ * Ends the wait begun by `qemucoro_aio_wait_begin`.
+ */
+void qemucoro_aio_wait_end(void);
+
+/**
+ * Wakes the `AIO_WAIT_WHILE` loops of the main loop so they look at their
+ * conditions again; call it after changing what they wait for from
+ * another thread. Does nothing when nobody waits.
+ */
+void aio_wait_kick(void);
+
+/**
+ * Runs `cb(opaque)` in `ctx` from a bottom half and waits, running the
+ * main loop, until it has run. From the main loop's thread only.
+ */
+void aio_wait_bh_oneshot(struct AioContext *ctx, QEMUBHFunc *cb, void *opaque);
+
+/**
+ * Allocates a request of the type `aiocb_info` describes
+ * (`aiocb_info->aiocb_size` bytes, a `BlockAIOCB` first) with one
+ * reference; `cb(opaque, ret)` is what its completion will call. The
+ * `AIOCBInfo` must outlive the request (normally a static).
+ */
+void *qemu_aio_get(const struct AIOCBInfo *aiocb_info,
+                   struct BlockDriverState *bs,
+                   BlockCompletionFunc *cb,
+                   void *opaque);
+
+/**
+ * Takes a reference to the request `p`. Not thread-safe: only the
+ * request's context may use its count.
+ */
+void qemu_aio_ref(void *p);
+
+/**
+ * Drops a reference to the request `p`, freeing it with the last one.
+ */
+void qemu_aio_unref(void *p);
+
+/**
+ * Asks for `acb` to be cancelled and returns at once. Its callback still
+ * runs once, later, from its context's loop: with -ECANCELED if the
+ * request had not started, else with its own result.
+ */
+void bdrv_aio_cancel_async(struct BlockAIOCB *acb);
+
+/**
+ * Cancels `acb` like `bdrv_aio_cancel_async`, then runs the main loop
+ * until its callback has run. From the main loop's thread only.
+ */
+void bdrv_aio_cancel(struct BlockAIOCB *acb);
 
 /**
  * Creates a bottom half that runs `cb(opaque)` in `ctx`'s loop each time
@@ -758,6 +861,45 @@ size_t qemucoro_stack_size(struct Coroutine *co);
  * sizes. Aborts if `co` is NULL.
  */
 size_t qemucoro_stack_high_water(struct Coroutine *co);
+
+/**
+ * Runs `func(arg)` on a worker thread of the calling thread's context,
+ * then, from that context's loop, `cb(opaque, ret)` with what it returned
+ * (`cb` may be NULL). The returned request can be cancelled until its
+ * callback runs; it is freed after that. Aborts on a thread with no
+ * context.
+ */
+struct BlockAIOCB *thread_pool_submit_aio(ThreadPoolFunc *func,
+                                          void *arg,
+                                          BlockCompletionFunc *cb,
+                                          void *opaque);
+
+/**
+ * From a coroutine: runs `func(arg)` on a worker thread of the current
+ * context while the coroutine sleeps, and returns what it returned.
+ */
+int thread_pool_submit_co(ThreadPoolFunc *func, void *arg);
+
+/**
+ * Sets how many worker threads `ctx`'s pool keeps at least (`min`, even
+ * when idle) and runs at most (`max`). Bad values (min > max, max <= 0,
+ * min < 0, above INT_MAX) set `*errp` and change nothing.
+ */
+void aio_context_set_thread_pool_params(struct AioContext *ctx,
+                                        int64_t min,
+                                        int64_t max,
+                                        struct Error **errp);
+
+/**
+ * `ctx`'s thread pool, made on first use. From `ctx`'s thread.
+ */
+struct ThreadPoolAio *aio_get_thread_pool(struct AioContext *ctx);
+
+/**
+ * Applies `ctx`'s thread pool parameters to `pool`, which must be `ctx`'s
+ * (`aio_context_set_thread_pool_params` already does this).
+ */
+void thread_pool_update_params(struct ThreadPoolAio *pool, struct AioContext *ctx);
 
 /**
  * The current time of `type` in nanoseconds. Aborts on a bad clock.

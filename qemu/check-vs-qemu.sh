@@ -14,9 +14,11 @@ OUT=$ROOT/build/vs-qemu
 mkdir -p "$OUT"
 # c-tests/iothread.h (ours) would shadow QEMU's from the tests' own
 # directory, so the suite is compiled from a copy without it.
+# vs-qemu-block.c stands in for the two functions of QEMU's block layer
+# that the thread pool tests call (libqemuutil has the pool, not them).
 rm -rf "$OUT/src" && mkdir -p "$OUT/src"
 cp "$ROOT"/c-tests/test-*.c "$ROOT"/c-tests/harness.[ch] "$ROOT"/c-tests/vs-qemu.h \
-    "$ROOT"/c-tests/proc-self.h "$OUT/src/"
+    "$ROOT"/c-tests/proc-self.h "$ROOT"/c-tests/vs-qemu-block.c "$OUT/src/"
 # -isystem: QEMU's headers are not -Wextra clean; _GNU_SOURCE (empty, as
 # the tests define it) before osdep.h pulls in the system headers.
 CFLAGS_Q="-O2 -g -DVS_QEMU -D_GNU_SOURCE= -include $OUT/src/vs-qemu.h -isystem $SRC/include -isystem $U -isystem $U/qapi -isystem $SRC -isystem $SRC/tests/unit $(pkg-config --cflags glib-2.0)"
@@ -24,7 +26,7 @@ CFLAGS_Q="-O2 -g -DVS_QEMU -D_GNU_SOURCE= -include $OUT/src/vs-qemu.h -isystem $
 cc $CFLAGS_Q -c -o "$OUT/iothread.o" "$SRC/tests/unit/iothread.c"
 # shellcheck disable=SC2086
 cc $CFLAGS_Q -Wall -Wextra -Werror -Wno-unused-function -o "$OUT/run" \
-    "$OUT"/src/test-*.c "$OUT/src/harness.c" "$OUT/iothread.o" \
+    "$OUT"/src/test-*.c "$OUT/src/harness.c" "$OUT/src/vs-qemu-block.c" "$OUT/iothread.o" \
     $UTIL_LIBS
 log "the C suite against QEMU $QV's own code"
 cd "$OUT" && ./run "$@"
