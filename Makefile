@@ -467,3 +467,5 @@ check-vs-qemu:
 # CROSS_INSTALL=1 installs the toolchain and emulator first (CI).
 check-aarch64: build/c-tests/spawn-watch
 	cross/check-aarch64.sh $(if $(CROSS_INSTALL),--install)
+
+include mk/poolapi.mk

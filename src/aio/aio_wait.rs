@@ -15,6 +15,7 @@ use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 
 use super::{bh, current_context, main_context, AioContext};
 use crate::util::abort::die;
+use crate::util::sanitizer;
 
 /// How many `AIO_WAIT_WHILE` loops are running, in every thread.
 static WAITERS: AtomicU32 = AtomicU32::new(0);
@@ -74,6 +75,8 @@ unsafe extern "C" fn run_oneshot(opaque: *mut c_void) {
     let o = unsafe { &*opaque.cast::<OneShot>() };
     // SAFETY: the caller of aio_wait_bh_oneshot promised cb(opaque) valid.
     unsafe { (o.cb)(o.opaque) };
+    // TSan builds: what the callback wrote happens before the wait ends.
+    sanitizer::release(ptr::from_ref(&o.done).cast());
     o.done.store(true, Ordering::Release);
     kick();
 }
@@ -98,5 +101,6 @@ pub fn bh_oneshot(ctx: &AioContext, cb: bh::QEMUBHFunc, opaque: *mut c_void) {
     while !o.done.load(Ordering::Acquire) {
         poll.poll(true);
     }
+    sanitizer::acquire(ptr::from_ref(&o.done).cast());
     end();
 }

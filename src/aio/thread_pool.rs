@@ -32,6 +32,7 @@ use super::context::AioContext;
 use crate::coroutine::{self, Coroutine};
 use crate::util::abort::die;
 use crate::util::mutex::{Condvar, Mutex};
+use crate::util::sanitizer;
 
 /// The default maximum number of worker threads of a context's pool.
 pub const THREAD_POOL_MAX_THREADS_DEFAULT: c_int = 64;
@@ -249,6 +250,8 @@ impl ThreadPoolAio {
             // SAFETY: the submitter promised func(arg) may run on any thread.
             let ret = unsafe { (r.func)(r.arg) };
             r.ret.store(ret, Ordering::Relaxed);
+            // TSan builds: what `func` wrote happens before the callback.
+            sanitizer::release(req.0.cast());
             // Publishes `ret`; from here on the request may be freed.
             r.state.store(DONE, Ordering::Release);
             bh::schedule(self.completion());
@@ -297,7 +300,10 @@ impl ThreadPoolAio {
             // SAFETY: in-flight requests are live.
             unsafe { &*r.0 }.state.load(Ordering::Acquire) == DONE
         })?;
-        Some(all.remove(i).0)
+        let req = all.remove(i).0;
+        // Pairs with the `release` of whoever set DONE.
+        sanitizer::acquire(req.cast());
+        Some(req)
     }
 }
 
@@ -337,6 +343,7 @@ unsafe extern "C" fn cancel_request(acb: *mut BlockAIOCB) {
     }
     q.requests.retain(|x| x.0 != req);
     r.ret.store(-libc::ECANCELED, Ordering::Relaxed);
+    sanitizer::release(req.cast());
     r.state.store(DONE, Ordering::Release);
     drop(q);
     bh::schedule(pool.completion());
