@@ -113,14 +113,30 @@ impl PoolSlot {
         }
     }
 
-    /// `aio_get_thread_pool`: the pool, made now if needed. Called on the
-    /// context's thread only, so no two can race to make it.
+    /// `aio_get_thread_pool`: the pool, made now if needed. Normally
+    /// called on the context's thread; two threads racing to make it keep
+    /// the first and drop the other.
     pub fn get(&self, ctx: &AioContext) -> &ThreadPoolAio {
         let mut p = self.pool.load(Ordering::Acquire);
         if p.is_null() {
-            p = ThreadPoolAio::new(ctx).cast_mut();
-            self.pool.store(p, Ordering::Release);
-            self.update(ctx);
+            let new = ThreadPoolAio::new(ctx).cast_mut();
+            match self.pool.compare_exchange(
+                ptr::null_mut(),
+                new,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    p = new;
+                    self.update(ctx);
+                }
+                Err(winner) => {
+                    // SAFETY: made just now and never shared; no worker.
+                    let lost = unsafe { Arc::from_raw(new) };
+                    bh::delete(lost.completion());
+                    p = winner;
+                }
+            }
         }
         // SAFETY: a pool lives until `shutdown`, when the context goes.
         unsafe { &*p }
