@@ -14,6 +14,7 @@
 #include "qemu/main-loop.h"
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -316,6 +317,105 @@ TEST(params_bad_values, "/thread-pool/params/bad-values")
     }
 }
 
+
+/* Threads in this process (entries of /proc/self/task), -1 if unknown. */
+static int thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+
+    if (!d) {
+        return -1;
+    }
+    while ((e = readdir(d))) {
+        n += e->d_name[0] != '.';
+    }
+    closedir(d);
+    return n;
+}
+
+/* Waits (for at most about 5 s) until the process has `want` threads. */
+static bool wait_thread_count(int want)
+{
+    for (int i = 0; i < 5000; i++) {
+        if (thread_count() == want) {
+            return true;
+        }
+        usleep(1000);
+    }
+    return false;
+}
+
+static void min_threads_start_and_stop(void *opaque)
+{
+    IOThread *iothread = iothread_new();
+    AioContext *ctx = iothread_get_aio_context(iothread);
+    int base = thread_count();
+    Error *err = NULL;
+
+    (void)opaque;
+    CHECK(base > 1);
+    CHECK(aio_get_thread_pool(ctx) != NULL);
+    aio_context_set_thread_pool_params(ctx, 3, 8, &err);
+    CHECK(err == NULL);
+    CHECK(wait_thread_count(base + 3));
+    iothread_join(iothread);
+    CHECK(wait_thread_count(base - 1));
+}
+
+/* Check that raising a pool's minimum starts that many workers at once,
+ * and that destroying the context stops them. In a child, whose only
+ * threads are the ones it starts (the main loop's idle workers would
+ * otherwise come and go while it counts). */
+TEST(params_min_threads, "/thread-pool/params/min-threads-start-and-stop")
+{
+    CHECK(child_passes(min_threads_start_and_stop, NULL));
+}
+
+static atomic_int running, peak;
+
+static int count_concurrency(void *opaque)
+{
+    int now = atomic_fetch_add(&running, 1) + 1;
+    int seen = atomic_load(&peak);
+
+    (void)opaque;
+    while (now > seen && !atomic_compare_exchange_weak(&peak, &seen, now)) {
+    }
+    usleep(20000);
+    atomic_fetch_sub(&running, 1);
+    return 0;
+}
+
+/* Check that a pool runs at most its maximum of requests at once, even
+ * when it had more workers before the limit was lowered. */
+TEST(params_max_threads, "/thread-pool/params/max-limits-concurrency")
+{
+    AioContext *ctx = qemu_get_aio_context();
+    enum { N = 8 };
+    PoolJob jobs[N];
+    int all = 0;
+
+    memset(jobs, 0, sizeof(jobs));
+    atomic_store(&peak, 0);
+    set_max_threads(2);
+    for (int i = 0; i < N; i++) {
+        thread_pool_submit_aio(count_concurrency, NULL, job_done, &jobs[i]);
+    }
+    for (int round = 0; round < 100000 && !all; round++) {
+        aio_poll(ctx, false);
+        all = 1;
+        for (int i = 0; i < N; i++) {
+            all &= jobs[i].done == 1;
+        }
+        usleep(all ? 0 : 100);
+    }
+    CHECK(all);
+    CHECK(atomic_load(&peak) >= 1);
+    CHECK(atomic_load(&peak) <= 2);
+    set_max_threads(THREAD_POOL_MAX_THREADS_DEFAULT);
+}
 
 static void *submit_from_plain_thread(void *opaque)
 {
