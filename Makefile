@@ -27,10 +27,9 @@ LIB_SO = $(RELEASE)/libqemucoro.so
 HEADER = include/coroutine.h
 # build.rs writes the header here, never into the source tree.
 GEN_HEADER = $(RELEASE)/include/coroutine.h
-# The same library built with sanitizer annotations, and for `make bench`.
+# The same library built with sanitizer annotations.
 ASAN_LIB = target/asan/release/libqemucoro.a
 TSAN_LIB = target/tsan/release/libqemucoro.a
-BENCH_LIB = target/bench/release/libqemucoro.a
 HEADERS = $(HEADER) $(wildcard include/qemu/*.h include/block/*.h)
 # What Rust's std needs from the system when linking the static library;
 # `make check-link-line` keeps this equal to rustc's own list.
@@ -72,6 +71,7 @@ check-layers:
 # Formatting and lints, for both products (the C library and the QEMU backend).
 check-style:
 	$(CARGO) fmt --check
+	$(CARGO) fmt --check --manifest-path bench/floor/Cargo.toml
 	$(CARGO) clippy --locked --release -- -D warnings
 	$(CARGO) clippy --locked --release --features qemu-backend -- -D warnings
 
@@ -131,9 +131,9 @@ build/tsan/%: $$($$*_SRC) $(C_DEPS) $(TSAN_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(SAN_CFLAGS) -fsanitize=thread $(C_LINK) $(TSAN_LIB) $(NATIVE_LIBS)
 
-build/bench/%: $$($$*_SRC) $(C_DEPS) $(BENCH_LIB)
+build/bench/%: $$($$*_SRC) $(C_DEPS) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(C_LINK) $(BENCH_LIB) $(NATIVE_LIBS)
+	$(CC) $(CFLAGS) $(C_LINK) $(LIB_A) $(NATIVE_LIBS)
 
 # Stack overflow reports get their own runner (OVERFLOW_BIN): its parent
 # process never touches coroutines, so each forked case starts like a fresh
@@ -234,32 +234,36 @@ check-install:
 	    { if read -r extra; then echo "libqemucoro.so exports $$extra, not an API symbol"; exit 1; fi; }
 	@echo "install: programs built with pkg-config (shared) and the archive (static) ran"
 
-# `make bench`: bench/bench.c against our library (with the raw switch
-# floors) and against QEMU's own coroutines, run in turn by bench/compare.py.
+# `make bench`: bench/bench.c against our library and against QEMU's own
+# coroutines, with the raw switch floors (bench/floor/), run in turn by
+# bench/compare.py.
 BENCH_ROUNDS ?= 5
 
-$(BENCH_LIB): $(RUST_SRC)
-	$(CARGO) build --release --locked --features bench-floor --target-dir target/bench
+# The floors: a program of its own (corosensei, Boost.Context's fcontext and
+# our switch compiled from src/switch/arch), so the library carries none.
+FLOOR_BIN = target/floor/release/qemucoro-bench-floor
+$(FLOOR_BIN): bench/floor/Cargo.toml bench/floor/Cargo.lock bench/floor/src/main.rs \
+              $(wildcard src/switch/arch/*.rs)
+	$(CARGO) build --release --locked --manifest-path bench/floor/Cargo.toml --target-dir target/floor
 
 # The same program on the shared library, for the .so column (rpath to
-# the bench build's own .so).
-BENCH_SO = target/bench/release/libqemucoro.so
-build/bench/bench-shared: $(bench_SRC) $(C_DEPS) $(BENCH_LIB)
+# the release .so).
+build/bench/bench-shared: $(bench_SRC) $(C_DEPS) $(LIB_SO)
 	@mkdir -p $(@D)
-	ln -sf libqemucoro.so $(BENCH_SO).0
+	ln -sf libqemucoro.so $(LIB_SO).0
 	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -Ic-tests -pthread -o $@ $(bench_SRC) \
-	    -L$(dir $(BENCH_SO)) -Wl,-rpath,$(CURDIR)/$(dir $(BENCH_SO)) -lqemucoro
+	    -L$(dir $(LIB_SO)) -Wl,-rpath,$(CURDIR)/$(dir $(LIB_SO)) -lqemucoro
 
 # The archive again, with the program's calls into it left going through
 # the GOT (--no-relax), as they must into a shared library: the .so's floor.
-build/bench/bench-got: $(bench_SRC) $(C_DEPS) $(BENCH_LIB)
+build/bench/bench-got: $(bench_SRC) $(C_DEPS) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARNFLAGS) -Iinclude -Ic-tests -pthread -o $@ $(bench_SRC) \
-	    $(BENCH_LIB) $(NATIVE_LIBS) -Wl,--no-relax
+	    $(LIB_A) $(NATIVE_LIBS) -Wl,--no-relax
 
-BENCH_COMPARE = python3 bench/compare.py --rounds $(BENCH_ROUNDS) \
+BENCH_COMPARE = python3 bench/compare.py --rounds $(BENCH_ROUNDS) --floor $(FLOOR_BIN) \
 	--shared build/bench/bench-shared --got build/bench/bench-got build/bench/bench
-bench: build/bench/bench build/bench/bench-shared build/bench/bench-got
+bench: build/bench/bench build/bench/bench-shared build/bench/bench-got $(FLOOR_BIN)
 	@if bench/build-qemu-baseline.sh >build/bench-qemu.log 2>&1; then \
 	    $(BENCH_COMPARE) build/bench-qemu; \
 	else \

@@ -4,7 +4,10 @@ coroutines in turn, several rounds each, and prints the median of every
 figure for both with the ratio ours/QEMU.
 
 Usage: compare.py OURS_BINARY [QEMU_BINARY|-] [--shared OURS_SHARED]
-                  [--got OURS_GOT] [--rounds N]
+                  [--got OURS_GOT] [--floor FLOOR_BINARY] [--rounds N]
+
+FLOOR_BINARY (bench/floor/) prints the raw switch floors, measured in the
+same rounds and shown beside ours.
 
 OURS_SHARED is the same benchmark linked against libqemucoro.so instead of
 the archive; its column is measured in the same rounds (goal: within 1.1x
@@ -164,6 +167,7 @@ def main():
     ap.add_argument("qemu", nargs="?", default="-")
     ap.add_argument("--shared")
     ap.add_argument("--got")
+    ap.add_argument("--floor")
     ap.add_argument("--rounds", type=int, default=3)
     # Names the second binary when it is not QEMU's (e.g. an older build of
     # ours, for a same-run before/after ratio).
@@ -175,6 +179,8 @@ def main():
     for i in range(a.rounds):
         print("round %d/%d ..." % (i + 1, a.rounds), file=sys.stderr, flush=True)
         ours_rounds.append(run_once(a.ours))
+        if a.floor:
+            ours_rounds[-1].update(run_once(a.floor))
         if a.shared:
             shared_rounds.append(run_once(a.shared))
         if a.got:
