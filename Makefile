@@ -30,7 +30,9 @@ GEN_HEADER = $(RELEASE)/include/coroutine.h
 # The same library built with sanitizer annotations.
 ASAN_LIB = target/asan/release/libqemucoro.a
 TSAN_LIB = target/tsan/release/libqemucoro.a
-HEADERS = $(HEADER) $(wildcard include/qemu/*.h include/block/*.h)
+# The hand-written C the generated header includes (cbindgen.toml).
+HEADER_PARTS = include/coroutine-prelude.h include/coroutine-epilogue.h
+HEADERS = $(HEADER) $(HEADER_PARTS) $(wildcard include/qemu/*.h include/block/*.h)
 # What Rust's std needs from the system when linking the static library;
 # `make check-link-line` keeps this equal to rustc's own list.
 NATIVE_LIBS = -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
@@ -293,7 +295,7 @@ install: all build/qemucoro.pc
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libqemucoro.so.$(VERSION)
 	ln -sf libqemucoro.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libqemucoro.so.$(SOMAJOR)
 	ln -sf libqemucoro.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libqemucoro.so
-	install -m 644 $(HEADER) $(DESTDIR)$(INCLUDEDIR)/qemucoro/
+	install -m 644 $(HEADER) $(HEADER_PARTS) $(DESTDIR)$(INCLUDEDIR)/qemucoro/
 	install -m 644 include/qemu/*.h $(DESTDIR)$(INCLUDEDIR)/qemucoro/qemu/
 	install -m 644 include/block/*.h $(DESTDIR)$(INCLUDEDIR)/qemucoro/block/
 	install -m 644 build/qemucoro.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
