@@ -33,9 +33,14 @@ check-header: $(HEADER)
 	else echo "header: not a git checkout, drift not checked"; fi
 
 # NATIVE_LIBS (the README's static link line, qemucoro.pc's Libs.private)
-# is what rustc says the static library needs.
+# is what rustc says the static library needs, and every link line in the
+# README names it whole.
 check-link-line:
-	@want=$$($(CARGO) rustc --release --locked --lib --crate-type staticlib -- \
+	@grep -qF -e '$(NATIVE_LIBS)' README.md || \
+	    { echo "README.md gives no static link line '$(NATIVE_LIBS)'"; exit 1; }; \
+	grep -e '-lgcc_s' README.md | grep -vF -e '$(NATIVE_LIBS)' && \
+	    { echo "README.md: a link line above is not '$(NATIVE_LIBS)'"; exit 1; }; \
+	want=$$($(CARGO) rustc --release --locked --lib --crate-type staticlib -- \
 	        --print native-static-libs 2>&1 | sed -n 's/.*native-static-libs: //p'); \
 	if [ "$$want" != "$(NATIVE_LIBS)" ]; then \
 	    echo "NATIVE_LIBS is '$(NATIVE_LIBS)' but rustc wants '$$want'"; exit 1; fi; \
