@@ -373,7 +373,7 @@ static double bench_co_sleep_zero(void)
     return s.ns;
 }
 
-/* --- Event loop rows (issue 11): a bottom half and an fd handler on the
+/* --- Event loop rows: a bottom half and an fd handler on the
  * main context, each one loop iteration per operation. --- */
 
 static void count_bh(void *opaque)
@@ -468,7 +468,8 @@ static void bench_memory(unsigned long n)
     free(cos);
 }
 
-/* --- Scale and bursts (issue 13 item 4, issue 12 item 6) ------------- */
+/* --- Scale (N coroutines suspended at once) and bursts (RSS kept after
+ * deep coroutines ended) ------------------------------------------------ */
 
 static void coroutine_fn yield_forever(void *opaque)
 {

@@ -76,7 +76,9 @@ def fmt(v):
     return "-" if v is None else ("%.2f" % v if v < 100 else "%.0f" % v)
 
 
-# Scale rows (issue 13): absolute goals for ours, QEMU for reference.
+# Scale rows: absolute goals for ours (a million suspended coroutines stay
+# cheap to create and switch, and within the default mapping limit), QEMU
+# for reference.
 # N: (rounds, {figure: (what, goal or None)})
 SCALE = {
     100000: {
@@ -94,7 +96,8 @@ SCALE = {
         "scale/mappings": ("mappings in the process", 20000),
     },
 }
-# Bursts (issue 12 item 6): ours within 1.5x of QEMU's RSS.
+# Bursts: ours within 1.5x of QEMU's RSS (the pool must not pin the memory
+# of a burst of deep coroutines).
 BURST_THREADS = 8
 BURSTS = {
     "burst/rss-after-one-mib": "MiB kept after 8192 coroutines used 64 KiB each and ended",

@@ -19,7 +19,7 @@
 //! only a budget of stacks is guarded (budget.rs); the rest are slots of
 //! slabs (slab.rs), many stacks to a mapping, with no guard page each.
 //! Their protection is a canary word at the bottom of each stack, checked
-//! every time the coroutine switches out (see coroutine.rs). An overflow is
+//! every time the coroutine switches out (src/coroutine/mod.rs). An overflow is
 //! then caught at the next yield or return rather than at the faulting
 //! instruction, and may have scribbled on the neighbouring stack first: the
 //! trade-off for a million live coroutines within the kernel's mapping
