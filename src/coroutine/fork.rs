@@ -4,7 +4,7 @@
 //! registry in `qemucoro_get_stats`) does not inherit a lock nobody will
 //! ever release. The child can then create and run coroutines and make new
 //! AioContexts. Per-context locks (timers, fd handlers) are not taken: a
-//! child must not use the parent's AioContexts (see the README).
+//! child must not use the parent's AioContexts (docs/design.md).
 //!
 //! Registered once per process, the first time a thread touches coroutine
 //! state. glibc binds the handlers to this library, so dlclose removes them.

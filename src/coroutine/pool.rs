@@ -19,8 +19,8 @@ use crate::util::mutex::Mutex;
 /// Coroutines a thread keeps for itself.
 const LOCAL_MAX: usize = 4096;
 /// From this many pooled coroutines on, a thread's pool gives back the
-/// stack pages below each top page (issue 12: a burst of deep coroutines
-/// must not pin its memory), but for its `LOCAL_HOT` most recent ones.
+/// stack pages below each top page (so that a burst of deep coroutines
+/// does not pin its memory), but for its `LOCAL_HOT` most recent ones.
 /// Below it nothing is given back: a thousand nested coroutines that end
 /// and are created again every round pay no system call.
 const DISCARD_FROM: usize = 1024;

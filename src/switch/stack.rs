@@ -19,26 +19,26 @@
 //! only a budget of stacks is guarded (budget.rs); the rest are slots of
 //! slabs (slab.rs), many stacks to a mapping, with no guard page each.
 //! Their protection is a canary word at the bottom of each stack, checked
-//! every time the coroutine switches out (see coroutine.rs). An overflow is
+//! every time the coroutine switches out (src/coroutine/mod.rs). An overflow is
 //! then caught at the next yield or return rather than at the faulting
 //! instruction, and may have scribbled on the neighbouring stack first: the
 //! trade-off for a million live coroutines within the kernel's mapping
 //! limit.
 //!
-//! The layer above gets a stack region (`bottom()`, `size()`, and its top
-//! through corosensei's `Stack::base`) and the canary to check; it keeps
+//! The layer above gets a stack region (`bottom()` and `size()`) and the
+//! canary to check; it keeps
 //! its own control data wherever it likes. A stack's top page is never
 //! given back while pooled (it holds the parked frames).
 
 mod budget;
 mod slab;
+mod valgrind;
 
 use std::io;
 use std::ptr;
 use std::sync::OnceLock;
 
-use corosensei::stack::valgrind::ValgrindStackRegistration;
-use corosensei::stack::StackPointer;
+use valgrind::ValgrindStackRegistration;
 
 use crate::util::abort::die;
 
@@ -72,7 +72,7 @@ impl Stack {
     /// errno if the kernel refuses (out of memory or address space).
     pub fn new(size: usize) -> Stack {
         let page = page_size();
-        let usable = size.max(corosensei::stack::MIN_STACK_SIZE).div_ceil(page) * page;
+        let usable = size.max(1).div_ceil(page) * page;
         if budget::take() {
             if let Some(stack) = Stack::new_guarded(usable) {
                 return stack;
@@ -112,11 +112,6 @@ impl Stack {
             slab: false,
             _valgrind,
         })
-    }
-
-    /// Where the first frame is pushed (16-byte aligned).
-    fn top(&self) -> *mut u8 {
-        self.start.wrapping_add(self.len)
     }
 
     /// Usable bytes, excluding any guard page or canary line.
@@ -244,20 +239,6 @@ fn try_map_anonymous(len: usize) -> Option<*mut u8> {
         )
     };
     (start != libc::MAP_FAILED).then_some(start.cast())
-}
-
-// SAFETY: base() and limit() bound live, writable memory owned by this stack
-// of at least MIN_STACK_SIZE bytes. corosensei asks for a guard page below
-// it; slab stacks have a canary instead (see the module comment), checked
-// on every switch out. limit() is the usable bottom.
-unsafe impl corosensei::stack::Stack for Stack {
-    fn base(&self) -> StackPointer {
-        StackPointer::new(self.top() as usize).expect("mapping is not at 0")
-    }
-
-    fn limit(&self) -> StackPointer {
-        StackPointer::new(self.bottom() as usize).expect("mapping is not at 0")
-    }
 }
 
 /// The size a stack of `size` usable bytes was asked for: every stack has

@@ -25,7 +25,7 @@
 
 use std::collections::HashMap;
 
-use corosensei::stack::valgrind::ValgrindStackRegistration;
+use super::valgrind::ValgrindStackRegistration;
 
 use super::{die_os, map_anonymous, page_size, Stack};
 use crate::util::mutex::Mutex;
