@@ -539,3 +539,83 @@ OVERFLOW_TEST(unbounded_uffd, "/overflow/unbounded/uffd", LAYOUT_UFFD,
               shape_unbounded, SHAPE_MESSAGE)
 OVERFLOW_TEST(unbounded_checked, "/overflow/unbounded/checked", LAYOUT_CHECKED,
               shape_unbounded, SHAPE_MESSAGE)
+
+static void run_unprivileged(void *opaque)
+{
+    if (getuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) {
+        say("could not drop privileges\n");
+        abort();
+    }
+    run_overflow(opaque);
+}
+
+/* Check that an unprivileged process gets userfaultfd guards (user-mode
+ * faults are all a guard needs, allowed where unprivileged userfaultfd is
+ * otherwise off). */
+TEST(uffd_unprivileged, "/overflow/sparse/uffd-unprivileged")
+{
+    static Overflow o = { LAYOUT_UFFD, shape_sparse };
+
+    CHECK(child_aborts_with(run_unprivileged, &o, SHAPE_MESSAGE));
+}
+
+static void fork_then_overflow(void *opaque)
+{
+    int status;
+    pid_t pid;
+
+    /* The slab, and its guards, made in this process... */
+    setenv("QEMUCORO_GUARDED_STACKS", "0", 1);
+    run_coroutine(do_nothing);
+    pid = fork();
+    if (pid == 0) {
+        /* ...and its pooled stack reused in the child. */
+        run_overflow(opaque);
+        _exit(0);
+    }
+    waitpid(pid, &status, 0);
+    if (WIFSIGNALED(status)) {
+        raise(WTERMSIG(status));
+    }
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
+
+/* Check that a forked child keeps userfaultfd guards on the slabs it
+ * inherited (the kernel drops the parent's registration in a child). */
+TEST(uffd_after_fork, "/overflow/sparse/uffd-after-fork")
+{
+    static Overflow o = { LAYOUT_UFFD, shape_sparse };
+
+    CHECK(child_aborts_with(fork_then_overflow, &o, SHAPE_MESSAGE));
+}
+
+static void coroutine_fn read_truncated_file(void *opaque)
+{
+    int fd = memfd_create("empty", 0);
+    volatile char *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+
+    (void)opaque;
+    (void)p[0];             /* past the end of the file: SIGBUS */
+}
+
+static void bus_host_handler(int sig)
+{
+    (void)sig;
+    say("host handler saw SIGBUS\n");
+    abort();
+}
+
+static void sigbus_with_host_handler(void *opaque)
+{
+    (void)opaque;
+    signal(SIGBUS, bus_host_handler);
+    run_coroutine(read_truncated_file);
+}
+
+/* Check that a SIGBUS that is not a guard band hit reaches the handler the
+ * host program installed before using coroutines. */
+TEST(other_sigbus_reaches_host_handler, "/overflow/sigbus-chains-to-host-handler")
+{
+    CHECK(child_aborts_with(sigbus_with_host_handler, NULL,
+                            "host handler saw SIGBUS"));
+}
