@@ -238,6 +238,11 @@ impl Canary {
         // made the pointer).
         let band = unsafe { &*self.0 };
         #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above, cached by std).
+            return unsafe { all_zero_avx512(band) };
+        }
+        #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above, cached by std).
             return unsafe { all_zero_avx2(band) };
@@ -259,6 +264,16 @@ fn all_zero(band: &[u64]) -> bool {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn all_zero_avx2(band: &[u64]) -> bool {
+    all_zero(band)
+}
+
+/// `all_zero` with 64-byte loads.
+///
+/// # Safety
+/// Only on a CPU with AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn all_zero_avx512(band: &[u64]) -> bool {
     all_zero(band)
 }
 
