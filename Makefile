@@ -318,7 +318,7 @@ $(TSAN_LIB): $(RUST_SRC)
 	$(CARGO) build --release --locked --features tsan --target-dir target/tsan
 	@touch $@
 
-# Every C test under ASan with no report (but the one that limits the
+# Every C test under ASan with no report (but the ones that limit the
 # address space, which ASan's shadow memory cannot live with) (not even ASan's warning that it
 # cannot tell which stack it is on), the overflow tests (handle_segv=0: the
 # default-SIGSEGV case wants no ASan handler before ours), then proof that
@@ -326,6 +326,7 @@ $(TSAN_LIB): $(RUST_SRC)
 check-asan: build/asan/run build/asan/overflow build/asan/stress build/asan/use-after-free \
             build/asan/dlclose
 	ASAN_OPTIONS=detect_leaks=1 build/asan/run --skip /stack/map-failure-aborts \
+	    --skip /stack/rlimit-as/ \
 	    2>build/asan/run.log || \
 	    { cat build/asan/run.log; exit 1; }
 	@if grep -E 'ASan|AddressSanitizer' build/asan/run.log; then \
@@ -380,7 +381,7 @@ check-valgrind: $(C_TEST_BIN) $(OVERFLOW_BIN) $(DLCLOSE_BIN) $(STRESS_BIN)
 	rm -rf build/valgrind && mkdir -p build/valgrind
 	$(VALGRIND) --log-file=build/valgrind/run.%p.log $(C_TEST_BIN) \
 	    --skip /stack/100000-live --skip /stack/slab-overflow-aborts \
-	    --skip /stack/map-failure-aborts \
+	    --skip /stack/map-failure-aborts --skip /stack/rlimit-as/ \
 	    --skip /stack/mapping-budget-counts-own-mappings \
 	    --skip /pool/burst-gives-back-stack-pages --skip /fork/
 	for t in reported nested c-thread chain/ report-while-loader-locked; do \
