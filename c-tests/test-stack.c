@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -232,7 +233,7 @@ CHILD(fill_address_limit, "fill-address-limit")
         size_t room = (size_t)RLIMIT_ROOM_MIB << 20;
         struct rlimit as = { vm_size() + room, vm_size() + room };
 
-        freopen("/dev/null", "w", stderr);   /* the abort's message */
+        dup2(open("/dev/null", O_WRONLY), STDERR_FILENO); /* the abort's */
         setrlimit(RLIMIT_AS, &as);
         for (;;) {
             qemu_coroutine_enter(qemu_coroutine_create(park, NULL));
