@@ -125,7 +125,10 @@ pub fn reopen_in_child() -> bool {
         // SAFETY: our own descriptor, used by nothing else.
         unsafe { libc::close(fd) };
     }
-    let fd = open().unwrap_or(OFF);
+    // No environment read here: Rust's lock around it may have been held
+    // by another thread of the parent (the switch was read before, or no
+    // slab would be guarded).
+    let fd = open_fd().unwrap_or(OFF);
     FD.store(fd, Ordering::Relaxed);
     fd != OFF
 }
@@ -136,11 +139,16 @@ fn turn_off() {
     FD.store(OFF, Ordering::Relaxed);
 }
 
-/// A userfaultfd with the two features a guard needs, or None.
+/// A userfaultfd for the guards, unless `QEMUCORO_UFFD=0` forbids it.
 fn open() -> Option<i32> {
     if std::env::var_os("QEMUCORO_UFFD").is_some_and(|v| v == "0") {
         return None;
     }
+    open_fd()
+}
+
+/// A userfaultfd with the two features a guard needs, or None.
+fn open_fd() -> Option<i32> {
     let flags = libc::O_CLOEXEC | libc::O_NONBLOCK;
     // SAFETY: userfaultfd takes flags only and returns a new descriptor.
     let mut fd = unsafe { libc::syscall(libc::SYS_userfaultfd, flags | UFFD_USER_MODE_ONLY) };
