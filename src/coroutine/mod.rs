@@ -194,9 +194,17 @@ impl Coroutine {
     #[inline(always)]
     fn check_canary(&self) {
         if let Some(canary) = self.canary.get() {
-            if !canary.intact() {
-                self.overflowed();
-            }
+            self.check_band(canary);
+        }
+    }
+
+    /// Out of line and cold, so that the hot path of a guarded stack saves
+    /// no register for it.
+    #[cold]
+    #[inline(never)]
+    fn check_band(&self, canary: Canary) {
+        if !canary.intact() {
+            self.overflowed();
         }
     }
 

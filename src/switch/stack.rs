@@ -233,22 +233,29 @@ impl Canary {
     /// Whether nothing was written into the checked band.
     #[inline]
     pub fn intact(self) -> bool {
-        // SAFETY: the band lies in a live slab slot owned by the coroutine
-        // being checked, which is not running, mapped readable (arm_canary
-        // made the pointer).
-        let band = unsafe { &*self.0 };
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above, cached by std).
-            return unsafe { all_zero_avx512(band) };
-        }
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (checked just above, cached by std).
-            return unsafe { all_zero_avx2(band) };
-        }
-        all_zero(band)
+        band_is_zero(self)
     }
+}
+
+/// `Canary::intact`, out of line: the switch's hot path keeps only the
+/// test for a check to make (guarded stacks have none).
+#[inline(never)]
+fn band_is_zero(canary: Canary) -> bool {
+    // SAFETY: the band lies in a live slab slot owned by the coroutine
+    // being checked, which is not running, mapped readable (arm_canary
+    // made the pointer).
+    let band = unsafe { &*canary.0 };
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F (checked just above, cached by std).
+        return unsafe { all_zero_avx512(band) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above, cached by std).
+        return unsafe { all_zero_avx2(band) };
+    }
+    all_zero(band)
 }
 
 /// One OR over it all, no early exit: it vectorises (16-byte loads on
