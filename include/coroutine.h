@@ -199,6 +199,27 @@ typedef struct QemucoroStats {
 } QemucoroStats;
 
 /**
+ * Coroutine stacks that exist now (of live and pooled coroutines), by how
+ * an overflow of each is caught (docs/stacks.md).
+ */
+typedef struct QemucoroStackStats {
+  /**
+   * Own mapping, PROT_NONE guard band: caught at the faulting write.
+   */
+  size_t guarded_mapped;
+  /**
+   * Slab slot, userfaultfd write-protected guard band: caught at the
+   * faulting write.
+   */
+  size_t guarded_uffd;
+  /**
+   * Slab slot, guard band checked by software: caught at the next
+   * switch out, or at the fault a runaway recursion meets.
+   */
+  size_t checked;
+} QemucoroStackStats;
+
+/**
  * A monotonic clock that keeps running while the guest is stopped; QEMU's
  * choice for timeouts and sleeps of the host side.
  */
@@ -687,6 +708,15 @@ int qemu_co_timeout(CoroutineEntry *entry, void *opaque, uint64_t timeout_ns, Cl
  * diagnostics, not for hot paths. Aborts if `stats` is NULL.
  */
 void qemucoro_get_stats(struct QemucoroStats *stats);
+
+/**
+ * Fills `*stats` with how many coroutine stacks exist (of live and pooled
+ * coroutines) under each protection against overflow: a guard band of
+ * their own mapping, a guard band write-protected with userfaultfd in a
+ * shared slab, or a band checked at every switch out where userfaultfd is
+ * refused. Not in QEMU. Reads counters; aborts if `stats` is NULL.
+ */
+void qemucoro_get_stack_stats(struct QemucoroStackStats *stats);
 
 /**
  * The usable size in bytes of `co`'s stack (0 for a thread's leader, from

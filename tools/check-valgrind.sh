@@ -29,7 +29,7 @@ vg() {
 
 rm -rf $LOGS && mkdir -p $LOGS
 vg run "$RUN" --skip /stack/100000-live --skip /stack/slab-overflow-aborts \
-    --skip /stack/map-failure-aborts \
+    --skip /stack/map-failure-aborts --skip /stack/rlimit-as/ \
     --skip /stack/mapping-budget-counts-own-mappings \
     --skip /pool/burst-gives-back-stack-pages --skip /fork/
 for t in reported nested c-thread chain/ report-while-loader-locked; do
