@@ -1,7 +1,9 @@
 /*
- * QemuMutex: QEMU's plain thread mutex, as a thin pthread wrapper, so that
- * it can serve as a QemuLockable next to CoMutex. Only the mutex part of
- * QEMU's qemu/thread.h.
+ * QEMU's thread primitives (qemu/thread.h) as thin inline wrappers over
+ * pthreads and futexes: QemuMutex (also a QemuLockable next to CoMutex),
+ * QemuRecMutex, QemuCond, QemuSemaphore, QemuEvent, QemuSpin and
+ * QemuThread. Misuse and pthread failures print one line and abort, as in
+ * QEMU. Not here: QemuLockCnt, thread affinity and naming, QSP profiling.
  *
  * SPDX-License-Identifier: MIT OR Apache-2.0
  */
@@ -9,11 +11,17 @@
 #define QEMUCORO_QEMU_THREAD_H
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "qemu/atomic.h"
+#include "qemu/futex.h"
 
 typedef struct QemuMutex {
     pthread_mutex_t lock;
@@ -99,6 +107,440 @@ static inline void qemu_mutex_unlock(QemuMutex *mutex)
     if (err) {
         qemu_mutex_die(__func__, strerror(err));
     }
+}
+
+/* --- QemuRecMutex: a mutex its holder may take again ------------------ */
+
+typedef struct QemuRecMutex {
+    QemuMutex m;
+} QemuRecMutex;
+
+static inline void qemu_rec_mutex_init(QemuRecMutex *mutex)
+{
+    pthread_mutexattr_t attr;
+    int err;
+
+    if (!mutex) {
+        qemu_mutex_die(__func__, "mutex must not be NULL");
+    }
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    err = pthread_mutex_init(&mutex->m.lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    if (err) {
+        qemu_mutex_die(__func__, strerror(err));
+    }
+    mutex->m.initialized = true;
+}
+
+static inline void qemu_rec_mutex_destroy(QemuRecMutex *mutex)
+{
+    qemu_mutex_destroy(&mutex->m);
+}
+
+static inline void qemu_rec_mutex_lock(QemuRecMutex *mutex)
+{
+    qemu_mutex_lock(&mutex->m);
+}
+
+static inline int qemu_rec_mutex_trylock(QemuRecMutex *mutex)
+{
+    return qemu_mutex_trylock(&mutex->m);
+}
+
+static inline void qemu_rec_mutex_unlock(QemuRecMutex *mutex)
+{
+    qemu_mutex_unlock(&mutex->m);
+}
+
+/* --- QemuCond: a condition variable on CLOCK_MONOTONIC ---------------- */
+
+typedef struct QemuCond {
+    pthread_cond_t cond;
+    bool initialized;
+} QemuCond;
+
+static inline void qemu_cond_check(QemuCond *cond, const char *func)
+{
+    if (!cond) {
+        qemu_mutex_die(func, "condition variable must not be NULL");
+    }
+    if (!cond->initialized) {
+        qemu_mutex_die(func, "condition variable used before qemu_cond_init");
+    }
+}
+
+static inline void qemu_cond_init(QemuCond *cond)
+{
+    pthread_condattr_t attr;
+    int err;
+
+    if (!cond) {
+        qemu_mutex_die(__func__, "condition variable must not be NULL");
+    }
+    pthread_condattr_init(&attr);
+    /* Timed waits measure time that a change of the date does not move. */
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    err = pthread_cond_init(&cond->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    if (err) {
+        qemu_mutex_die(__func__, strerror(err));
+    }
+    cond->initialized = true;
+}
+
+static inline void qemu_cond_destroy(QemuCond *cond)
+{
+    int err;
+
+    qemu_cond_check(cond, __func__);
+    cond->initialized = false;
+    err = pthread_cond_destroy(&cond->cond);
+    if (err) {
+        qemu_mutex_die(__func__, strerror(err));
+    }
+}
+
+static inline void qemu_cond_signal(QemuCond *cond)
+{
+    int err;
+
+    qemu_cond_check(cond, __func__);
+    err = pthread_cond_signal(&cond->cond);
+    if (err) {
+        qemu_mutex_die(__func__, strerror(err));
+    }
+}
+
+static inline void qemu_cond_broadcast(QemuCond *cond)
+{
+    int err;
+
+    qemu_cond_check(cond, __func__);
+    err = pthread_cond_broadcast(&cond->cond);
+    if (err) {
+        qemu_mutex_die(__func__, strerror(err));
+    }
+}
+
+static inline void qemu_cond_wait(QemuCond *cond, QemuMutex *mutex)
+{
+    int err;
+
+    qemu_cond_check(cond, __func__);
+    qemu_mutex_check(mutex, __func__);
+    err = pthread_cond_wait(&cond->cond, &mutex->lock);
+    if (err) {
+        qemu_mutex_die(__func__, strerror(err));
+    }
+}
+
+/* The monotonic time `ms` milliseconds from now. */
+static inline struct timespec qemu_deadline_in_ms(int ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+/* Waits at most `ms` milliseconds; false if the time ran out. */
+static inline bool qemu_cond_timedwait(QemuCond *cond, QemuMutex *mutex, int ms)
+{
+    struct timespec deadline = qemu_deadline_in_ms(ms);
+    int err;
+
+    qemu_cond_check(cond, __func__);
+    qemu_mutex_check(mutex, __func__);
+    err = pthread_cond_timedwait(&cond->cond, &mutex->lock, &deadline);
+    if (err && err != ETIMEDOUT) {
+        qemu_mutex_die(__func__, strerror(err));
+    }
+    return err != ETIMEDOUT;
+}
+
+/* --- QemuSemaphore: a counting semaphore ------------------------------ */
+
+typedef struct QemuSemaphore {
+    QemuMutex mutex;
+    QemuCond cond;
+    unsigned int count;
+} QemuSemaphore;
+
+static inline void qemu_sem_init(QemuSemaphore *sem, int init)
+{
+    if (!sem) {
+        qemu_mutex_die(__func__, "semaphore must not be NULL");
+    }
+    if (init < 0) {
+        qemu_mutex_die(__func__, "initial count must not be negative");
+    }
+    qemu_mutex_init(&sem->mutex);
+    qemu_cond_init(&sem->cond);
+    sem->count = (unsigned int)init;
+}
+
+static inline void qemu_sem_destroy(QemuSemaphore *sem)
+{
+    qemu_cond_destroy(&sem->cond);
+    qemu_mutex_destroy(&sem->mutex);
+}
+
+static inline void qemu_sem_post(QemuSemaphore *sem)
+{
+    qemu_mutex_lock(&sem->mutex);
+    if (sem->count == UINT_MAX) {
+        qemu_mutex_die(__func__, "semaphore count overflow");
+    }
+    sem->count++;
+    qemu_cond_signal(&sem->cond);
+    qemu_mutex_unlock(&sem->mutex);
+}
+
+/* Takes one count, waiting at most `ms` ms for it: 0, or -1 on timeout. */
+static inline int qemu_sem_timedwait(QemuSemaphore *sem, int ms)
+{
+    struct timespec deadline = qemu_deadline_in_ms(ms);
+    int err = 0;
+
+    qemu_mutex_lock(&sem->mutex);
+    while (sem->count == 0 && err != ETIMEDOUT) {
+        err = pthread_cond_timedwait(&sem->cond.cond, &sem->mutex.lock, &deadline);
+        if (err && err != ETIMEDOUT) {
+            qemu_mutex_die(__func__, strerror(err));
+        }
+    }
+    if (sem->count > 0) {
+        sem->count--;
+        err = 0;
+    }
+    qemu_mutex_unlock(&sem->mutex);
+    return err ? -1 : 0;
+}
+
+static inline void qemu_sem_wait(QemuSemaphore *sem)
+{
+    qemu_mutex_lock(&sem->mutex);
+    while (sem->count == 0) {
+        qemu_cond_wait(&sem->cond, &sem->mutex);
+    }
+    sem->count--;
+    qemu_mutex_unlock(&sem->mutex);
+}
+
+/* --- QemuEvent: a manual-reset event on a futex ------------------------ */
+
+/*
+ * One word: SET (0), FREE (1: not set, nobody asleep) or BUSY (-1: not
+ * set, someone may sleep on the futex). Setting an event that is already
+ * set costs one load; only a set that finds BUSY makes a system call.
+ * Reset ORs in FREE, which turns SET into FREE and leaves BUSY as it is.
+ */
+#define QEMU_EVENT_SET  0u
+#define QEMU_EVENT_FREE 1u
+#define QEMU_EVENT_BUSY ((unsigned)-1)
+
+typedef struct QemuEvent {
+    unsigned value;
+    bool initialized;
+} QemuEvent;
+
+static inline void qemu_event_check(QemuEvent *ev, const char *func)
+{
+    if (!ev) {
+        qemu_mutex_die(func, "event must not be NULL");
+    }
+    if (!ev->initialized) {
+        qemu_mutex_die(func, "event used before qemu_event_init");
+    }
+}
+
+static inline void qemu_event_init(QemuEvent *ev, bool init)
+{
+    if (!ev) {
+        qemu_mutex_die(__func__, "event must not be NULL");
+    }
+    ev->value = init ? QEMU_EVENT_SET : QEMU_EVENT_FREE;
+    ev->initialized = true;
+}
+
+static inline void qemu_event_destroy(QemuEvent *ev)
+{
+    qemu_event_check(ev, __func__);
+    ev->initialized = false;
+}
+
+/* Wakes every waiter; the event stays set until qemu_event_reset. */
+static inline void qemu_event_set(QemuEvent *ev)
+{
+    qemu_event_check(ev, __func__);
+    /* Whatever the caller wrote before setting is seen by the woken waiter. */
+    smp_mb();
+    if (qatomic_read(&ev->value) != QEMU_EVENT_SET) {
+        unsigned old = qatomic_xchg(&ev->value, QEMU_EVENT_SET);
+
+        if (old == QEMU_EVENT_BUSY) {
+            qemu_futex_wake(&ev->value, INT_MAX);
+        }
+    }
+}
+
+static inline void qemu_event_reset(QemuEvent *ev)
+{
+    qemu_event_check(ev, __func__);
+    qatomic_or(&ev->value, QEMU_EVENT_FREE);
+    /* A later check of the condition cannot be read before the reset. */
+    smp_mb__after_rmw();
+}
+
+/*
+ * Returns at once if the event is set; otherwise sleeps until a
+ * qemu_event_set. That set releases the waiter even if a reset follows
+ * before it runs: the waiter does not look at the event again.
+ */
+static inline void qemu_event_wait(QemuEvent *ev)
+{
+    unsigned value;
+
+    qemu_event_check(ev, __func__);
+    value = qatomic_load_acquire(&ev->value);
+    if (value == QEMU_EVENT_SET) {
+        return;
+    }
+    /* Mark the event BUSY (unless it was set meanwhile) so a set wakes us. */
+    if (value == QEMU_EVENT_FREE &&
+        qatomic_cmpxchg(&ev->value, QEMU_EVENT_FREE, QEMU_EVENT_BUSY)
+            == QEMU_EVENT_SET) {
+        return;
+    }
+    /* The futex re-checks BUSY in the kernel: a set in between is not lost. */
+    qemu_futex_wait(&ev->value, QEMU_EVENT_BUSY);
+}
+
+/* --- QemuSpin: a test-and-set spinlock --------------------------------- */
+
+typedef struct QemuSpin {
+    int value;
+} QemuSpin;
+
+static inline void qemu_spin_init(QemuSpin *spin)
+{
+    qatomic_set(&spin->value, 0);
+}
+
+static inline void qemu_spin_destroy(QemuSpin *spin)
+{
+    (void)spin;
+}
+
+static inline void qemu_spin_lock(QemuSpin *spin)
+{
+    while (__atomic_exchange_n(&spin->value, 1, __ATOMIC_ACQUIRE)) {
+        while (qatomic_read(&spin->value)) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#else
+            barrier();
+#endif
+        }
+    }
+}
+
+/* As in QEMU: true if the lock was busy (not taken), false if taken. */
+static inline bool qemu_spin_trylock(QemuSpin *spin)
+{
+    return __atomic_exchange_n(&spin->value, 1, __ATOMIC_ACQUIRE);
+}
+
+static inline bool qemu_spin_locked(QemuSpin *spin)
+{
+    return qatomic_read(&spin->value);
+}
+
+static inline void qemu_spin_unlock(QemuSpin *spin)
+{
+    qatomic_store_release(&spin->value, 0);
+}
+
+/* --- QemuThread -------------------------------------------------------- */
+
+#define QEMU_THREAD_JOINABLE 0
+#define QEMU_THREAD_DETACHED 1
+
+typedef struct QemuThread {
+    pthread_t thread;
+} QemuThread;
+
+/*
+ * Starts start_routine(arg) on a new thread with every signal blocked (as
+ * QEMU does: signals go to the threads that unblock them). A DETACHED
+ * thread cannot be joined. `name` is accepted and not applied (QEMU names
+ * threads only with -name debug-threads=on).
+ */
+static inline void qemu_thread_create(QemuThread *thread, const char *name,
+                                      void *(*start_routine)(void *),
+                                      void *arg, int mode)
+{
+    sigset_t all, old;
+    pthread_attr_t attr;
+    int err;
+
+    (void)name;
+    if (!thread || !start_routine) {
+        qemu_mutex_die(__func__, "thread and start_routine must not be NULL");
+    }
+    if (mode != QEMU_THREAD_JOINABLE && mode != QEMU_THREAD_DETACHED) {
+        qemu_mutex_die(__func__, "mode must be QEMU_THREAD_JOINABLE or QEMU_THREAD_DETACHED");
+    }
+    pthread_attr_init(&attr);
+    if (mode == QEMU_THREAD_DETACHED) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    }
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    err = pthread_create(&thread->thread, &attr, start_routine, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (err) {
+        qemu_mutex_die(__func__, strerror(err));
+    }
+}
+
+/* Waits for a JOINABLE thread to end; returns what it returned. */
+static inline void *qemu_thread_join(QemuThread *thread)
+{
+    void *ret;
+    int err;
+
+    if (!thread) {
+        qemu_mutex_die(__func__, "thread must not be NULL");
+    }
+    err = pthread_join(thread->thread, &ret);
+    if (err) {
+        qemu_mutex_die(__func__, strerror(err));
+    }
+    return ret;
+}
+
+static inline void qemu_thread_get_self(QemuThread *thread)
+{
+    thread->thread = pthread_self();
+}
+
+static inline bool qemu_thread_is_self(QemuThread *thread)
+{
+    return pthread_equal(pthread_self(), thread->thread);
+}
+
+static inline void qemu_thread_exit(void *retval)
+{
+    pthread_exit(retval);
 }
 
 #endif
