@@ -31,7 +31,7 @@ GEN_HEADER = $(RELEASE)/include/coroutine.h
 ASAN_LIB = target/asan/release/libqemucoro.a
 TSAN_LIB = target/tsan/release/libqemucoro.a
 BENCH_LIB = target/bench/release/libqemucoro.a
-HEADERS = $(HEADER) $(wildcard include/qemu/*.h include/block/*.h)
+HEADERS = $(HEADER) include/iothread.h $(wildcard include/qemu/*.h include/block/*.h include/qapi/*.h)
 # What Rust's std needs from the system when linking the static library;
 # `make check-link-line` keeps this equal to rustc's own list.
 NATIVE_LIBS = -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
@@ -230,7 +230,7 @@ check-install:
 	build/uses-static
 	@! ldd build/uses-static | grep -q libqemucoro
 	@nm -D --defined-only $(LIB_SO) | awk '$$2 == "T" {print $$3}' | \
-	    grep -v -E '^(qemu_|qemucoro_|aio_|yield_until_fd_readable$$|timer_|iothread_|error_(get_pretty|free)$$)' | \
+	    grep -v -E '^(qemu_|qemucoro_|aio_|yield_until_fd_readable$$|timer_|error_(get_pretty|free|propagate|report_err)$$|warn_report_err$$)' | \
 	    { if read -r extra; then echo "libqemucoro.so exports $$extra, not an API symbol"; exit 1; fi; }
 	@echo "install: programs built with pkg-config (shared) and the archive (static) ran"
 
@@ -284,14 +284,15 @@ build/qemucoro.pc: build/pc-vars
 
 install: all build/qemucoro.pc
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/qemucoro/qemu \
-	    $(DESTDIR)$(INCLUDEDIR)/qemucoro/block
+	    $(DESTDIR)$(INCLUDEDIR)/qemucoro/block $(DESTDIR)$(INCLUDEDIR)/qemucoro/qapi
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libqemucoro.a
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libqemucoro.so.$(VERSION)
 	ln -sf libqemucoro.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libqemucoro.so.$(SOMAJOR)
 	ln -sf libqemucoro.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libqemucoro.so
-	install -m 644 $(HEADER) $(DESTDIR)$(INCLUDEDIR)/qemucoro/
+	install -m 644 $(HEADER) include/iothread.h $(DESTDIR)$(INCLUDEDIR)/qemucoro/
 	install -m 644 include/qemu/*.h $(DESTDIR)$(INCLUDEDIR)/qemucoro/qemu/
 	install -m 644 include/block/*.h $(DESTDIR)$(INCLUDEDIR)/qemucoro/block/
+	install -m 644 include/qapi/*.h $(DESTDIR)$(INCLUDEDIR)/qemucoro/qapi/
 	install -m 644 build/qemucoro.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 
 uninstall:
