@@ -478,8 +478,9 @@ typedef struct QemuThread {
 } QemuThread;
 
 /*
- * Starts start_routine(arg) on a new thread with every signal blocked (as
- * QEMU does: signals go to the threads that unblock them). A DETACHED
+ * Starts start_routine(arg) on a new thread with every signal blocked but
+ * the synchronous ones a fault raises (SIGSEGV, SIGFPE, SIGILL), as QEMU
+ * does: signals go to the threads that unblock them. A DETACHED
  * thread cannot be joined. `name` is accepted and not applied (QEMU names
  * threads only with -name debug-threads=on).
  */
@@ -503,6 +504,9 @@ static inline void qemu_thread_create(QemuThread *thread, const char *name,
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     }
     sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     err = pthread_create(&thread->thread, &attr, start_routine, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
