@@ -43,6 +43,8 @@ static inline int event_notifier_init(EventNotifier *e, int active)
 {
     int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 
+    e->rfd = e->wfd = -1;
+    e->initialized = false;
     if (fd < 0) {
         return -errno;
     }
