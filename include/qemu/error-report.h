@@ -1,7 +1,8 @@
 /*
  * QEMU's error reporting to stderr: error_report, warn_report and
- * info_report print "program: [warning: |info: ]message" on one line, the
- * program being argv[0]'s base name. Not here: locations
+ * info_report print "[program: ][warning: |info: ]message" on one line, the
+ * program's name being GLib's (g_get_prgname) when the program uses GLib
+ * and has set one (g_test_init, QEMU's error_init), as in QEMU. Not here: locations
  * (loc_push_*), timestamps (-msg timestamp=on), the *_report_once forms.
  *
  * SPDX-License-Identifier: MIT OR Apache-2.0

@@ -4,7 +4,7 @@
 //! QEMU. The variadic front ends (error_setg, error_report ...) are inline
 //! C in those headers: they format the message and call in here.
 
-use std::ffi::{c_char, c_int, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::io::Write;
 use std::ptr::{addr_of_mut, null_mut};
 
@@ -39,19 +39,28 @@ enum Report {
     Info,
 }
 
-/// Prints one line as QEMU's error_report does: the program's name (the
-/// base name of argv[0]), the kind, the message.
+/// GLib's program name, if the program uses GLib and has set one (as
+/// g_test_init and QEMU's error_init do); QEMU prefixes its reports with it.
+fn glib_prgname() -> Option<String> {
+    type GetPrgname = unsafe extern "C" fn() -> *const c_char;
+    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks
+    // the symbol up in the loaded objects.
+    let sym = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"g_get_prgname".as_ptr()) };
+    if sym.is_null() {
+        return None;
+    }
+    // SAFETY: the symbol is GLib's g_get_prgname, of this type.
+    let get: GetPrgname = unsafe { std::mem::transmute::<*mut c_void, GetPrgname>(sym) };
+    // SAFETY: g_get_prgname takes nothing and returns NULL or a string
+    // GLib keeps alive.
+    let name = unsafe { get() };
+    (!name.is_null()).then(|| text(name))
+}
+
+/// Prints one line as QEMU's error_report does: GLib's program name if
+/// set, the kind, the message.
 fn report(kind: Report, msg: &str) {
-    let prog = std::env::args_os()
-        .next()
-        .map(|a| {
-            let a = std::path::PathBuf::from(a);
-            a.file_name()
-                .unwrap_or(a.as_os_str())
-                .to_string_lossy()
-                .into_owned()
-        })
-        .unwrap_or_default();
+    let prog = glib_prgname().map(|p| format!("{p}: ")).unwrap_or_default();
     let kind = match kind {
         Report::Error => "",
         Report::Warning => "warning: ",
@@ -59,7 +68,7 @@ fn report(kind: Report, msg: &str) {
     };
     let mut err = std::io::stderr().lock();
     // Nothing useful can be done if stderr is gone.
-    let _ = writeln!(err, "{prog}: {kind}{msg}");
+    let _ = writeln!(err, "{prog}{kind}{msg}");
     let _ = err.flush();
 }
 
