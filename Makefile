@@ -468,3 +468,6 @@ check-vs-qemu:
 # CROSS_INSTALL=1 installs the toolchain and emulator first (CI).
 check-aarch64: build/c-tests/spawn-watch
 	cross/check-aarch64.sh $(if $(CROSS_INSTALL),--install)
+
+# Make targets of their own, one file each.
+include mk/qemu-tests.mk
