@@ -1,6 +1,7 @@
 /*
  * QEMU's thread primitives (qemu/thread.h) as thin inline wrappers over
- * pthreads and futexes: QemuMutex (also a QemuLockable next to CoMutex),
+ * pthreads and futexes (what needs more of POSIX than strict ISO C
+ * headers declare is in the library: src/capi/thread.rs): QemuMutex (also a QemuLockable next to CoMutex),
  * QemuRecMutex, QemuCond, QemuSemaphore, QemuEvent, QemuSpin and
  * QemuThread. Misuse and pthread failures print one line and abort, as in
  * QEMU. Not here: QemuLockCnt, thread affinity and naming, QSP profiling.
@@ -13,15 +14,17 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "qemu/atomic.h"
 #include "qemu/futex.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct QemuMutex {
     pthread_mutex_t lock;
@@ -115,23 +118,8 @@ typedef struct QemuRecMutex {
     QemuMutex m;
 } QemuRecMutex;
 
-static inline void qemu_rec_mutex_init(QemuRecMutex *mutex)
-{
-    pthread_mutexattr_t attr;
-    int err;
-
-    if (!mutex) {
-        qemu_mutex_die(__func__, "mutex must not be NULL");
-    }
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-    err = pthread_mutex_init(&mutex->m.lock, &attr);
-    pthread_mutexattr_destroy(&attr);
-    if (err) {
-        qemu_mutex_die(__func__, strerror(err));
-    }
-    mutex->m.initialized = true;
-}
+/* A mutex its holder may lock again, unlocking as often (in the library). */
+void qemu_rec_mutex_init(QemuRecMutex *mutex);
 
 static inline void qemu_rec_mutex_destroy(QemuRecMutex *mutex)
 {
@@ -170,24 +158,8 @@ static inline void qemu_cond_check(QemuCond *cond, const char *func)
     }
 }
 
-static inline void qemu_cond_init(QemuCond *cond)
-{
-    pthread_condattr_t attr;
-    int err;
-
-    if (!cond) {
-        qemu_mutex_die(__func__, "condition variable must not be NULL");
-    }
-    pthread_condattr_init(&attr);
-    /* Timed waits measure time that a change of the date does not move. */
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    err = pthread_cond_init(&cond->cond, &attr);
-    pthread_condattr_destroy(&attr);
-    if (err) {
-        qemu_mutex_die(__func__, strerror(err));
-    }
-    cond->initialized = true;
-}
+/* Timed waits run on CLOCK_MONOTONIC: a change of the date moves no deadline. */
+void qemu_cond_init(QemuCond *cond);
 
 static inline void qemu_cond_destroy(QemuCond *cond)
 {
@@ -235,35 +207,8 @@ static inline void qemu_cond_wait(QemuCond *cond, QemuMutex *mutex)
     }
 }
 
-/* The monotonic time `ms` milliseconds from now. */
-static inline struct timespec qemu_deadline_in_ms(int ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* Waits at most `ms` milliseconds; false if the time ran out. */
-static inline bool qemu_cond_timedwait(QemuCond *cond, QemuMutex *mutex, int ms)
-{
-    struct timespec deadline = qemu_deadline_in_ms(ms);
-    int err;
-
-    qemu_cond_check(cond, __func__);
-    qemu_mutex_check(mutex, __func__);
-    err = pthread_cond_timedwait(&cond->cond, &mutex->lock, &deadline);
-    if (err && err != ETIMEDOUT) {
-        qemu_mutex_die(__func__, strerror(err));
-    }
-    return err != ETIMEDOUT;
-}
+bool qemu_cond_timedwait(QemuCond *cond, QemuMutex *mutex, int ms);
 
 /* --- QemuSemaphore: a counting semaphore ------------------------------ */
 
@@ -304,25 +249,7 @@ static inline void qemu_sem_post(QemuSemaphore *sem)
 }
 
 /* Takes one count, waiting at most `ms` ms for it: 0, or -1 on timeout. */
-static inline int qemu_sem_timedwait(QemuSemaphore *sem, int ms)
-{
-    struct timespec deadline = qemu_deadline_in_ms(ms);
-    int err = 0;
-
-    qemu_mutex_lock(&sem->mutex);
-    while (sem->count == 0 && err != ETIMEDOUT) {
-        err = pthread_cond_timedwait(&sem->cond.cond, &sem->mutex.lock, &deadline);
-        if (err && err != ETIMEDOUT) {
-            qemu_mutex_die(__func__, strerror(err));
-        }
-    }
-    if (sem->count > 0) {
-        sem->count--;
-        err = 0;
-    }
-    qemu_mutex_unlock(&sem->mutex);
-    return err ? -1 : 0;
-}
+int qemu_sem_timedwait(QemuSemaphore *sem, int ms);
 
 static inline void qemu_sem_wait(QemuSemaphore *sem)
 {
@@ -480,41 +407,12 @@ typedef struct QemuThread {
 /*
  * Starts start_routine(arg) on a new thread with every signal blocked but
  * the synchronous ones a fault raises (SIGSEGV, SIGFPE, SIGILL), as QEMU
- * does: signals go to the threads that unblock them. A DETACHED
- * thread cannot be joined. `name` is accepted and not applied (QEMU names
+ * does: signals go to the threads that unblock them. A DETACHED thread
+ * cannot be joined. `name` is accepted and not applied (QEMU names
  * threads only with -name debug-threads=on).
  */
-static inline void qemu_thread_create(QemuThread *thread, const char *name,
-                                      void *(*start_routine)(void *),
-                                      void *arg, int mode)
-{
-    sigset_t all, old;
-    pthread_attr_t attr;
-    int err;
-
-    (void)name;
-    if (!thread || !start_routine) {
-        qemu_mutex_die(__func__, "thread and start_routine must not be NULL");
-    }
-    if (mode != QEMU_THREAD_JOINABLE && mode != QEMU_THREAD_DETACHED) {
-        qemu_mutex_die(__func__, "mode must be QEMU_THREAD_JOINABLE or QEMU_THREAD_DETACHED");
-    }
-    pthread_attr_init(&attr);
-    if (mode == QEMU_THREAD_DETACHED) {
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    }
-    sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGILL);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    err = pthread_create(&thread->thread, &attr, start_routine, arg);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    if (err) {
-        qemu_mutex_die(__func__, strerror(err));
-    }
-}
+void qemu_thread_create(QemuThread *thread, const char *name,
+                        void *(*start_routine)(void *), void *arg, int mode);
 
 /* Waits for a JOINABLE thread to end; returns what it returned. */
 static inline void *qemu_thread_join(QemuThread *thread)
@@ -546,5 +444,9 @@ static inline void qemu_thread_exit(void *retval)
 {
     pthread_exit(retval);
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
