@@ -63,7 +63,7 @@ $(HEADER): $(GEN_HEADER)
 	@touch $@
 
 check: check-style check-layers check-rust check-header check-link-line check-c check-demo \
-       check-install check-gdb check-stress check-dlopen check-shared
+       check-install check-gdb check-stress check-dlopen check-shared check-iothread-names
 
 # No module imports a layer above its own (src/ has one folder per layer).
 check-layers:
