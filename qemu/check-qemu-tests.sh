@@ -8,7 +8,8 @@
 # coroutine_int.h, a compile-only stand-in: see there).
 #
 #   QEMU_TESTS="test-coroutine test-aio ..."   which files (default: all four)
-#   QEMU_TESTS_SKIP_<file>="/path ..."         cases left out (g_test's -s),
+#   QEMU_TESTS_SKIP_<file>="/path ..."         cases left out (g_test's -s:
+#                                              whole case paths, not prefixes),
 #                                              e.g. QEMU_TESTS_SKIP_test_aio
 #   QEMU_SRC, QEMU_DL_DIR, QEMUCORO_QEMU_WORK  as for qemu/check-qemu.sh
 #
@@ -110,6 +111,7 @@ fi
 
 PASSED=0
 FAILED=0
+SKIPPED=0
 WAITING=""
 # run_one BIN LABEL SKIPS: runs a g_test binary, counts its TAP lines.
 run_one() {
@@ -117,13 +119,16 @@ run_one() {
     for _c in $3; do _skip="$_skip -s $_c"; done
     # shellcheck disable=SC2086
     if timeout "$CASE_TIMEOUT" "$1" $_skip >"$1.log" 2>&1; then _rc=0; else _rc=$?; fi
-    _ok=$(grep -c '^ok ' "$1.log" || true)
+    # g_test reports a case left out with -s as "ok N /path # SKIP ...".
+    _ok=$(grep '^ok ' "$1.log" | grep -vc '# SKIP' || true)
+    _skipped=$(grep '^ok ' "$1.log" | grep -c '# SKIP' || true)
     _bad=$(grep -c '^not ok ' "$1.log" || true)
     if [ "$_rc" != 0 ] && [ "$_bad" = 0 ]; then
         _bad=1   # died (or timed out, rc 124) between cases
     fi
-    PASSED=$((PASSED + _ok)); FAILED=$((FAILED + _bad))
-    printf '%-8s %-22s %3d passed, %d failed (exit %d)\n' "$2" "$(basename "$1")" "$_ok" "$_bad" "$_rc"
+    PASSED=$((PASSED + _ok)); FAILED=$((FAILED + _bad)); SKIPPED=$((SKIPPED + _skipped))
+    printf '%-8s %-22s %3d passed, %d failed, %d left out (exit %d)\n' \
+        "$2" "$(basename "$1")" "$_ok" "$_bad" "$_skipped" "$_rc"
     if [ "$_bad" != 0 ]; then
         grep -v '^ok \|^# ' "$1.log" | tail -20
     fi
@@ -163,5 +168,5 @@ if [ -n "$WAITING" ]; then
     printf "$WAITING"
 fi
 log "QEMU's unit tests on qemucoro, static and shared: $(( $(now) - T0 )) s"
-echo "qemu-tests: $PASSED passed, $FAILED failed"
+echo "qemu-tests: $PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" = 0 ]
