@@ -97,6 +97,8 @@ fn handle(errp: *mut *mut Error, err: Box<Error>) {
     }
     if is_fatal(errp) {
         report(Report::Error, &err.msg.to_string_lossy());
+        // Freed first, as QEMU's error_report_err does: exit runs leak checks.
+        drop(err);
         std::process::exit(1);
     }
     // SAFETY: a non-NULL errp points to the caller's `Error *` variable.
