@@ -11,9 +11,30 @@
 /* Stops the compiler, not the CPU, from moving memory accesses across it. */
 #define barrier()            __asm__ __volatile__("" ::: "memory")
 
+#if defined(__SANITIZE_THREAD__)
+#define QEMUCORO_ATOMIC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define QEMUCORO_ATOMIC_TSAN 1
+#endif
+#endif
+
+#ifdef QEMUCORO_ATOMIC_TSAN
+/*
+ * GCC refuses fences under -fsanitize=thread (TSan does not model them).
+ * A sequentially consistent read-modify-write of one word orders memory as
+ * a full fence does, and TSan sees it.
+ */
+static int qemucoro_tsan_fence_word __attribute__((unused));
+#define smp_mb() \
+    ((void)__atomic_fetch_add(&qemucoro_tsan_fence_word, 0, __ATOMIC_SEQ_CST))
+#define smp_mb_release()     smp_mb()
+#define smp_mb_acquire()     smp_mb()
+#else
 #define smp_mb()             __atomic_thread_fence(__ATOMIC_SEQ_CST)
 #define smp_mb_release()     __atomic_thread_fence(__ATOMIC_RELEASE)
 #define smp_mb_acquire()     __atomic_thread_fence(__ATOMIC_ACQUIRE)
+#endif
 #define smp_wmb()            smp_mb_release()
 #define smp_rmb()            smp_mb_acquire()
 #define smp_mb__before_rmw() smp_mb()
