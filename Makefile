@@ -34,7 +34,7 @@ ASAN_LIB = target/asan/release/libqemucoro.a
 TSAN_LIB = target/tsan/release/libqemucoro.a
 # The hand-written C the generated header includes (cbindgen.toml).
 HEADER_PARTS = include/coroutine-prelude.h include/coroutine-epilogue.h
-HEADERS = $(HEADER) $(HEADER_PARTS) $(wildcard include/qemu/*.h include/block/*.h)
+HEADERS = $(HEADER) $(HEADER_PARTS) include/iothread.h $(wildcard include/qemu/*.h include/block/*.h include/qapi/*.h)
 # What Rust's std needs from the system when linking the static library;
 # `make check-link-line` keeps this equal to rustc's own list.
 NATIVE_LIBS = -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
@@ -65,7 +65,7 @@ $(HEADER): $(GEN_HEADER)
 	@touch $@
 
 check: check-style check-layers check-rust check-header check-link-line check-c check-demo \
-       check-install check-gdb check-stress check-dlopen check-shared
+       check-install check-gdb check-stress check-dlopen check-shared check-iothread-names
 
 clean:
 	$(CARGO) clean
@@ -82,3 +82,4 @@ include mk/sanitizers.mk
 include mk/bench.mk
 include mk/qemu.mk
 include mk/cross.mk
+include mk/qemu-tests.mk

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include "qemu/clock-type.h"
 #include "coroutine-prelude.h"
 
 /**
@@ -179,12 +180,6 @@ typedef struct QemuCoSleep {
 } QemuCoSleep;
 
 /**
- * QEMU's clock names. An `int` in C, so that a bad value from C can be
- * rejected with a message instead of being undefined behaviour.
- */
-typedef int QEMUClockType;
-
-/**
  * Counts of coroutines that have a stack.
  */
 typedef struct QemucoroStats {
@@ -220,32 +215,6 @@ typedef struct QemucoroStackStats {
 } QemucoroStackStats;
 
 /**
- * A monotonic clock that keeps running while the guest is stopped; QEMU's
- * choice for timeouts and sleeps of the host side.
- */
-#define QEMU_CLOCK_REALTIME 0
-
-/**
- * The guest's clock; without a guest it is the monotonic clock.
- */
-#define QEMU_CLOCK_VIRTUAL 1
-
-/**
- * The host's wall clock (CLOCK_REALTIME): it jumps when the date is set.
- */
-#define QEMU_CLOCK_HOST 2
-
-/**
- * The guest's real-time clock; without a guest it is the monotonic clock.
- */
-#define QEMU_CLOCK_VIRTUAL_RT 3
-
-/**
- * How many clocks there are.
- */
-#define QEMU_CLOCK_MAX 4
-
-/**
  * Wait at the front of the queue instead of the back: for re-queueing a
  * request whose condition still does not hold after it was woken.
  */
@@ -254,6 +223,17 @@ typedef struct QemucoroStackStats {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Pass `&error_abort` as `errp` to abort at an error, printing where it
+ * was set and its message (QEMU's "Unexpected error in ..." report).
+ */
+extern struct Error *error_abort;
+
+/**
+ * Pass `&error_fatal` as `errp` to report an error and exit(1) at it.
+ */
+extern struct Error *error_fatal;
 
 /**
  * Returns the main loop's context, creating it on first use. It is never
@@ -280,9 +260,9 @@ void qemu_set_current_aio_context(struct AioContext *ctx);
  * Creates a context with one reference; run it with `aio_poll` from one
  * thread at a time, its home thread.
  *
- * `Error` is qemucoro's own (read it with `error_get_pretty`, free it with
- * `error_free`); on failure this returns NULL and, unless `errp` is NULL,
- * stores the error in `*errp`.
+ * On failure this returns NULL and hands the error to `errp` as QEMU's
+ * error_setg does (`&error_abort` aborts, `&error_fatal` exits, NULL
+ * ignores it).
  */
 struct AioContext *aio_context_new(struct Error **errp);
 
@@ -624,6 +604,40 @@ void qemu_coroutine_inc_pool_size(unsigned int additional_pool_size);
 void qemu_coroutine_dec_pool_size(unsigned int removing_pool_size);
 
 /**
+ * error_setg's back end (qapi/error.h formats `msg`): makes an error set
+ * in `func` at `src`:`line` and hands it to `errp`. Setting into an
+ * `Error *` that already holds an error aborts, as QEMU's assertion does.
+ */
+void qemucoro_error_set(struct Error **errp,
+                        const char *src,
+                        int line,
+                        const char *func,
+                        const char *msg);
+
+/**
+ * error_report, warn_report and info_report's back end
+ * (qemu/error-report.h formats `msg`): kind 0 error, 1 warning, 2 info.
+ */
+void qemucoro_report(int kind, const char *msg);
+
+/**
+ * Moves `local_err` to `dst_errp` (or aborts/exits for `&error_abort` /
+ * `&error_fatal`); frees it if `dst_errp` is NULL or already holds an
+ * error. NULL `local_err` does nothing.
+ */
+void error_propagate(struct Error **dst_errp, struct Error *local_err);
+
+/**
+ * Prints `err`'s message as error_report does, then frees it.
+ */
+void error_report_err(struct Error *err);
+
+/**
+ * Prints `err`'s message as warn_report does, then frees it.
+ */
+void warn_report_err(struct Error *err);
+
+/**
  * The message of `err`, valid until `error_free(err)`.
  */
 const char *error_get_pretty(const struct Error *err);
@@ -638,20 +652,20 @@ void error_free(struct Error *err);
  * in a loop); on that thread `qemu_get_current_aio_context()` is that
  * context. Returns once the context exists.
  */
-struct IOThread *iothread_new(void);
+struct IOThread *qemucoro_iothread_new(void);
 
 /**
  * The context `iothread` runs. It stays valid until `iothread_join`
  * (take a reference with `aio_context_ref` to keep it longer).
  */
-struct AioContext *iothread_get_aio_context(struct IOThread *iothread);
+struct AioContext *qemucoro_iothread_get_aio_context(struct IOThread *iothread);
 
 /**
  * Stops `iothread` once the work already queued in its context has run,
  * waits for the thread to end and frees it, dropping its reference to the
  * context.
  */
-void iothread_join(struct IOThread *iothread);
+void qemucoro_iothread_join(struct IOThread *iothread);
 
 /**
  * Legacy `qemu_coroutine_create(entry)`: the opaque comes with the first

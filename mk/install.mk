@@ -20,14 +20,15 @@ build/qemucoro.pc: build/pc-vars
 
 install: all build/qemucoro.pc
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/qemucoro/qemu \
-	    $(DESTDIR)$(INCLUDEDIR)/qemucoro/block
+	    $(DESTDIR)$(INCLUDEDIR)/qemucoro/block $(DESTDIR)$(INCLUDEDIR)/qemucoro/qapi
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libqemucoro.a
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libqemucoro.so.$(VERSION)
 	ln -sf libqemucoro.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libqemucoro.so.$(SOMAJOR)
 	ln -sf libqemucoro.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libqemucoro.so
-	install -m 644 $(HEADER) $(HEADER_PARTS) $(DESTDIR)$(INCLUDEDIR)/qemucoro/
+	install -m 644 $(HEADER) $(HEADER_PARTS) include/iothread.h $(DESTDIR)$(INCLUDEDIR)/qemucoro/
 	install -m 644 include/qemu/*.h $(DESTDIR)$(INCLUDEDIR)/qemucoro/qemu/
 	install -m 644 include/block/*.h $(DESTDIR)$(INCLUDEDIR)/qemucoro/block/
+	install -m 644 include/qapi/*.h $(DESTDIR)$(INCLUDEDIR)/qemucoro/qapi/
 	install -m 644 build/qemucoro.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 
 uninstall:

@@ -43,7 +43,7 @@ check-asan: build/asan/run build/asan/overflow build/asan/stress build/asan/use-
 # children start threads after a fork of a multithreaded process, which
 # TSan refuses (die_after_fork).
 TSAN_RUN = TSAN_OPTIONS=halt_on_error=1:exitcode=66
-TSAN_TESTS = /threads /pool /aio /co-mutex/threads /sleep /co-io /main-loop
+TSAN_TESTS = /threads /pool /aio /co-mutex/threads /sleep /co-io /main-loop /qemu- /event-notifier
 # It measures RSS, which under TSan is mostly TSan's shadow memory.
 TSAN_SKIP = --skip /pool/burst-gives-back-stack-pages
 check-tsan: build/tsan/run build/tsan/overflow build/tsan/hello-coroutine build/tsan/hello-callbacks

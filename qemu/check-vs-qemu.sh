@@ -12,8 +12,9 @@ build_util_tree
 
 OUT=$ROOT/build/vs-qemu
 mkdir -p "$OUT"
-# c-tests/iothread.h (ours) would shadow QEMU's from the tests' own
-# directory, so the suite is compiled from a copy without it.
+# The suite is compiled from a copy of its sources alone, so that no header
+# of ours beside them shadows QEMU's (its tests/unit/iothread.h is the one
+# found; the library's is include/iothread.h, not on this path).
 rm -rf "$OUT/src" && mkdir -p "$OUT/src"
 cp "$ROOT"/c-tests/test-*.c "$ROOT"/c-tests/harness.[ch] "$ROOT"/c-tests/vs-qemu.h \
     "$ROOT"/c-tests/proc-self.h "$OUT/src/"

@@ -21,6 +21,7 @@ mod iothread;
 mod legacy;
 mod sleep;
 mod stats;
+mod thread;
 mod timer;
 
 use crate::coroutine::{CoroutineEntry, CoroutineEntryFn};
