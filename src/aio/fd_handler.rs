@@ -98,7 +98,8 @@ impl FdHandlers {
                 },
                 // Not in the epoll set: the number may name another file
                 // now (the old one closed while registered), so look anew.
-                Some(Watched::AlwaysReady) | None => Some(add(epoll, fd, events)),
+                Some(Watched::AlwaysReady) => epoll.add(fd, events).ok(),
+                None => Some(add(epoll, fd, events)),
             };
             let id = self.last_id.fetch_add(1, Ordering::Relaxed) + 1;
             table.insert(

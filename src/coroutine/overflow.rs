@@ -241,6 +241,8 @@ struct AltStack {
 /// in a key destructor (a `thread_local!` destructor would never run).
 static ALT: ExitKey = ExitKey::new(drop_alt_stack);
 
+/// # Safety
+/// Called by glibc only, on the exiting thread, with the value ALT holds.
 unsafe extern "C" fn drop_alt_stack(alt: *mut c_void) {
     // SAFETY: the only value ALT is given: a Box from `thread_init`.
     drop(unsafe { Box::from_raw(alt.cast::<AltStack>()) });

@@ -75,6 +75,8 @@ type Local = ThreadBlock;
 /// put comes in a key destructor gets its list handed over too.
 static EXIT: ExitKey = ExitKey::new(hand_over_at_exit);
 
+/// # Safety
+/// Called by glibc only, on the exiting thread, outside any coroutine.
 unsafe extern "C" fn hand_over_at_exit(_: *mut c_void) {
     // Later thread-exit code (other key destructors) may still create and
     // finish coroutines: CLOSED sends those straight to the global pool.
