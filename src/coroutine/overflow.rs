@@ -25,7 +25,6 @@
 //! the set of candidates, and a wild write into some other coroutine's guard
 //! page is not mistaken for an overflow.
 
-use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
 use std::ptr;
 use std::sync::{Once, OnceLock};
@@ -33,6 +32,7 @@ use std::sync::{Once, OnceLock};
 use crate::coroutine::current;
 use crate::coroutine::Coroutine;
 use crate::switch::stack::page_size;
+use crate::util::thread_exit::ExitKey;
 
 /// Bytes of alternate signal stack we give a thread that has none.
 const ALT_STACK_SIZE: usize = 64 * 1024;
@@ -42,13 +42,11 @@ pub fn thread_init() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(install_handler);
     super::fork::register();
-    // An exiting thread has lost its thread-locals; it needs no signal stack.
-    let _ = ALT.try_with(|alt| {
-        let mut alt = alt.borrow_mut();
-        if alt.is_none() {
-            *alt = AltStack::new_if_missing();
+    if ALT.get().is_null() {
+        if let Some(alt) = AltStack::new_if_missing() {
+            ALT.set(Box::into_raw(Box::new(alt)).cast());
         }
-    });
+    }
 }
 
 /// A SIGSEGV or SIGBUS disposition we replaced.
@@ -298,8 +296,21 @@ struct AltStack {
     len: usize,
 }
 
-thread_local! {
-    static ALT: RefCell<Option<AltStack>> = const { RefCell::new(None) };
+/// The thread's signal stack, a `Box<AltStack>`, unmapped when the thread
+/// exits: a pthread key, so also for a thread whose first coroutine comes
+/// in a key destructor (a `thread_local!` destructor would never run).
+static ALT: ExitKey = ExitKey::new(drop_alt_stack);
+
+/// # Safety
+/// Called by glibc only, on the exiting thread, with the value ALT holds.
+unsafe extern "C" fn drop_alt_stack(alt: *mut c_void) {
+    // SAFETY: the only value ALT is given: a Box from `thread_init`.
+    drop(unsafe { Box::from_raw(alt.cast::<AltStack>()) });
+}
+
+/// Deletes the signal stack's exit hook when the library is unloaded.
+pub(crate) fn delete_exit_hook() {
+    ALT.delete();
 }
 
 impl AltStack {
