@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "block/aio.h"
 #include "qemu/main-loop.h"
+#include "iothread.h"
 #include "harness.h"
 
 #include <fcntl.h>
