@@ -1,7 +1,8 @@
 /*
  * Coroutine benchmarks over QEMU's public API. The same source is linked
  * against qemucoro and against QEMU's own implementation (BENCH_QEMU), and
- * bench/run.py runs the two in turn.
+ * bench/compare.py runs the two in turn (the raw switch floors are a
+ * program of their own, bench/floor/).
  *
  * Each run prints one "name value" line per figure: nanoseconds per
  * operation, or for the memory test bytes and mappings per coroutine.
@@ -372,7 +373,7 @@ static double bench_co_sleep_zero(void)
     return s.ns;
 }
 
-/* --- Event loop rows (issue 11): a bottom half and an fd handler on the
+/* --- Event loop rows: a bottom half and an fd handler on the
  * main context, each one loop iteration per operation. --- */
 
 static void count_bh(void *opaque)
@@ -467,7 +468,8 @@ static void bench_memory(unsigned long n)
     free(cos);
 }
 
-/* --- Scale and bursts (issue 13 item 4, issue 12 item 6) ------------- */
+/* --- Scale (N coroutines suspended at once) and bursts (RSS kept after
+ * deep coroutines ended) ------------------------------------------------ */
 
 static void coroutine_fn yield_forever(void *opaque)
 {
@@ -633,16 +635,6 @@ static void bench_burst(int threads)
     printf("burst/rss-after-idle-threads-mib %.1f\n", (rss2 - rss0) / 1048576.0);
 }
 
-#ifndef BENCH_QEMU
-double qemucoro_bench_floor_corosensei(unsigned long iters);
-double qemucoro_bench_floor_context(unsigned long iters);
-double qemucoro_bench_floor_corosensei_nested2(unsigned long iters);
-double qemucoro_bench_floor_corosensei_nested(unsigned long iters);
-double qemucoro_bench_floor_jmp(unsigned long iters);
-double qemucoro_bench_floor_ret(unsigned long iters);
-double qemucoro_bench_floor_jmp_checks(unsigned long iters);
-#endif
-
 static const struct {
     const char *name;
     double (*fn)(void);
@@ -690,17 +682,5 @@ int main(int argc, char **argv)
             fflush(stdout);
         }
     }
-#ifndef BENCH_QEMU
-    if (*only) {
-        return 0;
-    }
-    printf("floor/corosensei %.2f\n", qemucoro_bench_floor_corosensei(20000000));
-    printf("floor/context %.2f\n", qemucoro_bench_floor_context(20000000));
-    printf("floor/corosensei-nested %.2f\n", qemucoro_bench_floor_corosensei_nested(20000000));
-    printf("floor/corosensei-nested2 %.2f\n", qemucoro_bench_floor_corosensei_nested2(20000000));
-    printf("floor/jmp %.2f\n", qemucoro_bench_floor_jmp(20000000));
-    printf("floor/ret %.2f\n", qemucoro_bench_floor_ret(20000000));
-    printf("floor/jmp-checks %.2f\n", qemucoro_bench_floor_jmp_checks(20000000));
-#endif
     return 0;
 }

@@ -4,7 +4,10 @@ coroutines in turn, several rounds each, and prints the median of every
 figure for both with the ratio ours/QEMU.
 
 Usage: compare.py OURS_BINARY [QEMU_BINARY|-] [--shared OURS_SHARED]
-                  [--got OURS_GOT] [--rounds N]
+                  [--got OURS_GOT] [--floor FLOOR_BINARY] [--rounds N]
+
+FLOOR_BINARY (bench/floor/) prints the raw switch floors, measured in the
+same rounds and shown beside ours.
 
 OURS_SHARED is the same benchmark linked against libqemucoro.so instead of
 the archive; its column is measured in the same rounds (goal: within 1.1x
@@ -73,7 +76,9 @@ def fmt(v):
     return "-" if v is None else ("%.2f" % v if v < 100 else "%.0f" % v)
 
 
-# Scale rows (issue 13): absolute goals for ours, QEMU for reference.
+# Scale rows: absolute goals for ours (a million suspended coroutines stay
+# cheap to create and switch, and within the default mapping limit), QEMU
+# for reference.
 # N: (rounds, {figure: (what, goal or None)})
 SCALE = {
     100000: {
@@ -91,7 +96,8 @@ SCALE = {
         "scale/mappings": ("mappings in the process", 20000),
     },
 }
-# Bursts (issue 12 item 6): ours within 1.5x of QEMU's RSS.
+# Bursts: ours within 1.5x of QEMU's RSS (the pool must not pin the memory
+# of a burst of deep coroutines).
 BURST_THREADS = 8
 BURSTS = {
     "burst/rss-after-one-mib": "MiB kept after 8192 coroutines used 64 KiB each and ended",
@@ -164,6 +170,7 @@ def main():
     ap.add_argument("qemu", nargs="?", default="-")
     ap.add_argument("--shared")
     ap.add_argument("--got")
+    ap.add_argument("--floor")
     ap.add_argument("--rounds", type=int, default=3)
     # Names the second binary when it is not QEMU's (e.g. an older build of
     # ours, for a same-run before/after ratio).
@@ -175,6 +182,8 @@ def main():
     for i in range(a.rounds):
         print("round %d/%d ..." % (i + 1, a.rounds), file=sys.stderr, flush=True)
         ours_rounds.append(run_once(a.ours))
+        if a.floor:
+            ours_rounds[-1].update(run_once(a.floor))
         if a.shared:
             shared_rounds.append(run_once(a.shared))
         if a.got:

@@ -11,6 +11,8 @@
 #include "harness.h"
 
 #include <dlfcn.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -342,4 +344,278 @@ TEST(overflow_report_without_loader_lock, "/overflow/report-while-loader-locked"
 {
     CHECK(child_aborts_with(overflow_while_loader_locked, NULL,
                             OVERFLOW_MESSAGE("overflow_recurse")));
+}
+
+/*
+ * The shapes of overflow every stack layout must report, before any other
+ * coroutine runs. Each runs on one of three layouts, chosen in the child
+ * before its first coroutine: a stack of its own mapping (the default
+ * while the budget lasts), a slab slot guarded by userfaultfd
+ * (QEMUCORO_GUARDED_STACKS=0), or a slab slot checked by software
+ * (QEMUCORO_UFFD=0 too). A coroutine on the slot below the overflowing
+ * one is suspended throughout; it would be the victim.
+ */
+enum { LAYOUT_MAPPED, LAYOUT_UFFD, LAYOUT_CHECKED };
+
+#define CHECKED_SUFFIX " (a software-checked stack: caught at switch-out)"
+
+typedef struct {
+    int layout;
+    void (*shape)(char *bottom);
+} Overflow;
+
+/* The current coroutine's lowest usable address: its stack's top is the
+ * first page boundary above any of its frames. */
+static char *stack_bottom(char *frame)
+{
+    uintptr_t page = sysconf(_SC_PAGESIZE);
+    uintptr_t top = ((uintptr_t)frame + page - 1) & ~(page - 1);
+
+    return (char *)(top - qemucoro_stack_size(qemu_coroutine_self()));
+}
+
+static int layout_in_use(int layout)
+{
+    QemucoroStackStats s;
+
+    qemucoro_get_stack_stats(&s);
+    switch (layout) {
+    case LAYOUT_MAPPED:
+        return s.guarded_mapped > 0 && !s.guarded_uffd && !s.checked;
+    case LAYOUT_UFFD:
+        return s.guarded_uffd > 0 && !s.guarded_mapped && !s.checked;
+    default:
+        return s.checked > 0 && !s.guarded_mapped && !s.guarded_uffd;
+    }
+}
+
+/* 256-byte frames writing one byte each, down to `until`, then back. */
+static int __attribute__((noinline)) sparse(int depth, char *until)
+{
+    volatile char pad[256];
+
+    pad[0] = depth;
+    if ((char *)pad > until) {
+        return sparse(depth + 1, until) + pad[0];
+    }
+    return pad[0];
+}
+
+static void shape_sparse(char *bottom)
+{
+    sparse(1, bottom - 3 * 1024);
+}
+
+static int __attribute__((noinline)) array_reaching_below(void)
+{
+    volatile char array[3584];
+
+    array[0] = 1;           /* its lowest byte, about 3 KiB below */
+    return array[0];
+}
+
+/* Sparse frames down to 512 bytes above the bottom, then an array. */
+static int __attribute__((noinline)) descend_then_array(int depth, char *until)
+{
+    volatile char pad[256];
+
+    pad[0] = depth;
+    if ((char *)pad > until) {
+        return descend_then_array(depth + 1, until) + pad[0];
+    }
+    return array_reaching_below();
+}
+
+static void shape_array(char *bottom)
+{
+    descend_then_array(1, bottom + 512);
+}
+
+/* 8 KiB frames, each written first at its lowest address. */
+static int __attribute__((noinline)) big_frames(int depth)
+{
+    volatile char frame[8192];
+
+    frame[0] = depth;
+    if (!keep_going) {
+        return 0;
+    }
+    return big_frames(depth + 1) + frame[0];
+}
+
+static void shape_big_frames(char *bottom)
+{
+    (void)bottom;
+    big_frames(1);
+}
+
+static void shape_unbounded(char *bottom)
+{
+    (void)bottom;
+    recurse(0);
+}
+
+static void coroutine_fn overflow_shape(void *opaque)
+{
+    Overflow *o = opaque;
+    char here;
+
+    if (!layout_in_use(o->layout)) {
+        say("not the layout asked for\n");
+        abort();
+    }
+    o->shape(stack_bottom(&here));
+    qemu_coroutine_yield();
+}
+
+/* Parks with a known value in its frame, then checks it when resumed. */
+static void coroutine_fn neighbour(void *opaque)
+{
+    volatile long mine = 0x5a5a5a5a;
+
+    (void)opaque;
+    qemu_coroutine_yield();
+    say(mine == 0x5a5a5a5a ? "neighbour intact, overflow missed\n"
+                           : "neighbour corrupted\n");
+    abort();
+}
+
+static void run_overflow(void *opaque)
+{
+    Overflow *o = opaque;
+    Coroutine *below;
+
+    if (o->layout != LAYOUT_MAPPED) {
+        setenv("QEMUCORO_GUARDED_STACKS", "0", 1);
+    }
+    if (o->layout == LAYOUT_CHECKED) {
+        setenv("QEMUCORO_UFFD", "0", 1);
+    }
+    below = qemu_coroutine_create(neighbour, NULL);
+    qemu_coroutine_enter(below);
+    qemu_coroutine_enter(qemu_coroutine_create(overflow_shape, o));
+    qemu_coroutine_enter(below);
+}
+
+#define SHAPE_MESSAGE OVERFLOW_MESSAGE("overflow_shape")
+
+#define OVERFLOW_TEST(fn, path, layout_, shape_, message)         \
+    TEST(fn, path)                                                \
+    {                                                             \
+        static Overflow o = { layout_, shape_ };                  \
+        CHECK(child_aborts_with(run_overflow, &o, message));      \
+    }
+
+/* Check that sparse recursion 3 KiB past the bottom, then a return and a
+ * yield, is reported (at the write where the band is guarded). */
+OVERFLOW_TEST(sparse_mapped, "/overflow/sparse/mapped", LAYOUT_MAPPED,
+              shape_sparse, SHAPE_MESSAGE)
+OVERFLOW_TEST(sparse_uffd, "/overflow/sparse/uffd", LAYOUT_UFFD,
+              shape_sparse, SHAPE_MESSAGE)
+OVERFLOW_TEST(sparse_checked, "/overflow/sparse/checked", LAYOUT_CHECKED,
+              shape_sparse, SHAPE_MESSAGE CHECKED_SUFFIX)
+
+/* Check that an array reaching 3 KiB below the bottom is reported. */
+OVERFLOW_TEST(array_mapped, "/overflow/array-below/mapped", LAYOUT_MAPPED,
+              shape_array, SHAPE_MESSAGE)
+OVERFLOW_TEST(array_uffd, "/overflow/array-below/uffd", LAYOUT_UFFD,
+              shape_array, SHAPE_MESSAGE)
+OVERFLOW_TEST(array_checked, "/overflow/array-below/checked", LAYOUT_CHECKED,
+              shape_array, SHAPE_MESSAGE CHECKED_SUFFIX)
+
+/* Check that 8 KiB frames, which step over a one-page guard, are reported. */
+OVERFLOW_TEST(big_frames_mapped, "/overflow/8k-frames/mapped", LAYOUT_MAPPED,
+              shape_big_frames, SHAPE_MESSAGE)
+OVERFLOW_TEST(big_frames_uffd, "/overflow/8k-frames/uffd", LAYOUT_UFFD,
+              shape_big_frames, SHAPE_MESSAGE)
+OVERFLOW_TEST(big_frames_checked, "/overflow/8k-frames/checked", LAYOUT_CHECKED,
+              shape_big_frames, SHAPE_MESSAGE)
+
+/* Check that unbounded recursion is reported where it faults (on a checked
+ * slab: at the slab's bottom page, known by the stack pointer). */
+OVERFLOW_TEST(unbounded_mapped, "/overflow/unbounded/mapped", LAYOUT_MAPPED,
+              shape_unbounded, SHAPE_MESSAGE)
+OVERFLOW_TEST(unbounded_uffd, "/overflow/unbounded/uffd", LAYOUT_UFFD,
+              shape_unbounded, SHAPE_MESSAGE)
+OVERFLOW_TEST(unbounded_checked, "/overflow/unbounded/checked", LAYOUT_CHECKED,
+              shape_unbounded, SHAPE_MESSAGE)
+
+static void run_unprivileged(void *opaque)
+{
+    if (getuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) {
+        say("could not drop privileges\n");
+        abort();
+    }
+    run_overflow(opaque);
+}
+
+/* Check that an unprivileged process gets userfaultfd guards (user-mode
+ * faults are all a guard needs, allowed where unprivileged userfaultfd is
+ * otherwise off). */
+TEST(uffd_unprivileged, "/overflow/sparse/uffd-unprivileged")
+{
+    static Overflow o = { LAYOUT_UFFD, shape_sparse };
+
+    CHECK(child_aborts_with(run_unprivileged, &o, SHAPE_MESSAGE));
+}
+
+static void fork_then_overflow(void *opaque)
+{
+    int status;
+    pid_t pid;
+
+    /* The slab, and its guards, made in this process... */
+    setenv("QEMUCORO_GUARDED_STACKS", "0", 1);
+    run_coroutine(do_nothing);
+    pid = fork();
+    if (pid == 0) {
+        /* ...and its pooled stack reused in the child. */
+        run_overflow(opaque);
+        _exit(0);
+    }
+    waitpid(pid, &status, 0);
+    if (WIFSIGNALED(status)) {
+        raise(WTERMSIG(status));
+    }
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
+
+/* Check that a forked child keeps userfaultfd guards on the slabs it
+ * inherited (the kernel drops the parent's registration in a child). */
+TEST(uffd_after_fork, "/overflow/sparse/uffd-after-fork")
+{
+    static Overflow o = { LAYOUT_UFFD, shape_sparse };
+
+    CHECK(child_aborts_with(fork_then_overflow, &o, SHAPE_MESSAGE));
+}
+
+static void coroutine_fn read_truncated_file(void *opaque)
+{
+    int fd = memfd_create("empty", 0);
+    volatile char *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+
+    (void)opaque;
+    (void)p[0];             /* past the end of the file: SIGBUS */
+}
+
+static void bus_host_handler(int sig)
+{
+    (void)sig;
+    say("host handler saw SIGBUS\n");
+    abort();
+}
+
+static void sigbus_with_host_handler(void *opaque)
+{
+    (void)opaque;
+    signal(SIGBUS, bus_host_handler);
+    run_coroutine(read_truncated_file);
+}
+
+/* Check that a SIGBUS that is not a guard band hit reaches the handler the
+ * host program installed before using coroutines. */
+TEST(other_sigbus_reaches_host_handler, "/overflow/sigbus-chains-to-host-handler")
+{
+    CHECK(child_aborts_with(sigbus_with_host_handler, NULL,
+                            "host handler saw SIGBUS"));
 }

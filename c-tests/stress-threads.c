@@ -37,6 +37,7 @@
  */
 #include "qemu/coroutine.h"
 #include "block/aio.h"
+#include "iothread.h"
 
 #include <inttypes.h>
 #include <stdatomic.h>

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "block/aio.h"
+#include "iothread.h"
 #include "qemu/main-loop.h"
 #include "harness.h"
 

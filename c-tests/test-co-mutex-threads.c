@@ -4,7 +4,7 @@
  * mutex by an unlocker on another and woken through aio_co_schedule.
  *
  * It uses the iothread helpers of QEMU's tests (iothread_new,
- * iothread_get_aio_context, iothread_join) through c-tests/iothread.h.
+ * iothread_get_aio_context, iothread_join) through include/iothread.h.
  *
  * SPDX-License-Identifier: MIT OR Apache-2.0
  */

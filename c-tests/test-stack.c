@@ -1,6 +1,7 @@
 /*
- * Stacks: guarded stacks up to a budget, canary-checked slab stacks after
- * it, and what happens when a coroutine overflows one.
+ * Stacks: stacks of their own mapping up to a budget, slab stacks after it
+ * (guarded by userfaultfd, or checked at switch-out where that is refused),
+ * and what happens when a coroutine overflows one or runs out of room.
  *
  * SPDX-License-Identifier: MIT OR Apache-2.0
  */
@@ -10,7 +11,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Uses about 64 KiB of stack per level, writing all of it. */
@@ -34,9 +39,10 @@ static void coroutine_fn use_half_the_stack(void *opaque)
 }
 
 /*
- * Check that a coroutine on an unguarded (slab) stack that recurses past
- * its 1 MiB is caught when it switches out, naming the overflow. The
- * neighbour below it in the slab is what it overruns.
+ * Check that a coroutine on a slab stack that recurses past its 1 MiB is
+ * caught (at the write, or where userfaultfd is refused when it switches
+ * out), naming the overflow. The neighbour below it in the slab is what it
+ * would overrun.
  */
 CHILD(overflow_slab_stack, "overflow-slab")
 {
@@ -49,7 +55,7 @@ CHILD(overflow_slab_stack, "overflow-slab")
 }
 
 TEST_OURS(slab_stack_overflow_caught, "/stack/slab-overflow-aborts",
-          "slab stacks and their canary are ours")
+          "slab stacks and their guards are ours")
 {
     CHECK(exec_child_aborts_with("overflow-slab", "QEMUCORO_GUARDED_STACKS=0",
           "Co-routine stack overflow: entry function *"));
@@ -181,4 +187,78 @@ TEST_OURS(busy_mappings_fall_back_to_slabs, "/stack/mapping-budget-counts-own-ma
           "QEMU's guarded stacks abort near the mapping limit; slab fallback is ours")
 {
     CHECK(exec_child_succeeds("busy-mappings", NULL));
+}
+
+#define RLIMIT_ROOM_MIB 6000
+
+/* The process's address space in bytes (VmSize), 0 if unknown. */
+static size_t vm_size(void)
+{
+    char line[256];
+    size_t kib = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+
+    while (f && fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "VmSize: %zu kB", &kib) == 1) {
+            break;
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+    return kib << 10;
+}
+
+/*
+ * Check that an address-space limit is filled with coroutines, not cut
+ * short by one big slab the kernel refuses: a grandchild, limited to
+ * RLIMIT_ROOM_MIB MiB more than it holds, creates suspended coroutines
+ * until the library aborts; at least 98% of what fits at QEMU's cost per
+ * stack (1 MiB and a guard page) must have been created.
+ */
+CHILD(fill_address_limit, "fill-address-limit")
+{
+    size_t *made = mmap(NULL, sizeof(*made), PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    long page = sysconf(_SC_PAGESIZE);
+    size_t fit = ((size_t)RLIMIT_ROOM_MIB << 20) / ((1 << 20) + page);
+    int status;
+    pid_t pid;
+
+    if (made == MAP_FAILED) {
+        exit(2);
+    }
+    pid = fork();
+    if (pid == 0) {
+        size_t room = (size_t)RLIMIT_ROOM_MIB << 20;
+        struct rlimit as = { vm_size() + room, vm_size() + room };
+
+        dup2(open("/dev/null", O_WRONLY), STDERR_FILENO); /* the abort's */
+        setrlimit(RLIMIT_AS, &as);
+        for (;;) {
+            qemu_coroutine_enter(qemu_coroutine_create(park, NULL));
+            (*made)++;
+        }
+    }
+    waitpid(pid, &status, 0);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT) {
+        fprintf(stderr, "grandchild ended with status %#x\n", status);
+        exit(3);
+    }
+    if (*made * 100 < fit * 98) {
+        fprintf(stderr, "%zu coroutines of %zu that fit\n", *made, fit);
+        exit(4);
+    }
+    exit(0);
+}
+
+TEST(address_limit_filled_mapped, "/stack/rlimit-as/filled")
+{
+    CHECK(exec_child_succeeds("fill-address-limit", NULL));
+}
+
+TEST_OURS(address_limit_filled_slabs, "/stack/rlimit-as/filled-by-slabs",
+          "slab stacks are ours")
+{
+    CHECK(exec_child_succeeds("fill-address-limit", "QEMUCORO_GUARDED_STACKS=0"));
 }

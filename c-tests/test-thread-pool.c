@@ -13,6 +13,7 @@
 #include "block/thread-pool.h"
 #include "qemu/main-loop.h"
 #include "harness.h"
+#include "iothread.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -20,9 +20,12 @@ static void coroutine_fn worker(void *opaque)
 static int usage_looks_right(Coroutine *co)
 {
     QemucoroStats stats;
+    QemucoroStackStats stacks;
 
     qemucoro_get_stats(&stats);
+    qemucoro_get_stack_stats(&stacks);
     return stats.live >= 1 && qemucoro_stack_size(co) >= 1 << 20 &&
+           stacks.guarded_mapped + stacks.guarded_uffd + stacks.checked >= 1 &&
            qemucoro_stack_high_water(co) > 0;
 }
 

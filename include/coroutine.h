@@ -13,28 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
-/* QEMU's annotations: markers for readers and static checkers, empty here. */
-#ifndef coroutine_fn
-#define coroutine_fn
-#endif
-#ifndef coroutine_mixed_fn
-#define coroutine_mixed_fn
-#endif
-
-/* The function a coroutine runs (a function type, as in QEMU). */
-typedef void coroutine_fn CoroutineEntry(void *opaque);
-
-/* The event loop's callback types (function types, as in QEMU). */
-typedef void IOHandler(void *opaque);
-typedef bool AioPollFn(void *opaque);
-typedef void QEMUBHFunc(void *opaque);
-typedef void QEMUTimerCB(void *opaque);
-typedef void CleanupFunc(void *opaque);
-
-/* The thread pool's and asynchronous requests' (as in QEMU). */
-typedef int ThreadPoolFunc(void *opaque);
-typedef void BlockCompletionFunc(void *opaque, int ret);
-
+#include "qemu/clock-type.h"
+#include "coroutine-prelude.h"
 
 /**
  * The default maximum number of worker threads of a context's pool.
@@ -233,12 +213,6 @@ typedef struct QemuCoSleep {
 } QemuCoSleep;
 
 /**
- * QEMU's clock names. An `int` in C, so that a bad value from C can be
- * rejected with a message instead of being undefined behaviour.
- */
-typedef int QEMUClockType;
-
-/**
  * Counts of coroutines that have a stack.
  */
 typedef struct QemucoroStats {
@@ -251,6 +225,27 @@ typedef struct QemucoroStats {
    */
   size_t pooled;
 } QemucoroStats;
+
+/**
+ * Coroutine stacks that exist now (of live and pooled coroutines), by how
+ * an overflow of each is caught (docs/stacks.md).
+ */
+typedef struct QemucoroStackStats {
+  /**
+   * Own mapping, PROT_NONE guard band: caught at the faulting write.
+   */
+  size_t guarded_mapped;
+  /**
+   * Slab slot, userfaultfd write-protected guard band: caught at the
+   * faulting write.
+   */
+  size_t guarded_uffd;
+  /**
+   * Slab slot, guard band checked by software: caught at the next
+   * switch out, or at the fault a runaway recursion meets.
+   */
+  size_t checked;
+} QemucoroStackStats;
 
 /**
  * A timer. C code may embed it by value and set it up with `timer_init`
@@ -286,32 +281,6 @@ typedef struct QEMUTimer {
 } QEMUTimer;
 
 /**
- * A monotonic clock that keeps running while the guest is stopped; QEMU's
- * choice for timeouts and sleeps of the host side.
- */
-#define QEMU_CLOCK_REALTIME 0
-
-/**
- * The guest's clock; without a guest it is the monotonic clock.
- */
-#define QEMU_CLOCK_VIRTUAL 1
-
-/**
- * The host's wall clock (CLOCK_REALTIME): it jumps when the date is set.
- */
-#define QEMU_CLOCK_HOST 2
-
-/**
- * The guest's real-time clock; without a guest it is the monotonic clock.
- */
-#define QEMU_CLOCK_VIRTUAL_RT 3
-
-/**
- * How many clocks there are.
- */
-#define QEMU_CLOCK_MAX 4
-
-/**
  * Wait at the front of the queue instead of the back: for re-queueing a
  * request whose condition still does not hold after it was woken.
  */
@@ -320,6 +289,17 @@ typedef struct QEMUTimer {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Pass `&error_abort` as `errp` to abort at an error, printing where it
+ * was set and its message (QEMU's "Unexpected error in ..." report).
+ */
+extern struct Error *error_abort;
+
+/**
+ * Pass `&error_fatal` as `errp` to report an error and exit(1) at it.
+ */
+extern struct Error *error_fatal;
 
 /**
  * Returns the main loop's context, creating it on first use. It is never
@@ -346,9 +326,9 @@ void qemu_set_current_aio_context(struct AioContext *ctx);
  * Creates a context with one reference; run it with `aio_poll` from one
  * thread at a time, its home thread.
  *
- * `Error` is qemucoro's own (read it with `error_get_pretty`, free it with
- * `error_free`); on failure this returns NULL and, unless `errp` is NULL,
- * stores the error in `*errp`.
+ * On failure this returns NULL and hands the error to `errp` as QEMU's
+ * error_setg does (`&error_abort` aborts, `&error_fatal` exits, NULL
+ * ignores it).
  */
 struct AioContext *aio_context_new(struct Error **errp);
 
@@ -759,6 +739,40 @@ void qemu_coroutine_inc_pool_size(unsigned int additional_pool_size);
 void qemu_coroutine_dec_pool_size(unsigned int removing_pool_size);
 
 /**
+ * error_setg's back end (qapi/error.h formats `msg`): makes an error set
+ * in `func` at `src`:`line` and hands it to `errp`. Setting into an
+ * `Error *` that already holds an error aborts, as QEMU's assertion does.
+ */
+void qemucoro_error_set(struct Error **errp,
+                        const char *src,
+                        int line,
+                        const char *func,
+                        const char *msg);
+
+/**
+ * error_report, warn_report and info_report's back end
+ * (qemu/error-report.h formats `msg`): kind 0 error, 1 warning, 2 info.
+ */
+void qemucoro_report(int kind, const char *msg);
+
+/**
+ * Moves `local_err` to `dst_errp` (or aborts/exits for `&error_abort` /
+ * `&error_fatal`); frees it if `dst_errp` is NULL or already holds an
+ * error. NULL `local_err` does nothing.
+ */
+void error_propagate(struct Error **dst_errp, struct Error *local_err);
+
+/**
+ * Prints `err`'s message as error_report does, then frees it.
+ */
+void error_report_err(struct Error *err);
+
+/**
+ * Prints `err`'s message as warn_report does, then frees it.
+ */
+void warn_report_err(struct Error *err);
+
+/**
  * The message of `err`, valid until `error_free(err)`.
  */
 const char *error_get_pretty(const struct Error *err);
@@ -773,20 +787,20 @@ void error_free(struct Error *err);
  * in a loop); on that thread `qemu_get_current_aio_context()` is that
  * context. Returns once the context exists.
  */
-struct IOThread *iothread_new(void);
+struct IOThread *qemucoro_iothread_new(void);
 
 /**
  * The context `iothread` runs. It stays valid until `iothread_join`
  * (take a reference with `aio_context_ref` to keep it longer).
  */
-struct AioContext *iothread_get_aio_context(struct IOThread *iothread);
+struct AioContext *qemucoro_iothread_get_aio_context(struct IOThread *iothread);
 
 /**
  * Stops `iothread` once the work already queued in its context has run,
  * waits for the thread to end and frees it, dropping its reference to the
  * context.
  */
-void iothread_join(struct IOThread *iothread);
+void qemucoro_iothread_join(struct IOThread *iothread);
 
 /**
  * Legacy `qemu_coroutine_create(entry)`: the opaque comes with the first
@@ -843,6 +857,15 @@ int qemu_co_timeout(CoroutineEntry *entry, void *opaque, uint64_t timeout_ns, Cl
  * diagnostics, not for hot paths. Aborts if `stats` is NULL.
  */
 void qemucoro_get_stats(struct QemucoroStats *stats);
+
+/**
+ * Fills `*stats` with how many coroutine stacks exist (of live and pooled
+ * coroutines) under each protection against overflow: a guard band of
+ * their own mapping, a guard band write-protected with userfaultfd in a
+ * shared slab, or a band checked at every switch out where userfaultfd is
+ * refused. Not in QEMU. Reads counters; aborts if `stats` is NULL.
+ */
+void qemucoro_get_stack_stats(struct QemucoroStackStats *stats);
 
 /**
  * The usable size in bytes of `co`'s stack (0 for a thread's leader, from
@@ -1037,46 +1060,4 @@ int64_t timer_expire_time_ns(struct QEMUTimer *ts);
 
 #endif  /* QEMUCORO_COROUTINE_H */
 
-/*
- * The hot entry points are called through the GOT, not the PLT (GCC's
- * noplt): a program on libqemucoro.so saves an indirect jump per call, and
- * with the archive the linker turns each call back into a direct one.
- */
-#if defined(__x86_64__) && defined(__has_attribute)
-#if __has_attribute(noplt)
-#ifdef __cplusplus
-extern "C" {
-#endif
-__attribute__((noplt)) Coroutine *qemu_coroutine_create(CoroutineEntry *entry, void *opaque);
-__attribute__((noplt)) void qemu_coroutine_enter(Coroutine *co);
-__attribute__((noplt)) void qemu_coroutine_yield(void);
-__attribute__((noplt)) Coroutine *qemu_coroutine_self(void);
-__attribute__((noplt)) bool qemu_in_coroutine(void);
-__attribute__((noplt)) bool qemu_coroutine_entered(Coroutine *co);
-__attribute__((noplt)) void qemu_co_mutex_lock(CoMutex *mutex);
-__attribute__((noplt)) void qemu_co_mutex_unlock(CoMutex *mutex);
-__attribute__((noplt)) void aio_co_wake(Coroutine *co);
-#ifdef __cplusplus
-}
-#endif
-#endif
-#endif
-/* Coroutine socket I/O: QEMU's macros over qemu_co_sendv_recvv. */
-#define qemu_co_recvv(sockfd, iov, iov_cnt, offset, bytes) \
-    qemu_co_sendv_recvv(sockfd, iov, iov_cnt, offset, bytes, false)
-#define qemu_co_sendv(sockfd, iov, iov_cnt, offset, bytes) \
-    qemu_co_sendv_recvv(sockfd, iov, iov_cnt, offset, bytes, true)
-#define qemu_co_recv(sockfd, buf, bytes) \
-    qemu_co_send_recv(sockfd, buf, bytes, false)
-#define qemu_co_send(sockfd, buf, bytes) \
-    qemu_co_send_recv(sockfd, buf, bytes, true)
-
-/*
- * The 2014 API ("Coroutines in QEMU: The basics"): define
- * QEMUCORO_LEGACY_API before including this header to get
- * qemu_coroutine_create(entry) and qemu_coroutine_enter(co, opaque).
- */
-#ifdef QEMUCORO_LEGACY_API
-#define qemu_coroutine_create(entry) qemucoro_legacy_create(entry)
-#define qemu_coroutine_enter(co, opaque) qemucoro_legacy_enter((co), (opaque))
-#endif
+#include "coroutine-epilogue.h"

@@ -12,8 +12,9 @@ build_util_tree
 
 OUT=$ROOT/build/vs-qemu
 mkdir -p "$OUT"
-# c-tests/iothread.h (ours) would shadow QEMU's from the tests' own
-# directory, so the suite is compiled from a copy without it.
+# The suite is compiled from a copy of its sources alone, so that no header
+# of ours beside them shadows QEMU's (its tests/unit/iothread.h is the one
+# found; the library's is include/iothread.h, not on this path).
 # vs-qemu-block.c stands in for the two functions of QEMU's block layer
 # that the thread pool tests call (libqemuutil has the pool, not them).
 rm -rf "$OUT/src" && mkdir -p "$OUT/src"

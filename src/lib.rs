@@ -2,9 +2,9 @@
 //!
 //! C programs written against QEMU's `qemu/coroutine.h` compile against the
 //! generated `include/coroutine.h` (through `include/qemu/coroutine.h`) and
-//! link this crate's static or shared library. Stacks are switched by
-//! our own assembly (src/switch/arch/); everything else (the pool, the TLS discipline, the checks that
-//! turn misuse into a clear abort) is here.
+//! link this crate's static or shared library. Stacks are switched by our
+//! own assembly (src/switch/arch/); everything else (the pool, the TLS
+//! discipline, the checks that turn misuse into a clear abort) is here.
 //!
 //! One folder per layer; a module imports only the layers below its own
 //! (`make check-layers` enforces it):

@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # check-layers.pl [SRC_DIR]: fails if a module names a layer above its own.
 #
-# The layers, lowest first (README "Layout"): each may use the ones before
+# The layers, lowest first (docs/design.md, "Layout"): each may use the ones before
 # it; the QEMU backend may use util and switch only. A file's layer is its
 # folder under src/; every `crate::x` path in its code (comments stripped,
 # `crate::{a, b}` groups expanded) must name a layer it may use.

@@ -7,6 +7,7 @@
 #ifndef QEMUCORO_QEMU_COROUTINE_H
 #define QEMUCORO_QEMU_COROUTINE_H
 
+#include "qemu/atomic.h"     /* qatomic_*, as QEMU code expects */
 #include "qemu/coroutine-core.h"
 #include "qemu/timer.h"    /* as QEMU's coroutine.h does */
 

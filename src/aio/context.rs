@@ -163,7 +163,7 @@ impl AioContext {
         }
         let timeout = if blocking { self.timeout_ns() } else { 0 };
         let mut buf = Epoll::buffer();
-        let mut n = if timeout == 0 && self.handlers.is_empty() {
+        let n = if timeout == 0 && self.handlers.is_empty() {
             // Nothing to wait for and no fd to look at: skip the syscall. A
             // wake-up left in the eventfd only costs one spurious iteration.
             0
@@ -176,12 +176,10 @@ impl AioContext {
         if buf[..n].iter().any(|ev| ev.u64 == NOTIFIER_KEY) {
             self.epoll.clear_notification();
         }
-        if self.handlers.any_always_ready() {
-            n = self.handlers.add_always_ready(&mut buf, n);
-        }
+        let always_ready = self.handlers.any_always_ready();
         // This poll's token for the fds it found ready (see fd_handler.rs).
         let mut token = 0;
-        if n != 0 {
+        if n != 0 || always_ready {
             // Only the home thread polls: no read-modify-write needed.
             token = self.poll_token.load(Ordering::Relaxed) + 1;
             self.poll_token.store(token, Ordering::Relaxed);
@@ -190,6 +188,9 @@ impl AioContext {
         progress |= bh::poll(self);
         for ev in buf[..n].iter().filter(|ev| ev.u64 != NOTIFIER_KEY) {
             progress |= self.handlers.dispatch(ev, token);
+        }
+        if always_ready {
+            progress |= self.handlers.dispatch_always_ready(token);
         }
         for (i, list) in self.timers.iter().enumerate() {
             progress |= list.run(QEMUClockType(i as i32));

@@ -123,24 +123,33 @@ impl Epoll {
         self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0)
     }
 
-    /// Replaces the epoll instance by a fresh one watching exactly `fds`
-    /// (fd, events): the cure for a registration that outlived its fd (a
+    /// Replaces the epoll instance by a fresh one watching `fds` (fd,
+    /// events, fresh): the cure for a registration that outlived its fd (a
     /// closed fd whose file is still open elsewhere keeps reporting events
-    /// under its old number, and cannot be removed by that number). Returns
-    /// how each fd went; one that cannot be added at all (closed) is None.
+    /// under its old number, and cannot be removed by that number). A fresh
+    /// fd is added as it is; any other only if the old instance still
+    /// watches it under its number, that is if the number still names the
+    /// file it was added with (epoll knows a registration by file and
+    /// number). Returns how each fd went: one left out, closed or not the
+    /// same file, is None.
     /// Any thread may call it (under the caller's table lock); the old
     /// instance is closed by the home thread (`close_retired`).
-    pub fn rebuild(&self, fds: &[(RawFd, u32)]) -> io::Result<Vec<Option<Watched>>> {
+    pub fn rebuild(&self, fds: &[(RawFd, u32, bool)]) -> io::Result<Vec<Option<Watched>>> {
         let epfd = new_epoll(self.eventfd.as_raw_fd())?;
+        let old_epfd = self.epfd.load(Ordering::Acquire);
         let mut out = Vec::with_capacity(fds.len());
-        for &(fd, events) in fds {
-            out.push(
+        for &(fd, events, fresh) in fds {
+            let same_file =
+                fresh || ctl(old_epfd, libc::EPOLL_CTL_MOD, fd, events, fd as u64).is_ok();
+            out.push(if !same_file {
+                None
+            } else {
                 match ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, events, fd as u64) {
                     Ok(()) => Some(Watched::Yes),
                     Err(e) if e.raw_os_error() == Some(libc::EPERM) => Some(Watched::AlwaysReady),
                     Err(_) => None,
-                },
-            );
+                }
+            });
         }
         let old = self
             .epfd

@@ -11,13 +11,23 @@
 //! round does not call it again for its stale event, and a handler changed
 //! after the wait is not called for an event of the old one (QEMU's ready
 //! list, at no cost beyond the lookup dispatch makes anyway).
+//!
+//! Every registration also gets an id of its own. A handler is called only
+//! if, right before the call, its registration is still the fd's current
+//! one (QEMU checks that the handler's node is not deleted): handlers that a
+//! read handler installs for its own fd, or for a new file that took the
+//! number, are not called for the old registration's events.
+//!
+//! Fds that epoll refuses (regular files) are not in the epoll set: each
+//! poll calls all of them, after the fds epoll reported (QEMU's poll()
+//! reports them ready every time).
 
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use super::epoll::{Epoll, Event, Watched, MAX_EVENTS};
+use super::epoll::{Epoll, Event, Watched};
 use crate::util::abort::die;
 use crate::util::mutex::{Mutex, MutexGuard};
 
@@ -51,11 +61,15 @@ struct Entry {
     watched: Option<Watched>,
     /// See the top of the file.
     stamp: u64,
+    /// This registration's id (see the top of the file).
+    id: u64,
 }
 
 #[derive(Default)]
 pub struct FdHandlers {
     table: Mutex<HashMap<RawFd, Entry>>,
+    /// The last registration id handed out.
+    last_id: AtomicU64,
     /// How many fds are registered: lets a non-blocking poll skip epoll_wait.
     count: AtomicUsize,
     /// How many of them epoll refuses (always ready): a poll never sleeps.
@@ -82,27 +96,26 @@ impl FdHandlers {
                         None
                     }
                 },
-                Some(Watched::AlwaysReady) => Some(Watched::AlwaysReady),
-                None => match epoll.add(fd, events) {
-                    Ok(w) => Some(w),
-                    Err(err) => die(format_args!(
-                        "aio_set_fd_handler: cannot watch fd {fd}: {err}"
-                    )),
-                },
+                // Not in the epoll set: the number may name another file
+                // now (the old one closed while registered), so look anew.
+                Some(Watched::AlwaysReady) => epoll.add(fd, events).ok(),
+                None => Some(add(epoll, fd, events)),
             };
+            let id = self.last_id.fetch_add(1, Ordering::Relaxed) + 1;
             table.insert(
                 fd,
                 Entry {
                     h,
                     watched,
                     stamp: latest,
+                    id,
                 },
             );
         } else if old == Some(Watched::Yes) && epoll.remove(fd).is_err() {
             stale = true;
         }
         if stale {
-            rebuild(epoll, &mut table, latest);
+            rebuild(epoll, &mut table, fd, latest);
         }
         self.count.store(table.len(), Ordering::Relaxed);
         let always = table
@@ -121,44 +134,55 @@ impl FdHandlers {
         self.always_ready.load(Ordering::Relaxed) != 0
     }
 
-    /// Appends an event for each always-ready fd to the `n` events in
-    /// `buf` (room permitting) and returns the new count.
-    pub fn add_always_ready(&self, buf: &mut [Event; MAX_EVENTS], mut n: usize) -> usize {
+    /// The always-ready fds with their registration ids, as they are now.
+    fn always_ready_now(&self) -> Vec<(RawFd, u64)> {
         let table = self.table.lock();
-        for (&fd, e) in table.iter() {
-            if e.watched == Some(Watched::AlwaysReady) && n < MAX_EVENTS {
-                let events = e.h.events() & (libc::EPOLLIN | libc::EPOLLOUT) as u32;
-                buf[n] = Event {
-                    events,
-                    u64: fd as u64,
-                };
-                n += 1;
-            }
-        }
-        n
+        table
+            .iter()
+            .filter(|(_, e)| e.watched == Some(Watched::AlwaysReady))
+            .map(|(&fd, e)| (fd, e.id))
+            .collect()
     }
 
-    /// The handlers of `fd` if no poll newer than `token` called it and
-    /// they did not change since; stamps it as called by `token`.
-    fn take_ready(&self, fd: RawFd, token: u64) -> Option<Handlers> {
+    /// The handlers of `fd` if no poll newer than `token` called it, they
+    /// did not change since, and (with `id`) they are that registration's;
+    /// stamps it as called by `token`.
+    fn take_ready(&self, fd: RawFd, token: u64, id: Option<u64>) -> Option<(Handlers, u64)> {
         let mut table = self.table.lock();
         let e = table.get_mut(&fd)?;
-        if e.stamp >= token {
+        if e.stamp >= token || id.is_some_and(|id| id != e.id) {
             return None;
         }
         e.stamp = token;
-        Some(e.h)
+        Some((e.h, e.id))
     }
 
-    fn get(&self, fd: RawFd) -> Option<Handlers> {
-        self.table.lock().get(&fd).map(|e| e.h)
+    /// The handlers of `fd` if registration `id` is still the current one.
+    fn current(&self, fd: RawFd, id: u64) -> Option<Handlers> {
+        let table = self.table.lock();
+        table.get(&fd).filter(|e| e.id == id).map(|e| e.h)
     }
 
-    /// Calls the handlers of one ready fd for the poll with `token`; true
-    /// if any ran.
+    /// Calls the handlers of one fd that epoll reported ready, for the poll
+    /// with `token`; true if any ran.
     pub fn dispatch(&self, ev: &Event, token: u64) -> bool {
-        let (fd, revents) = (ev.u64 as RawFd, ev.events as libc::c_int);
-        let Some(h) = self.take_ready(fd, token) else {
+        self.dispatch_fd(ev.u64 as RawFd, ev.events as libc::c_int, token, None)
+    }
+
+    /// Calls the handlers of every always-ready fd for the poll with
+    /// `token`: those registered when it starts, each while its
+    /// registration lasts; true if any ran.
+    pub fn dispatch_always_ready(&self, token: u64) -> bool {
+        let mut progress = false;
+        for (fd, id) in self.always_ready_now() {
+            let revents = libc::EPOLLIN | libc::EPOLLOUT;
+            progress |= self.dispatch_fd(fd, revents, token, Some(id));
+        }
+        progress
+    }
+
+    fn dispatch_fd(&self, fd: RawFd, revents: libc::c_int, token: u64, id: Option<u64>) -> bool {
+        let Some((h, id)) = self.take_ready(fd, token, id) else {
             return false;
         };
         let mut progress = false;
@@ -171,18 +195,20 @@ impl FdHandlers {
             } = h
             {
                 // SAFETY: the caller of aio_set_fd_handler promised that
-                // io_read(opaque) may be called while the handler is set.
+                // io_read(opaque) may be called while the handler is set,
+                // and take_ready just found it set.
                 unsafe { read(opaque as *mut c_void) };
                 progress = true;
             }
         }
         if revents & (libc::EPOLLOUT | libc::EPOLLERR) != 0 {
-            // Looked up again: the read handler may have changed the table.
+            // Looked up again: the read handler may have changed the table,
+            // and then this registration's event is over.
             if let Some(Handlers {
                 io_write: Some(write),
                 opaque,
                 ..
-            }) = self.get(fd)
+            }) = self.current(fd, id)
             {
                 // SAFETY: as for io_read.
                 unsafe { write(opaque as *mut c_void) };
@@ -193,15 +219,32 @@ impl FdHandlers {
     }
 }
 
-/// Replaces the epoll instance with one watching exactly the table's fds.
-fn rebuild(epoll: &Epoll, table: &mut Table<'_>, latest: u64) {
-    let fds: Vec<(RawFd, u32)> = table.iter().map(|(&fd, e)| (fd, e.h.events())).collect();
+/// Starts watching `fd`, which was not in the epoll set.
+fn add(epoll: &Epoll, fd: RawFd, events: u32) -> Watched {
+    epoll.add(fd, events).unwrap_or_else(|err| {
+        die(format_args!(
+            "aio_set_fd_handler: cannot watch fd {fd}: {err}"
+        ))
+    })
+}
+
+/// Replaces the epoll instance with one watching the table's fds: `fresh`
+/// (just registered) and every other fd that still names the file it was
+/// registered with. One closed while registered is left unwatched, never
+/// re-armed on a file that took its number since (whose events its stale
+/// handler would take).
+fn rebuild(epoll: &Epoll, table: &mut Table<'_>, fresh: RawFd, latest: u64) {
+    let fds: Vec<(RawFd, u32, bool)> = table
+        .iter()
+        .filter(|(&fd, e)| fd == fresh || e.watched == Some(Watched::Yes))
+        .map(|(&fd, e)| (fd, e.h.events(), fd == fresh))
+        .collect();
     let outcome = epoll.rebuild(&fds).unwrap_or_else(|err| {
         die(format_args!(
             "aio_set_fd_handler: cannot renew the epoll set: {err}"
         ))
     });
-    for (&(fd, _), w) in fds.iter().zip(outcome) {
+    for (&(fd, ..), w) in fds.iter().zip(outcome) {
         if let Some(e) = table.get_mut(&fd) {
             e.watched = w;
             e.stamp = latest;

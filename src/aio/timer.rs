@@ -16,7 +16,8 @@ use super::context::AioContext;
 use crate::util::abort::die;
 use crate::util::mutex::{Mutex, MutexGuard};
 
-/// QEMU's clock names. An `int` in C, so that a bad value from C can be
+/// QEMU's clock names. C sees QEMU's enum (include/qemu/clock-type.h);
+/// Rust takes the value as an `int`, so that a bad value from C can be
 /// rejected with a message instead of being undefined behaviour.
 #[repr(transparent)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -67,15 +67,19 @@ pub extern "C" fn qemu_set_current_aio_context(ctx: *mut AioContext) {
 /// Creates a context with one reference; run it with `aio_poll` from one
 /// thread at a time, its home thread.
 ///
-/// `Error` is qemucoro's own (read it with `error_get_pretty`, free it with
-/// `error_free`); on failure this returns NULL and, unless `errp` is NULL,
-/// stores the error in `*errp`.
+/// On failure this returns NULL and hands the error to `errp` as QEMU's
+/// error_setg does (`&error_abort` aborts, `&error_fatal` exits, NULL
+/// ignores it).
 #[no_mangle]
 pub extern "C" fn aio_context_new(errp: *mut *mut Error) -> *mut AioContext {
     match AioContext::new() {
         Ok(ctx) => ctx,
         Err(err) => {
-            set_error(errp, format!("Failed to initialize event notifier: {err}"));
+            set_error(
+                errp,
+                "aio_context_new",
+                format!("Failed to initialize event notifier: {err}"),
+            );
             std::ptr::null_mut()
         }
     }

@@ -23,6 +23,7 @@ mod iothread;
 mod legacy;
 mod sleep;
 mod stats;
+mod thread;
 mod thread_pool;
 mod timer;
 

@@ -1,7 +1,7 @@
 //! C exports of the introspection extension (stats.rs). Not in QEMU.
 
 use super::deref;
-use crate::coroutine::stats::{self, QemucoroStats};
+use crate::coroutine::stats::{self, QemucoroStackStats, QemucoroStats};
 use crate::coroutine::Coroutine;
 
 /// Fills `*stats` with the number of live coroutines (created, not yet
@@ -16,6 +16,20 @@ pub extern "C" fn qemucoro_get_stats(stats: *mut QemucoroStats) {
     }
     // SAFETY: non-null, and the caller passes a writable QemucoroStats.
     unsafe { stats.write(stats::counts()) };
+}
+
+/// Fills `*stats` with how many coroutine stacks exist (of live and pooled
+/// coroutines) under each protection against overflow: a guard band of
+/// their own mapping, a guard band write-protected with userfaultfd in a
+/// shared slab, or a band checked at every switch out where userfaultfd is
+/// refused. Not in QEMU. Reads counters; aborts if `stats` is NULL.
+#[no_mangle]
+pub extern "C" fn qemucoro_get_stack_stats(stats: *mut QemucoroStackStats) {
+    if stats.is_null() {
+        crate::util::abort::null_arg("qemucoro_get_stack_stats", "stats");
+    }
+    // SAFETY: non-null, and the caller passes a writable QemucoroStackStats.
+    unsafe { stats.write(stats::stack_counts()) };
 }
 
 /// The usable size in bytes of `co`'s stack (0 for a thread's leader, from

@@ -59,11 +59,13 @@ pub extern "C" fn aio_context_set_thread_pool_params(
     errp: *mut *mut Error,
 ) {
     let c = deref("aio_context_set_thread_pool_params", "ctx", ctx);
+    const FUNC: &str = "aio_context_set_thread_pool_params";
+    const BAD: &str = "bad thread-pool-min/thread-pool-max values";
     let (Ok(lo), Ok(hi)) = (c_int::try_from(min), c_int::try_from(max)) else {
-        return set_error(errp, "bad thread-pool-min/thread-pool-max values".into());
+        return set_error(errp, FUNC, BAD.into());
     };
     if lo > hi || hi <= 0 || lo < 0 {
-        return set_error(errp, "bad thread-pool-min/thread-pool-max values".into());
+        return set_error(errp, FUNC, BAD.into());
     }
     thread_pool::set_params(c, lo, hi);
 }

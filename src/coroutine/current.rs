@@ -19,7 +19,7 @@
 
 use std::cell::Cell;
 use std::ffi::c_void;
-use std::mem::size_of;
+use std::mem::{size_of, ManuallyDrop};
 use std::ptr;
 
 use crate::coroutine::Coroutine;
@@ -55,7 +55,10 @@ pub(crate) fn block() -> &'static ThreadBlock {
 thread_local! {
     /// Stands for the thread's own stack, so that `caller` always has
     /// somewhere to point and `qemu_coroutine_self()` is never NULL.
-    static LEADER: Coroutine = const { Coroutine::blank() };
+    /// Never dropped (it owns no stack, so there is nothing to drop): a
+    /// destructor registered by a thread's first use in a pthread key
+    /// destructor would never run, and glibc's record of it would leak.
+    static LEADER: ManuallyDrop<Coroutine> = const { ManuallyDrop::new(Coroutine::blank()) };
     /// Whether this thread was already asked for its default context.
     static CHECKED: Cell<bool> = const { Cell::new(false) };
 }
@@ -75,7 +78,7 @@ pub fn get() -> *const Coroutine {
 #[cold]
 #[inline(never)]
 pub(crate) fn adopt_leader() -> *const Coroutine {
-    let leader = LEADER.with(ptr::from_ref);
+    let leader = LEADER.with(|l| ptr::from_ref::<Coroutine>(l));
     block().current.set(leader);
     crate::coroutine::overflow::thread_init();
     leader

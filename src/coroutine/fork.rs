@@ -4,7 +4,7 @@
 //! registry in `qemucoro_get_stats`) does not inherit a lock nobody will
 //! ever release. The child can then create and run coroutines and make new
 //! AioContexts. Per-context locks (timers, fd handlers) are not taken: a
-//! child must not use the parent's AioContexts (see the README).
+//! child must not use the parent's AioContexts (docs/design.md).
 //!
 //! Registered once per process, the first time a thread touches coroutine
 //! state. glibc binds the handlers to this library, so dlclose removes them.
@@ -21,7 +21,7 @@ struct Held(UnsafeCell<Option<Guards>>);
 struct Guards {
     _registry: registry::ForkGuard,
     _pool: pool::ForkGuard,
-    _slabs: stack::ForkGuard,
+    slabs: stack::ForkGuard,
 }
 
 // SAFETY: only the atfork handlers touch it, and glibc runs them under its
@@ -35,7 +35,7 @@ pub fn register() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // SAFETY: the three handlers are plain functions of this library.
-        unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(release)) };
+        unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(in_child)) };
     });
 }
 
@@ -46,10 +46,19 @@ extern "C" fn prepare() {
     let guards = Guards {
         _registry: registry::lock_for_fork(),
         _pool: pool::lock_for_fork(),
-        _slabs: stack::lock_for_fork(),
+        slabs: stack::lock_for_fork(),
     };
     // SAFETY: see `Held`.
     unsafe { *HELD.0.get() = Some(guards) };
+}
+
+/// The child's half: stack guards the child lost are made again first.
+extern "C" fn in_child() {
+    // SAFETY: see `Held`.
+    if let Some(guards) = unsafe { (*HELD.0.get()).as_mut() } {
+        guards.slabs.rearm_in_child();
+    }
+    release();
 }
 
 extern "C" fn release() {

@@ -81,7 +81,7 @@ pub struct Coroutine {
     pub(crate) scheduled_next: AtomicPtr<Coroutine>,
     /// The stack and the switch's slot; stackless for a leader.
     pub(crate) fiber: Fiber,
-    /// A slab stack's overflow canary; None for guarded stacks.
+    /// The switch-out check of a software-checked stack; None for guarded ones.
     canary: Cell<Option<Canary>>,
     /// `STATE_*`; atomic only so that statistics may read it from any
     /// thread (relaxed: a plain store on the create/terminate paths).
@@ -190,19 +190,30 @@ impl Coroutine {
         }
     }
 
-    /// Aborts if the coroutine ran past the bottom of an unguarded stack.
+    /// Aborts if the coroutine ran past the bottom of a software-checked stack.
     #[inline(always)]
     fn check_canary(&self) {
         if let Some(canary) = self.canary.get() {
-            if !canary.intact() {
-                self.overflowed();
-            }
+            self.check_band(canary);
+        }
+    }
+
+    /// Out of line and cold, so that the hot path of a guarded stack saves
+    /// no register for it.
+    #[cold]
+    #[inline(never)]
+    fn check_band(&self, canary: Canary) {
+        if !canary.intact() {
+            self.overflowed();
         }
     }
 
     #[cold]
     fn overflowed(&self) -> ! {
-        crate::coroutine::overflow::report(self, " (an unguarded stack: caught by its canary)")
+        crate::coroutine::overflow::report(
+            self,
+            " (a software-checked stack: caught at switch-out)",
+        )
     }
 }
 

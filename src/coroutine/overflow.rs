@@ -1,9 +1,12 @@
-//! Coroutine stack overflow, reported: a SIGSEGV handler that recognises a
-//! hit on a coroutine stack's guard page, names the coroutine's entry
-//! function and stack size on stderr, and aborts. Every other fault goes
+//! Coroutine stack overflow, reported: a SIGSEGV and SIGBUS handler that
+//! recognises a hit on a coroutine stack's guard band (PROT_NONE faults
+//! with SIGSEGV, a userfaultfd band with SIGBUS; see switch/stack.rs), or a
+//! running coroutine's stack pointer below its stack, names the
+//! coroutine's entry function and stack size on stderr, and aborts. Every
+//! other fault goes
 //! back to the action that was installed before ours, reinstalled so that
 //! the fault re-executes under it with its own flags, so the host program's
-//! own SIGSEGV handling keeps working. unload.rs puts that action back when
+//! own SIGSEGV and SIGBUS handling keeps working. unload.rs puts that action back when
 //! the library is unloaded; fork.rs is registered from here too, on the
 //! same once-per-process path.
 //!
@@ -22,7 +25,6 @@
 //! the set of candidates, and a wild write into some other coroutine's guard
 //! page is not mistaken for an overflow.
 
-use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
 use std::ptr;
 use std::sync::{Once, OnceLock};
@@ -30,6 +32,7 @@ use std::sync::{Once, OnceLock};
 use crate::coroutine::current;
 use crate::coroutine::Coroutine;
 use crate::switch::stack::page_size;
+use crate::util::thread_exit::ExitKey;
 
 /// Bytes of alternate signal stack we give a thread that has none.
 const ALT_STACK_SIZE: usize = 64 * 1024;
@@ -39,85 +42,140 @@ pub fn thread_init() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(install_handler);
     super::fork::register();
-    // An exiting thread has lost its thread-locals; it needs no signal stack.
-    let _ = ALT.try_with(|alt| {
-        let mut alt = alt.borrow_mut();
-        if alt.is_none() {
-            *alt = AltStack::new_if_missing();
+    if ALT.get().is_null() {
+        if let Some(alt) = AltStack::new_if_missing() {
+            ALT.set(Box::into_raw(Box::new(alt)).cast());
         }
-    });
+    }
 }
 
-/// The SIGSEGV disposition we replaced.
+/// A SIGSEGV or SIGBUS disposition we replaced.
 struct Previous(libc::sigaction);
 // SAFETY: written once before our handler can run, then only read.
 unsafe impl Sync for Previous {}
 // SAFETY: plain data (a handler address, flags and a mask).
 unsafe impl Send for Previous {}
 
-static PREVIOUS: OnceLock<Previous> = OnceLock::new();
+/// What was installed for SIGSEGV (a PROT_NONE guard band) and SIGBUS (a
+/// userfaultfd guard band) before us.
+static PREVIOUS_SEGV: OnceLock<Previous> = OnceLock::new();
+static PREVIOUS_BUS: OnceLock<Previous> = OnceLock::new();
 
-fn install_handler() {
-    // SAFETY: all-zero is a valid sigaction (empty mask, no flags).
-    let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
-    new.sa_sigaction = on_segv as *const () as usize;
-    new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-    // SAFETY: as above.
-    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-    // SAFETY: read the current action first so the handler never runs
-    // without a previous one to hand faults to.
-    unsafe { libc::sigaction(libc::SIGSEGV, ptr::null(), &mut old) };
-    let _ = PREVIOUS.set(Previous(old));
-    // SAFETY: `new` is a valid action whose handler has the SA_SIGINFO
-    // signature.
-    unsafe { libc::sigaction(libc::SIGSEGV, &new, ptr::null_mut()) };
+fn previous(sig: c_int) -> &'static OnceLock<Previous> {
+    if sig == libc::SIGBUS {
+        &PREVIOUS_BUS
+    } else {
+        &PREVIOUS_SEGV
+    }
 }
 
-/// Puts back the action we replaced, if ours is still the one installed,
-/// so that no SIGSEGV is delivered into code about to be unmapped (see
+fn install_handler() {
+    for sig in [libc::SIGSEGV, libc::SIGBUS] {
+        // SAFETY: all-zero is a valid sigaction (empty mask, no flags).
+        let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
+        new.sa_sigaction = on_fault as *const () as usize;
+        new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        // SAFETY: as above.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: read the current action first so the handler never runs
+        // without a previous one to hand faults to.
+        unsafe { libc::sigaction(sig, ptr::null(), &mut old) };
+        let _ = previous(sig).set(Previous(old));
+        // SAFETY: `new` is a valid action whose handler has the SA_SIGINFO
+        // signature.
+        unsafe { libc::sigaction(sig, &new, ptr::null_mut()) };
+    }
+}
+
+/// Puts back the actions we replaced, if ours is still the one installed,
+/// so that no fault is delivered into code about to be unmapped (see
 /// unload.rs).
 pub(crate) fn restore_previous() {
-    let Some(Previous(prev)) = PREVIOUS.get() else {
-        return;
-    };
-    // SAFETY: all-zero is a valid sigaction to be filled in.
-    let mut now: libc::sigaction = unsafe { std::mem::zeroed() };
-    // SAFETY: querying, then installing the action the kernel gave us.
-    unsafe {
-        libc::sigaction(libc::SIGSEGV, ptr::null(), &mut now);
-        if now.sa_sigaction == on_segv as *const () as usize {
-            libc::sigaction(libc::SIGSEGV, prev, ptr::null_mut());
+    for sig in [libc::SIGSEGV, libc::SIGBUS] {
+        let Some(Previous(prev)) = previous(sig).get() else {
+            continue;
+        };
+        // SAFETY: all-zero is a valid sigaction to be filled in.
+        let mut now: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: querying, then installing the action the kernel gave us.
+        unsafe {
+            libc::sigaction(sig, ptr::null(), &mut now);
+            if now.sa_sigaction == on_fault as *const () as usize {
+                libc::sigaction(sig, prev, ptr::null_mut());
+            }
         }
     }
 }
 
-extern "C" fn on_segv(sig: c_int, info: *mut libc::siginfo_t, _uctx: *mut c_void) {
-    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
-    let addr = unsafe { (*info).si_addr() } as usize;
-    if let Some(co) = overflowed(addr) {
-        report(co, "");
+extern "C" fn on_fault(sig: c_int, info: *mut libc::siginfo_t, uctx: *mut c_void) {
+    // SAFETY: the kernel passes a valid siginfo and context for SA_SIGINFO
+    // handlers. A positive si_code means the kernel raised it for a fault
+    // (a signal sent with kill or sigqueue has one of zero or less).
+    let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+    if code > 0 {
+        // SAFETY: as above.
+        let sp = unsafe { stack_pointer(uctx) };
+        if let Some(co) = overflowed(addr, sp) {
+            report(co, "");
+        }
     }
     // SAFETY: we pass on exactly what the kernel gave us.
     unsafe { chain(sig, info) };
 }
 
-/// The coroutine among those this thread has entered whose guard page
-/// contains `addr`.
-fn overflowed(addr: usize) -> Option<&'static Coroutine> {
-    let page = page_size();
+/// The interrupted stack pointer, or 0 where we do not know where it is.
+///
+/// # Safety
+/// `uctx` is the context the kernel passed to an SA_SIGINFO handler.
+unsafe fn stack_pointer(uctx: *mut c_void) -> usize {
+    let uc = uctx.cast::<libc::ucontext_t>();
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: per the contract, a valid ucontext.
+    return unsafe { (*uc).uc_mcontext.gregs[libc::REG_RSP as usize] } as usize;
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: per the contract, a valid ucontext.
+    return unsafe { (*uc).uc_mcontext.sp } as usize;
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let _ = uc;
+        0
+    }
+}
+
+/// How far below a stack's bottom the running coroutine's stack pointer
+/// may be and still count as its own overflow, and how far below that
+/// pointer the fault may be: a runaway recursion on a `Checked` stack runs
+/// down through the slots below it to the slab's bottom page; a frame
+/// bigger than the guard band skips it.
+const SP_REACH: usize = 4 << 30;
+const FAULT_BELOW_SP: usize = 1 << 20;
+
+/// The coroutine among those this thread has entered that overflowed: the
+/// fault `addr` lies in its guard band, or (for the running one) the
+/// interrupted stack pointer `sp` is below its bottom and the fault near it.
+fn overflowed(addr: usize, sp: usize) -> Option<&'static Coroutine> {
+    // the band, and a slab's bottom page below its lowest slot's band
+    let band = crate::switch::stack::guard_len() + page_size();
     let mut co = current::peek();
+    let mut running = true;
     // Bounded in case the fault corrupted the chain itself.
     for _ in 0..4096 {
         // SAFETY: `current` and each `caller` are entered coroutines (or a
         // leader), all alive while the chain exists.
         let c: &'static Coroutine = unsafe { co.as_ref() }?;
         if let Some((bottom, _)) = c.stack_bounds() {
-            // The guard page is right below a guarded stack; under the
-            // lowest slot of a slab it is one page further down (stack.rs).
-            if (bottom - 2 * page..bottom).contains(&addr) {
+            if (bottom.saturating_sub(band)..bottom).contains(&addr) {
+                return Some(c);
+            }
+            let below = bottom.saturating_sub(SP_REACH)..bottom;
+            if running
+                && below.contains(&sp)
+                && (sp.saturating_sub(FAULT_BELOW_SP)..bottom).contains(&addr)
+            {
                 return Some(c);
             }
         }
+        running = false;
         co = c.caller.get();
     }
     None
@@ -169,7 +227,7 @@ pub(crate) fn report(co: &Coroutine, how: &str) -> ! {
 unsafe fn chain(sig: c_int, info: *mut libc::siginfo_t) {
     // SAFETY: all-zero with SIG_DFL (0) is the default action.
     let dfl: libc::sigaction = unsafe { std::mem::zeroed() };
-    let prev = PREVIOUS.get().map_or(&dfl, |p| &p.0);
+    let prev = previous(sig).get().map_or(&dfl, |p| &p.0);
     // SAFETY: installing a valid action; reading si_code of a valid
     // siginfo; re-queueing the kernel's own siginfo to this very thread
     // (allowed for any si_code when a process signals itself).
@@ -238,8 +296,21 @@ struct AltStack {
     len: usize,
 }
 
-thread_local! {
-    static ALT: RefCell<Option<AltStack>> = const { RefCell::new(None) };
+/// The thread's signal stack, a `Box<AltStack>`, unmapped when the thread
+/// exits: a pthread key, so also for a thread whose first coroutine comes
+/// in a key destructor (a `thread_local!` destructor would never run).
+static ALT: ExitKey = ExitKey::new(drop_alt_stack);
+
+/// # Safety
+/// Called by glibc only, on the exiting thread, with the value ALT holds.
+unsafe extern "C" fn drop_alt_stack(alt: *mut c_void) {
+    // SAFETY: the only value ALT is given: a Box from `thread_init`.
+    drop(unsafe { Box::from_raw(alt.cast::<AltStack>()) });
+}
+
+/// Deletes the signal stack's exit hook when the library is unloaded.
+pub(crate) fn delete_exit_hook() {
+    ALT.delete();
 }
 
 impl AltStack {

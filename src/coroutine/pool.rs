@@ -11,16 +11,20 @@
 //! what `qemu_coroutine_inc_pool_size` asked for, and never beyond half of
 //! the mappings `/proc/sys/vm/max_map_count` leaves after a reserve.
 
+use std::ffi::c_void;
+use std::ptr;
+
 use crate::coroutine::current::{block, ThreadBlock};
 use crate::coroutine::Coroutine;
 use crate::util::map_count;
 use crate::util::mutex::Mutex;
+use crate::util::thread_exit::ExitKey;
 
 /// Coroutines a thread keeps for itself.
 const LOCAL_MAX: usize = 4096;
 /// From this many pooled coroutines on, a thread's pool gives back the
-/// stack pages below each top page (issue 12: a burst of deep coroutines
-/// must not pin its memory), but for its `LOCAL_HOT` most recent ones.
+/// stack pages below each top page (so that a burst of deep coroutines
+/// does not pin its memory), but for its `LOCAL_HOT` most recent ones.
 /// Below it nothing is given back: a thousand nested coroutines that end
 /// and are created again every round pay no system call.
 const DISCARD_FROM: usize = 1024;
@@ -62,30 +66,31 @@ static GLOBAL: Mutex<Global> = Mutex::new(Global {
 
 /// This thread's free list lives in the thread block (current.rs), linked
 /// through `Coroutine::queue_next` (free coroutines are on no other list):
-/// `pool_head`, `pool_len`, and `pool_armed` (whether `EXIT` is registered
-/// for this thread: once is enough). `EXIT` empties it when the thread ends.
+/// `pool_head`, `pool_len`, and `pool_armed` (whether `EXIT` is armed for
+/// this thread: once is enough). `EXIT` empties it when the thread ends.
 type Local = ThreadBlock;
 
-thread_local! {
-    static EXIT: ExitHook = const { ExitHook };
+/// Hands the thread's free list to the global pool when the thread exits.
+/// A pthread key, not a `thread_local!` destructor: a thread whose first
+/// put comes in a key destructor gets its list handed over too.
+static EXIT: ExitKey = ExitKey::new(hand_over_at_exit);
+
+/// # Safety
+/// Called by glibc only, on the exiting thread, outside any coroutine.
+unsafe extern "C" fn hand_over_at_exit(_: *mut c_void) {
+    // Later thread-exit code (other key destructors) may still create and
+    // finish coroutines: CLOSED sends those straight to the global pool.
+    let l = block();
+    let all = take_all(l);
+    l.pool_len.set(CLOSED);
+    for chunk in all.chunks(BATCH) {
+        put_global(Batch(chunk.to_vec()));
+    }
 }
 
-/// Registered on a thread's first put: hands its free list to the global
-/// pool when the thread exits.
-struct ExitHook;
-
-impl Drop for ExitHook {
-    fn drop(&mut self) {
-        // Later thread-exit code (another library's destructors, pthread
-        // key destructors) may still create and finish coroutines: CLOSED
-        // sends those straight to the global pool.
-        let l = block();
-        let all = take_all(l);
-        l.pool_len.set(CLOSED);
-        for chunk in all.chunks(BATCH) {
-            put_global(Batch(chunk.to_vec()));
-        }
-    }
+/// Deletes the exit hook's key when the library is unloaded.
+pub(crate) fn delete_exit_hook() {
+    EXIT.delete();
 }
 
 /// A pooled coroutine, if there is one here or in the global pool.
@@ -158,7 +163,7 @@ fn arm_exit_hook(l: &Local) {
 #[inline(never)]
 fn arm_exit_hook_cold(l: &Local) {
     l.pool_armed.set(true);
-    let _ = EXIT.try_with(|_| ());
+    EXIT.set(ptr::NonNull::<c_void>::dangling().as_ptr());
 }
 
 /// Takes a coroutine from a global batch and keeps the rest of the batch

@@ -27,6 +27,31 @@ pub struct QemucoroStats {
     pub pooled: usize,
 }
 
+/// Coroutine stacks that exist now (of live and pooled coroutines), by how
+/// an overflow of each is caught (docs/stacks.md).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct QemucoroStackStats {
+    /// Own mapping, PROT_NONE guard band: caught at the faulting write.
+    pub guarded_mapped: usize,
+    /// Slab slot, userfaultfd write-protected guard band: caught at the
+    /// faulting write.
+    pub guarded_uffd: usize,
+    /// Slab slot, guard band checked by software: caught at the next
+    /// switch out, or at the fault a runaway recursion meets.
+    pub checked: usize,
+}
+
+/// Reads the stack layer's counters (no walk).
+pub fn stack_counts() -> QemucoroStackStats {
+    let [guarded_mapped, guarded_uffd, checked] = crate::switch::stack::protection_counts();
+    QemucoroStackStats {
+        guarded_mapped,
+        guarded_uffd,
+        checked,
+    }
+}
+
 /// Walks every stack once.
 pub fn counts() -> QemucoroStats {
     let mut s = QemucoroStats::default();

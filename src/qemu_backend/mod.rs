@@ -90,8 +90,9 @@ impl QemuCoroutine {
 #[repr(C)]
 struct BackendCoroutine {
     base: QemuCoroutine,
-    /// Overflow canary of a slab stack (stacks past the guarded budget have
-    /// no guard page); checked whenever the coroutine switches out.
+    /// The band check of a software-checked slab stack (where userfaultfd
+    /// is refused; see switch/stack.rs); checked whenever the coroutine
+    /// switches out.
     canary: Cell<Option<Canary>>,
     fiber: Fiber,
 }
@@ -353,7 +354,7 @@ fn begin(from: *mut QemuCoroutine, to: *mut QemuCoroutine, action: c_int) -> *mu
     }
     if let Some(canary) = from.canary.get() {
         if !canary.intact() {
-            fatal("a coroutine overflowed its (unguarded, slab) stack");
+            fatal("a coroutine overflowed its (software-checked, slab) stack");
         }
     }
     from.fiber.before_suspend(action == COROUTINE_TERMINATE);

@@ -16,9 +16,6 @@
 //! through the core's begin/end helpers). The assembly only switches;
 //! checks, thread-locals and bookkeeping stay in Rust.
 
-/// cbindgen:ignore
-#[cfg(feature = "bench-floor")]
-pub(crate) mod floor;
 pub(crate) mod stack;
 
 /// cbindgen:ignore

@@ -1,61 +1,82 @@
 //! Coroutine stacks: a guarded mapping each while a budget lasts, slots of
-//! big slabs after that.
+//! big slabs after that, and every one with a guard band below it.
 //!
 //! ```text
 //!   high  +------------------+ <- top: the first frame is pushed here
-//!         |                  |
+//!         |    top page      |   (beyond the size asked for)
 //!         |   usable stack   |   at least `size` bytes, whole pages
 //!         |                  |
 //!         +------------------+ <- bottom()
-//!         |   guard page     |   PROT_NONE: an overflow faults here
-//!   low   +------------------+     (a slab stack has a canary line instead)
+//!         |   guard band     |   guard_len(): 64 KiB (16 KiB under a
+//!   low   +------------------+   finite RLIMIT_AS), so big frames land in it
 //! ```
 //!
 //! Memory is MAP_NORESERVE: only the pages a coroutine touches cost memory,
 //! so a suspended coroutine typically costs one page of RSS.
 //!
-//! A guarded stack costs two kernel mappings (VMAs) and an mmap, and Linux
-//! allows `vm.max_map_count` (65530 by default) mappings per process, so
-//! only a budget of stacks is guarded (budget.rs); the rest are slots of
-//! slabs (slab.rs), many stacks to a mapping, with no guard page each.
-//! Their protection is a canary word at the bottom of each stack, checked
-//! every time the coroutine switches out (see coroutine.rs). An overflow is
-//! then caught at the next yield or return rather than at the faulting
-//! instruction, and may have scribbled on the neighbouring stack first: the
-//! trade-off for a million live coroutines within the kernel's mapping
-//! limit.
+//! The band is protected one of three ways (`Protection`, docs/stacks.md):
+//! - `Mapped`: a stack of its own mapping, its band PROT_NONE. Two kernel
+//!   mappings (VMAs) each, and Linux allows `vm.max_map_count` (65530 by
+//!   default) per process, so only a budget of stacks is mapped this way
+//!   (budget.rs).
+//! - `Uffd`: a slot of a slab (slab.rs), many stacks to one mapping, its band
+//!   write-protected with userfaultfd (uffd.rs), which splits no mapping. A
+//!   write into it raises SIGBUS at the write.
+//! - `Checked`: a slab slot where userfaultfd is refused. The band is never
+//!   written, so it reads as zeros; its top `CHECK_LEN` bytes are checked at
+//!   every switch out (src/coroutine/mod.rs). An overflow is caught at the next
+//!   yield or return, or at the fault it meets on the way down.
 //!
-//! The layer above gets a stack region (`bottom()`, `size()`, and its top
-//! through corosensei's `Stack::base`) and the canary to check; it keeps
-//! its own control data wherever it likes. A stack's top page is never
-//! given back while pooled (it holds the parked frames).
+//! The layer above gets a stack region (`bottom()` and `size()`) and the
+//! check to make on switching out; it keeps its own control data wherever
+//! it likes. A stack's top page is never given back while pooled (it holds
+//! the parked frames).
 
 mod budget;
 mod slab;
+mod uffd;
+mod valgrind;
 
 use std::io;
 use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use corosensei::stack::valgrind::ValgrindStackRegistration;
-use corosensei::stack::StackPointer;
+use valgrind::ValgrindStackRegistration;
 
 use crate::util::abort::die;
 
 /// QEMU's `COROUTINE_STACK_SIZE`.
 pub const DEFAULT_STACK_SIZE: usize = 1 << 20;
 
-/// XORed with the canary's address to make the expected canary value.
-const CANARY_MAGIC: u64 = 0x51c0_70a5_dead_c0de;
+/// Bytes of a `Checked` band, right below the bottom, compared with zero
+/// at every switch out: a return address or frame pointer pushed there is
+/// never zero.
+const CHECK_LEN: usize = 4096;
+
+/// How a stack's guard band is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protection {
+    /// Its own mapping, the band PROT_NONE: faults at the write (SIGSEGV).
+    Mapped = 0,
+    /// A slab slot, the band write-protected by userfaultfd: faults at the
+    /// write (SIGBUS).
+    Uffd = 1,
+    /// A slab slot, the band checked for writes at every switch out.
+    Checked = 2,
+}
+
+/// Stacks that exist now, by protection (see `protection_counts`).
+static COUNTS: [AtomicUsize; 3] = [const { AtomicUsize::new(0) }; 3];
 
 /// One coroutine stack: its own guarded mapping (unmapped on drop), or a
 /// slot of a slab (returned to the slab's free list on drop).
 pub struct Stack {
-    /// The lowest address owned: the guard page, or a slab slot's canary.
+    /// The lowest address owned: the bottom of the guard band.
     start: *mut u8,
     /// Bytes owned from `start`; `start + len` is the top.
     len: usize,
-    slab: bool,
+    protection: Protection,
     /// Tells Valgrind this range is a stack, so that switching to it is not
     /// taken for a wild stack pointer; natively a few no-op instructions.
     _valgrind: ValgrindStackRegistration,
@@ -66,38 +87,38 @@ pub struct Stack {
 unsafe impl Send for Stack {}
 
 impl Stack {
-    /// A stack of `size` usable bytes (rounded up to pages) and up to a page
-    /// more above them (a slab slot's layout needs it): guarded while the budget of
-    /// guarded stacks lasts, from a slab after that. Aborts with the size and
-    /// errno if the kernel refuses (out of memory or address space).
+    /// A stack of `size` usable bytes (rounded up to pages) and a page more
+    /// above them: its own mapping while the budget of those lasts, from a
+    /// slab after that. Aborts with the size and errno if the kernel
+    /// refuses (out of memory or address space).
     pub fn new(size: usize) -> Stack {
         let page = page_size();
-        let usable = size.max(corosensei::stack::MIN_STACK_SIZE).div_ceil(page) * page;
-        if budget::take() {
-            if let Some(stack) = Stack::new_guarded(usable) {
-                return stack;
-            }
-        }
-        slab::take(usable)
+        let usable = size.max(1).div_ceil(page) * page;
+        let stack = if budget::take() {
+            Stack::new_guarded(usable).unwrap_or_else(|| slab::take(usable))
+        } else {
+            slab::take(usable)
+        };
+        COUNTS[stack.protection as usize].fetch_add(1, Ordering::Relaxed);
+        stack
     }
 
-    /// A guarded stack, or None (and no more tries) if the kernel is out of
-    /// mappings: slabs need far fewer.
+    /// A stack of its own mapping, or None (and no more tries) if the
+    /// kernel is out of mappings or address space: slabs need far fewer
+    /// mappings, and can be cut smaller.
     #[cold]
     fn new_guarded(usable: usize) -> Option<Stack> {
         let page = page_size();
-        // guard page, the stack, and a top page beyond the size asked for
-        // (as a slab slot has)
-        let len = page + usable + page;
+        let guard = guard_len();
+        // the band, the stack, and a top page beyond the size asked for
+        let len = guard + usable + page;
         let Some(start) = try_map_anonymous(len) else {
-            // Out of mappings, or of address space (then the slab fails too
-            // and says so).
             budget::give_back();
             budget::exhausted();
             return None;
         };
-        // SAFETY: the first page lies inside the mapping made above.
-        if unsafe { libc::mprotect(start.cast(), page, libc::PROT_NONE) } != 0 {
+        // SAFETY: the band lies inside the mapping made above.
+        if unsafe { libc::mprotect(start.cast(), guard, libc::PROT_NONE) } != 0 {
             // Splitting the mapping in two failed: out of mappings.
             // SAFETY: the mapping made above, used by nothing.
             unsafe { libc::munmap(start.cast(), len) };
@@ -105,55 +126,44 @@ impl Stack {
             budget::exhausted();
             return None;
         }
-        let _valgrind = ValgrindStackRegistration::new(start.wrapping_add(page), len - page);
+        let _valgrind = ValgrindStackRegistration::new(start.wrapping_add(guard), len - guard);
         Some(Stack {
             start,
             len,
-            slab: false,
+            protection: Protection::Mapped,
             _valgrind,
         })
     }
 
-    /// Where the first frame is pushed (16-byte aligned).
-    fn top(&self) -> *mut u8 {
-        self.start.wrapping_add(self.len)
-    }
-
-    /// Usable bytes, excluding any guard page or canary line.
+    /// Usable bytes, excluding the guard band.
     pub fn size(&self) -> usize {
-        self.len - self.guard_len()
+        self.len - guard_len()
     }
 
-    /// The lowest usable address (page aligned), just above the guard page
-    /// or canary line.
+    /// The lowest usable address (page aligned), just above the band.
     pub fn bottom(&self) -> *mut u8 {
-        self.start.wrapping_add(self.guard_len())
+        self.start.wrapping_add(guard_len())
     }
 
-    /// The canary of a slab stack (None for a guarded one), written now.
+    /// How this stack's band is protected.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn protection(&self) -> Protection {
+        self.protection
+    }
+
+    /// The check to make at every switch out of a `Checked` stack (None
+    /// for the others: the kernel guards them).
     pub fn arm_canary(&self) -> Option<Canary> {
-        if !self.slab {
-            return None;
-        }
-        let canary = Canary(self.start.cast());
-        // SAFETY: a slab stack's lowest word is inside its own writable slot.
-        unsafe { canary.0.write(canary.expected()) };
-        Some(canary)
-    }
-
-    fn guard_len(&self) -> usize {
-        if self.slab {
-            slab::CANARY_LEN
-        } else {
-            page_size()
-        }
+        (self.protection == Protection::Checked)
+            .then(|| Canary(self.bottom().wrapping_sub(CHECK_LEN).cast()))
     }
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        if self.slab {
-            slab::give_back(self.start, self.len);
+        COUNTS[self.protection as usize].fetch_sub(1, Ordering::Relaxed);
+        if self.protection != Protection::Mapped {
+            slab::give_back(self.start, self.len, self.protection);
             return;
         }
         // SAFETY: start/len describe exactly the mapping made in new(), and
@@ -163,43 +173,110 @@ impl Drop for Stack {
     }
 }
 
-/// The word at the bottom of a slab stack that an overflow overwrites.
+/// The stacks that exist now (live or pooled) as [mapped, uffd, checked].
+#[cfg(not(feature = "qemu-backend"))] // the C API's statistics
+pub fn protection_counts() -> [usize; 3] {
+    COUNTS.each_ref().map(|c| c.load(Ordering::Relaxed))
+}
+
+/// Bytes of guard band below every stack's bottom (a whole number of
+/// pages): 64 KiB, so that frames up to that size land in it, or 16 KiB if
+/// the process has a finite RLIMIT_AS when its first stack is made (the band
+/// is address space, and such a process wants stacks to fit as QEMU's do).
+pub fn guard_len() -> usize {
+    static LEN: OnceLock<usize> = OnceLock::new();
+    *LEN.get_or_init(|| {
+        // SAFETY: all-zero is a valid rlimit to be filled in.
+        let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+        // SAFETY: getrlimit writes the struct it is given.
+        let limited = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) } == 0
+            && lim.rlim_cur != libc::RLIM_INFINITY;
+        let want: usize = if limited { 16 << 10 } else { 64 << 10 };
+        want.div_ceil(page_size()) * page_size()
+    })
+}
+
+/// The `CHECK_LEN` bytes below a `Checked` stack's bottom, which stay
+/// zero (never written, so untouched or the shared zero page) unless the
+/// stack overflowed into them.
 #[derive(Clone, Copy)]
-pub struct Canary(*mut u64);
+pub struct Canary(*const [u64; CHECK_LEN / 8]);
 
 impl Canary {
-    fn expected(self) -> u64 {
-        CANARY_MAGIC ^ self.0 as u64
-    }
-
-    /// Starts loading the canary into the cache. The canary lies on another
-    /// page than the stack's top (that of the slot below), so a switch that
-    /// checks it would wait for two cold pages in turn; prefetched before
-    /// the switch in, the two misses overlap.
+    /// Starts loading the band's highest line, the first an overflow hits:
+    /// it lies on another page than the stack's top, so a switch that
+    /// checks it would wait for two pages in turn; prefetched before the
+    /// switch in, the two misses overlap.
     #[inline(always)]
     #[cfg_attr(feature = "qemu-backend", allow(dead_code))] // core only so far
     pub fn prefetch(self) {
+        let line = self.0.cast::<u8>().wrapping_add(CHECK_LEN - 64);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a prefetch never faults and changes no state but the cache.
         unsafe {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(self.0.cast::<i8>().cast_const());
+            _mm_prefetch::<_MM_HINT_T0>(line.cast::<i8>());
         }
         #[cfg(target_arch = "aarch64")]
         // SAFETY: as above.
         unsafe {
-            std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) self.0,
+            std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) line,
                             options(nostack, preserves_flags, readonly));
         }
     }
 
-    /// Whether the stack above this canary stayed within its bounds.
+    /// Whether nothing was written into the checked band.
     #[inline]
     pub fn intact(self) -> bool {
-        // SAFETY: the canary lies in a live slab slot owned by the coroutine
-        // being checked (armed in arm_canary, which made it valid).
-        unsafe { self.0.read_volatile() == self.expected() }
+        band_is_zero(self)
     }
+}
+
+/// `Canary::intact`, out of line: the switch's hot path keeps only the
+/// test for a check to make (guarded stacks have none).
+#[inline(never)]
+fn band_is_zero(canary: Canary) -> bool {
+    // SAFETY: the band lies in a live slab slot owned by the coroutine
+    // being checked, which is not running, mapped readable (arm_canary
+    // made the pointer).
+    let band = unsafe { &*canary.0 };
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F (checked just above, cached by std).
+        return unsafe { all_zero_avx512(band) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above, cached by std).
+        return unsafe { all_zero_avx2(band) };
+    }
+    all_zero(band)
+}
+
+/// One OR over it all, no early exit: it vectorises (16-byte loads on
+/// baseline x86_64; a 4 KiB band costs about 80 ns that way).
+fn all_zero(band: &[u64]) -> bool {
+    band.iter().fold(0, |acc, w| acc | w) == 0
+}
+
+/// `all_zero` with 32-byte loads: about twice as fast.
+///
+/// # Safety
+/// Only on a CPU with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn all_zero_avx2(band: &[u64]) -> bool {
+    all_zero(band)
+}
+
+/// `all_zero` with 64-byte loads.
+///
+/// # Safety
+/// Only on a CPU with AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn all_zero_avx512(band: &[u64]) -> bool {
+    all_zero(band)
 }
 
 /// Gives back the pages of a stack that is not running, but for its top
@@ -224,12 +301,7 @@ pub fn discard_cold_pages(bottom: usize, size: usize) {
     }
 }
 
-/// Maps `len` bytes of anonymous, lazily backed, read-write memory, or
-/// aborts naming the stack size it was for.
-fn map_anonymous(len: usize, usable: usize) -> *mut u8 {
-    try_map_anonymous(len).unwrap_or_else(|| die_os("failed to map a coroutine stack", usable))
-}
-
+/// Maps `len` bytes of anonymous, lazily backed, read-write memory.
 fn try_map_anonymous(len: usize) -> Option<*mut u8> {
     // SAFETY: an anonymous private mapping at an address the kernel picks
     // aliases nothing.
@@ -246,20 +318,6 @@ fn try_map_anonymous(len: usize) -> Option<*mut u8> {
     (start != libc::MAP_FAILED).then_some(start.cast())
 }
 
-// SAFETY: base() and limit() bound live, writable memory owned by this stack
-// of at least MIN_STACK_SIZE bytes. corosensei asks for a guard page below
-// it; slab stacks have a canary instead (see the module comment), checked
-// on every switch out. limit() is the usable bottom.
-unsafe impl corosensei::stack::Stack for Stack {
-    fn base(&self) -> StackPointer {
-        StackPointer::new(self.top() as usize).expect("mapping is not at 0")
-    }
-
-    fn limit(&self) -> StackPointer {
-        StackPointer::new(self.bottom() as usize).expect("mapping is not at 0")
-    }
-}
-
 /// The size a stack of `size` usable bytes was asked for: every stack has
 /// at least one byte and at most a page beyond it (see `Stack::new`).
 #[cfg(any(test, not(feature = "qemu-backend")))] // the C API's pool; tests
@@ -271,8 +329,18 @@ pub fn requested_size(size: usize) -> usize {
 /// The stack layer's locks, held across a fork (coroutine/fork.rs).
 #[cfg(not(feature = "qemu-backend"))] // the C API's pool and fork handlers
 pub struct ForkGuard {
-    _slabs: slab::ForkGuard,
+    slabs: slab::ForkGuard,
     _budget: budget::ForkGuard,
+}
+
+#[cfg(not(feature = "qemu-backend"))] // the C API's pool and fork handlers
+impl ForkGuard {
+    /// In a forked child, before the locks go: a child loses its parent's
+    /// userfaultfd guards (the kernel drops the registration), so they are
+    /// made again, at about half a microsecond per slab slot.
+    pub fn rearm_in_child(&mut self) {
+        slab::rearm_in_child(&mut self.slabs);
+    }
 }
 
 /// Takes the slab and budget locks (in that order; neither is ever taken
@@ -280,7 +348,7 @@ pub struct ForkGuard {
 #[cfg(not(feature = "qemu-backend"))] // the C API's pool and fork handlers
 pub fn lock_for_fork() -> ForkGuard {
     ForkGuard {
-        _slabs: slab::lock_for_fork(),
+        slabs: slab::lock_for_fork(),
         _budget: budget::lock_for_fork(),
     }
 }
@@ -289,6 +357,7 @@ pub fn lock_for_fork() -> ForkGuard {
 #[cfg(not(feature = "qemu-backend"))] // the C API's pool and fork handlers
 pub fn force_lazy_values() {
     page_size();
+    guard_len();
     crate::util::map_count::max_map_count();
 }
 
@@ -325,31 +394,43 @@ mod tests {
         let s = Stack::new_guarded(DEFAULT_STACK_SIZE).expect("a guarded stack");
         // SAFETY: bottom()..bottom()+size() is the usable, writable area.
         unsafe { s.bottom().write_bytes(0xa5, s.size()) };
-        // The guard page is the mapping's first page, right below bottom().
-        assert_eq!(s.start as usize + s.guard_len(), s.bottom() as usize);
-        assert_eq!(s.guard_len(), page_size());
+        // The band is the mapping's lowest part, right below bottom().
+        assert_eq!(s.start as usize + guard_len(), s.bottom() as usize);
+        assert_eq!(guard_len(), 64 << 10);
+        assert_eq!(s.protection(), Protection::Mapped);
+        assert!(s.arm_canary().is_none());
     }
 
     /// A size no other test uses, so that its slab is this test's alone.
     const SLAB_TEST_SIZE: usize = 24 * 4096;
 
     #[test]
-    fn slab_canary_shares_a_page_with_the_top_of_the_slot_below() {
+    fn slab_slots_sit_one_band_apart() {
         let (low, high) = (slab::take(SLAB_TEST_SIZE), slab::take(SLAB_TEST_SIZE));
         let page = page_size();
         let low_top = low.bottom() as usize + low.size();
-        let high_canary = high.bottom() as usize - slab::CANARY_LEN;
-        assert_eq!(high_canary, low_top);
-        assert_eq!((low_top - 1) / page, high_canary / page);
-        assert!(low.size() >= SLAB_TEST_SIZE);
+        assert_eq!(high.bottom() as usize - guard_len(), low_top);
+        assert!(low.size() >= SLAB_TEST_SIZE + page);
         assert_eq!(high.bottom() as usize % page, 0);
-        let canary = high.arm_canary().expect("a slab stack has one");
         // SAFETY: the low stack's whole usable area is its own.
         unsafe { low.bottom().write_bytes(0x5a, low.size()) };
+    }
+
+    #[test]
+    fn checked_band_notices_a_write() {
+        let s = slab::take_checked_for_test(SLAB_TEST_SIZE + 4096);
+        let canary = s.arm_canary().expect("a checked stack has one");
         assert!(canary.intact());
-        // SAFETY: one byte past the low stack's top: the high one's canary.
-        unsafe { (low_top as *mut u8).write(0) };
+        // SAFETY: the usable area is the stack's own.
+        unsafe { s.bottom().write_bytes(0x5a, s.size()) };
+        assert!(canary.intact());
+        // SAFETY: the band's highest byte: the stack's own address space.
+        unsafe { s.bottom().wrapping_sub(1).write(1) };
         assert!(!canary.intact());
+        // SAFETY: as above; cleared so the slot goes back as it came.
+        unsafe { s.bottom().wrapping_sub(1).write(0) };
+        assert!(canary.intact());
+        std::mem::forget(s); // in no slab (see take_checked_for_test)
     }
 
     #[test]

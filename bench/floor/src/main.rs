@@ -1,15 +1,92 @@
-//! The raw switch floor, for `make bench` only (feature `bench-floor`): a
-//! resume+suspend round trip straight through corosensei, and through the
-//! `context` crate (Boost.Context's fcontext), with none of the API around
-//! them. The benchmark prints these beside the public API's figures.
+//! The raw switch floors of `make bench`: round trips through our switch
+//! (src/switch/arch, compiled here from the library's own source), through
+//! corosensei, and through the `context` crate (Boost.Context's fcontext),
+//! with none of the API around them. Prints one "name ns" line per floor;
+//! bench/compare.py shows them beside the library's figures.
+//!
+//! A program of its own, so that the library depends on libc alone and
+//! carries no benchmark code.
 
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!("the switch floors are x86_64 only (floor/ret is x86_64 assembly)");
+
+use std::cell::Cell;
+use std::ffi::c_void;
 use std::hint::black_box;
 
 use context::stack::ProtectedFixedSizeStack;
 use context::{Context, Transfer};
+use corosensei::stack::StackPointer;
 use corosensei::Coroutine;
 
-use crate::switch::stack::{Stack, DEFAULT_STACK_SIZE};
+use arch::qemucoro_switch;
+
+/// The library's switch, from its source: the floors measure that code.
+#[allow(dead_code)] // the thread block is the library's, unused here
+#[path = "../../../src/switch/arch/x86_64.rs"]
+mod arch;
+
+/// QEMU's `COROUTINE_STACK_SIZE`, as the library's stacks.
+const DEFAULT_STACK_SIZE: usize = 1 << 20;
+
+/// A stack for the floors: an anonymous mapping with a guard page below it,
+/// as the library's own guarded stacks are.
+struct Stack {
+    start: *mut u8,
+    len: usize,
+}
+
+impl Stack {
+    fn new(size: usize) -> Stack {
+        let len = size + 4096;
+        // SAFETY: an anonymous private mapping at an address the kernel
+        // picks aliases nothing.
+        let start = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        assert!(start != libc::MAP_FAILED, "cannot map a stack");
+        // SAFETY: the first page lies inside the mapping made above.
+        unsafe { libc::mprotect(start, 4096, libc::PROT_NONE) };
+        Stack {
+            start: start.cast(),
+            len,
+        }
+    }
+
+    fn bottom(&self) -> *mut u8 {
+        self.start.wrapping_add(4096)
+    }
+
+    fn size(&self) -> usize {
+        self.len - 4096
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in new(); nothing runs on it any more.
+        unsafe { libc::munmap(self.start.cast(), self.len) };
+    }
+}
+
+// SAFETY: base() and limit() bound this stack's live, writable memory, with
+// a guard page below limit().
+unsafe impl corosensei::stack::Stack for Stack {
+    fn base(&self) -> StackPointer {
+        StackPointer::new(self.start as usize + self.len).expect("mapping is not at 0")
+    }
+
+    fn limit(&self) -> StackPointer {
+        StackPointer::new(self.bottom() as usize).expect("mapping is not at 0")
+    }
+}
 
 type Floor = Coroutine<u64, u64, (), Stack>;
 
@@ -68,21 +145,18 @@ fn suspend_nested(y: &corosensei::Yielder<u64, u64>, v: u64) -> u64 {
 
 /// Nanoseconds per corosensei resume+suspend round trip, over `iters`,
 /// the suspend inlined into the coroutine's loop.
-#[no_mangle]
-pub extern "C" fn qemucoro_bench_floor_corosensei(iters: u64) -> f64 {
+fn floor_corosensei(iters: u64) -> f64 {
     time_round_trips(suspending_inline(), iters, resume_inline)
 }
 
 /// Nanoseconds per corosensei round trip when, as through any C API, the
 /// suspend sits one call below the coroutine's loop.
-#[no_mangle]
-pub extern "C" fn qemucoro_bench_floor_corosensei_nested(iters: u64) -> f64 {
+fn floor_corosensei_nested(iters: u64) -> f64 {
     time_round_trips(suspending_nested(), iters, resume_inline)
 }
 
 /// As `..._nested`, with the resume also one call deep, as `enter` is.
-#[no_mangle]
-pub extern "C" fn qemucoro_bench_floor_corosensei_nested2(iters: u64) -> f64 {
+fn floor_corosensei_nested2(iters: u64) -> f64 {
     time_round_trips(suspending_nested(), iters, resume_nested)
 }
 
@@ -94,8 +168,7 @@ extern "C" fn bounce(mut t: Transfer) -> ! {
 }
 
 /// Nanoseconds per `context` resume round trip, over `iters`.
-#[no_mangle]
-pub extern "C" fn qemucoro_bench_floor_context(iters: u64) -> f64 {
+fn floor_context(iters: u64) -> f64 {
     let stack = ProtectedFixedSizeStack::new(DEFAULT_STACK_SIZE).expect("a 1 MiB stack");
     // SAFETY: `stack` outlives every resume below, and `bounce` never returns.
     let mut t = unsafe { Transfer::new(Context::new(&stack, bounce), 0) };
@@ -108,11 +181,6 @@ pub extern "C" fn qemucoro_bench_floor_context(iters: u64) -> f64 {
 }
 
 // --- Our own switch (switch/arch): jmp-based, ret-based, and with QEMU's checks ---
-
-use std::cell::Cell;
-use std::ffi::c_void;
-
-use crate::switch::arch::{self, qemucoro_switch};
 
 std::arch::global_asm!(
     // qemucoro_switch, but leaving with `ret`: the floor of a ret-based switch.
@@ -210,14 +278,12 @@ fn bare_round_trips(iters: u64, ret: bool) -> f64 {
 
 /// ns per round trip on our jmp-based switch, both loops calling it
 /// directly: two switches and nothing else, the physical floor.
-#[no_mangle]
-pub extern "C" fn qemucoro_bench_floor_jmp(iters: u64) -> f64 {
+fn floor_jmp(iters: u64) -> f64 {
     bare_round_trips(iters, false)
 }
 
 /// The same with a switch that leaves with `ret`.
-#[no_mangle]
-pub extern "C" fn qemucoro_bench_floor_ret(iters: u64) -> f64 {
+fn floor_ret(iters: u64) -> f64 {
     bare_round_trips(iters, true)
 }
 
@@ -237,7 +303,8 @@ thread_local! {
 
 #[cold]
 fn mini_fail(what: &str) -> ! {
-    crate::util::abort::die(format_args!("floor: {what}"))
+    eprintln!("floor: {what}");
+    std::process::abort()
 }
 
 /// enter(): NULL, scheduled, re-entry checks, current via TLS, the
@@ -294,8 +361,7 @@ unsafe extern "C" fn mini_body(_arg: *mut c_void, _first: usize) -> ! {
 
 /// ns per enter+yield round trip with QEMU's checks on the jmp-based
 /// switch, inlined into both loops.
-#[no_mangle]
-pub extern "C" fn qemucoro_bench_floor_jmp_checks(iters: u64) -> f64 {
+fn floor_jmp_checks(iters: u64) -> f64 {
     let stack = Stack::new(DEFAULT_STACK_SIZE);
     let top = stack.bottom() as usize + stack.size();
     let blank = || Mini {
@@ -322,4 +388,21 @@ pub extern "C" fn qemucoro_bench_floor_jmp_checks(iters: u64) -> f64 {
     // The fiber stays parked; nothing on its stack needs dropping.
     std::mem::forget(co);
     ns
+}
+
+fn main() {
+    const ITERS: u64 = 20_000_000;
+    type FloorFn = fn(u64) -> f64;
+    let floors: [(&str, FloorFn); 7] = [
+        ("corosensei", floor_corosensei),
+        ("context", floor_context),
+        ("corosensei-nested", floor_corosensei_nested),
+        ("corosensei-nested2", floor_corosensei_nested2),
+        ("jmp", floor_jmp),
+        ("ret", floor_ret),
+        ("jmp-checks", floor_jmp_checks),
+    ];
+    for (name, floor) in floors {
+        println!("floor/{name} {:.2}", floor(ITERS));
+    }
 }
