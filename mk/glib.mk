@@ -6,9 +6,9 @@
 #                       an installed qemucoro-glib.pc, on the shared
 #                       libraries; the core's independence from GLib
 #   make install-glib / uninstall-glib   (part of install / uninstall)
-#   make check-glib-tsan   the suite under ThreadSanitizer
+#   make check-glib-tsan / check-glib-valgrind   the suite under TSan / memcheck
 
-.PHONY: glib check-glib install-glib uninstall-glib have-glib
+.PHONY: glib check-glib install-glib uninstall-glib have-glib check-glib-tsan check-glib-valgrind
 
 HAVE_GLIB := $(shell pkg-config --exists glib-2.0 2>/dev/null && echo yes)
 GLIB_CFLAGS = $(shell pkg-config --cflags glib-2.0)
@@ -103,7 +103,6 @@ check-glib: have-glib build/c-tests/gsource $(LIB_A) $(LIB_SO)
 # The suite under ThreadSanitizer (the wake-ups from other threads race
 # with GLib's prepare and check); not part of `make check`, as check-tsan
 # is not. GLib itself is not instrumented: only its locks are seen.
-.PHONY: check-glib-tsan
 build/tsan/gsource: $(GSOURCE_TEST_SRC) glib/aio-gsource.c $(C_DEPS) $(TSAN_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(SAN_CFLAGS) -fsanitize=thread $(WARNFLAGS) -DQEMUCORO_TEST_GLIB -Iinclude -Ic-tests \
@@ -112,3 +111,11 @@ build/tsan/gsource: $(GSOURCE_TEST_SRC) glib/aio-gsource.c $(C_DEPS) $(TSAN_LIB)
 
 check-glib-tsan: have-glib build/tsan/gsource
 	$(TSAN_RUN) build/tsan/gsource
+
+# Under memcheck, forked children too: no errors, no definite leaks.
+check-glib-valgrind: have-glib build/c-tests/gsource
+	rm -rf build/valgrind-glib && mkdir -p build/valgrind-glib
+	$(VALGRIND) --log-file=build/valgrind-glib/gsource.%p.log build/c-tests/gsource
+	@if grep -L 'ERROR SUMMARY: 0 errors' build/valgrind-glib/*.log | grep .; then \
+	    echo "valgrind: errors above (see the logs named)"; exit 1; fi
+	@echo "glib valgrind: $$(ls build/valgrind-glib | wc -l) processes, 0 errors, no definite leaks"
