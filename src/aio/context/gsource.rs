@@ -55,7 +55,9 @@ impl AioContext {
     /// Hands the GSource back to the GLib library; called once, by the
     /// last `unref`.
     pub(super) fn release_gsource(&self) {
-        if let Some(a) = self.gsource.lock().take() {
+        // Taken out first: the lock is not held while GLib runs.
+        let attached = self.gsource.lock().take();
+        if let Some(a) = attached {
             // SAFETY: the GLib library gave us this pair for this call.
             unsafe { (a.release)(a.source) };
         }
@@ -92,5 +94,28 @@ impl AioContext {
             self.epoll.clear_notification();
         }
         self.poll(false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notify_me_is_raised_from_prepare_until_check_or_dispatch() {
+        let ctx = AioContext::new().unwrap();
+        // SAFETY: just created; given up at the end of the test.
+        let c = unsafe { &*ctx };
+        let (timeout, fd) = c.gsource_prepare();
+        assert_eq!(timeout, -1);
+        assert_eq!(fd, c.epoll.fd());
+        assert_eq!(c.notify_me.load(Ordering::Relaxed), GSOURCE_MAY_SLEEP);
+        assert!(!c.gsource_check(false));
+        assert_eq!(c.notify_me.load(Ordering::Relaxed), 0);
+        c.gsource_prepare();
+        c.gsource_dispatch();
+        assert_eq!(c.notify_me.load(Ordering::Relaxed), 0);
+        // SAFETY: our only reference; nothing is pending.
+        unsafe { c.unref() };
     }
 }
