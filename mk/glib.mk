@@ -112,10 +112,17 @@ build/tsan/gsource: $(GSOURCE_TEST_SRC) glib/aio-gsource.c $(C_DEPS) $(TSAN_LIB)
 check-glib-tsan: have-glib build/tsan/gsource
 	$(TSAN_RUN) build/tsan/gsource
 
-# Under memcheck, forked children too: no errors, no definite leaks.
+# Under memcheck, forked children too: no errors, no definite leaks, no
+# unregistered stack switch (tools/check-valgrind.sh's rules, for this suite).
+GLIB_VALGRIND = valgrind --error-exitcode=1 --errors-for-leak-kinds=definite \
+    --leak-check=full --show-leak-kinds=definite --trace-children=yes \
+    --suppressions=c-tests/valgrind-intended-faults.supp
 check-glib-valgrind: have-glib build/c-tests/gsource
 	rm -rf build/valgrind-glib && mkdir -p build/valgrind-glib
-	$(VALGRIND) --log-file=build/valgrind-glib/gsource.%p.log build/c-tests/gsource
+	$(GLIB_VALGRIND) --log-file=build/valgrind-glib/gsource.%p.log build/c-tests/gsource
+	@ls build/valgrind-glib/*.log >/dev/null
 	@if grep -L 'ERROR SUMMARY: 0 errors' build/valgrind-glib/*.log | grep .; then \
 	    echo "valgrind: errors above (see the logs named)"; exit 1; fi
+	@if grep -l 'client switching stacks' build/valgrind-glib/*.log; then \
+	    echo "valgrind: a stack switch Valgrind was not told about (logs above)"; exit 1; fi
 	@echo "glib valgrind: $$(ls build/valgrind-glib | wc -l) processes, 0 errors, no definite leaks"
