@@ -648,6 +648,37 @@ const char *error_get_pretty(const struct Error *err);
 void error_free(struct Error *err);
 
 /**
+ * Returns `ctx`'s GSource (as `void *`): made by `create(ctx)` on the first
+ * call, the same one afterwards; `release(source)` is called when `ctx`'s
+ * last reference is dropped. For libqemucoro-glib.
+ */
+void *qemucoro_gsource_get(struct AioContext *ctx,
+                           void *(*create)(struct AioContext *ctx),
+                           void (*release)(void *source));
+
+/**
+ * GSource prepare for `ctx`: stores in `*fd` the fd to poll for reading
+ * and returns the longest sleep in ns (0: ready now, -1: no limit). Until
+ * the matching check or dispatch, `aio_notify` writes the context's
+ * eventfd. On `ctx`'s home thread only. For libqemucoro-glib.
+ */
+int64_t qemucoro_gsource_prepare(struct AioContext *ctx, int *fd);
+
+/**
+ * GSource check for `ctx`, after the poll: true if bottom halves,
+ * scheduled coroutines or expired timers are waiting, or `fd_ready` (the
+ * poll found prepare's fd readable). For libqemucoro-glib.
+ */
+bool qemucoro_gsource_check(struct AioContext *ctx, bool fd_ready);
+
+/**
+ * GSource dispatch for `ctx`: one non-blocking iteration of its loop
+ * (`aio_poll(ctx, false)`). On `ctx`'s home thread only. For
+ * libqemucoro-glib.
+ */
+void qemucoro_gsource_dispatch(struct AioContext *ctx);
+
+/**
  * Starts a thread running a new context of its own (`aio_poll(ctx, true)`
  * in a loop); on that thread `qemu_get_current_aio_context()` is that
  * context. Returns once the context exists.
@@ -807,6 +838,14 @@ bool timer_pending(struct QEMUTimer *ts);
  * The expiry of `ts` in nanoseconds, or -1 if it is not armed.
  */
 int64_t timer_expire_time_ns(struct QEMUTimer *ts);
+
+/**
+ * QEMU's `init_clocks`: the clocks need no set-up here, so this does
+ * nothing. `notify_cb`, which QEMU calls when a main-loop timer changes,
+ * must be NULL: the main loop's timers are the main context's here, and
+ * aio_notify is what wakes it.
+ */
+void init_clocks(void (*notify_cb)(void *opaque, QEMUClockType type));
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -22,6 +22,8 @@ use crate::coroutine::{self, Coroutine};
 use crate::util::abort::die;
 use crate::util::sanitizer;
 
+mod gsource;
+
 /// An event loop: opaque to C.
 pub struct AioContext {
     refcnt: AtomicUsize,
@@ -37,6 +39,8 @@ pub struct AioContext {
     /// atomic for Sync).
     poll_token: AtomicU64,
     pub(super) timers: [TimerList; CLOCKS],
+    /// The GSource of libqemucoro-glib, if a program asked for it.
+    gsource: gsource::GSourceSlot,
 }
 
 impl Linked for Coroutine {
@@ -58,6 +62,7 @@ impl AioContext {
             handlers: FdHandlers::default(),
             poll_token: AtomicU64::new(0),
             timers: [const { TimerList::new() }; CLOCKS],
+            gsource: gsource::GSourceSlot::default(),
         })))
     }
 
@@ -85,6 +90,7 @@ impl AioContext {
         sanitizer::acquire(self.as_ptr().cast());
         self.check_no_pending_work();
         bh::free_pending(self);
+        self.release_gsource();
         // SAFETY: the last reference is gone, and every context comes from
         // Box::into_raw in `new`.
         drop(unsafe { Box::from_raw(self.as_ptr()) });

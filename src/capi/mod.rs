@@ -17,6 +17,7 @@ mod co_queue;
 mod co_rwlock;
 mod coroutine;
 mod error;
+mod gsource;
 mod iothread;
 mod legacy;
 mod sleep;
