@@ -33,6 +33,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 use crate::coroutine::current;
+use crate::coroutine::wait::WAIT_MUTEX;
 use crate::coroutine::{self, Coroutine};
 use crate::util::abort::die;
 use crate::util::atomic_view;
@@ -152,10 +153,14 @@ impl CoMutex {
         if self.locked().fetch_add(1, Ordering::Acquire) == 0 {
             return;
         }
+        // Recorded before we are queued, so that a waker's record (the
+        // schedule) comes after ours.
+        me.wait.begin(WAIT_MUTEX, ptr::from_ref(self).cast(), 0);
         {
             let _guard = spin::lock(self.wait_lock());
             if self.handoff.get() != 0 {
                 self.handoff.set(0);
+                me.wait.end();
                 return;
             }
             if !me.is_entered() {
@@ -206,6 +211,15 @@ impl CoMutex {
         if let Some(next) = next {
             coroutine::wake(next);
         }
+    }
+
+    /// For the hang dump, from any thread: how many lockers there are and
+    /// the holder (null while free or being handed over).
+    pub(crate) fn snapshot(&self) -> (u32, *const Coroutine) {
+        (
+            self.locked().load(Ordering::Relaxed),
+            self.holder().load(Ordering::Relaxed),
+        )
     }
 
     fn locked(&self) -> &AtomicU32 {
