@@ -70,7 +70,10 @@ pub struct Wait {
 
 /// A coarse CLOCK_MONOTONIC in ns, stamped by every recorded wait and by an
 /// event loop around each time it blocks: a plain yield copies it instead of
-/// calling the clock.
+/// calling the clock. Exported for gdb, which takes it as "now" in a core
+/// dump.
+#[used]
+#[export_name = "qemucoro_coarse_now"]
 static COARSE_NOW: AtomicU64 = AtomicU64::new(0);
 
 impl Wait {

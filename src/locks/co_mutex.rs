@@ -69,6 +69,10 @@ pub struct CoMutex {
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(size_of::<CoMutex>() == 48 && align_of::<CoMutex>() == 8);
 
+/// For gdb (locks/mod.rs): where the count and the holder are.
+pub(crate) const LOCKED_OFFSET: usize = std::mem::offset_of!(CoMutex, locked);
+pub(crate) const HOLDER_OFFSET: usize = std::mem::offset_of!(CoMutex, holder);
+
 impl CoMutex {
     pub const fn new() -> CoMutex {
         CoMutex {

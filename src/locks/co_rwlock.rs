@@ -63,6 +63,9 @@ pub struct CoRwlock {
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(size_of::<CoRwlock>() == 24 && align_of::<CoRwlock>() == 8);
 
+/// For gdb (locks/mod.rs): where the count of owners is.
+pub(crate) const OWNERS_OFFSET: usize = std::mem::offset_of!(CoRwlock, owners);
+
 impl CoRwlock {
     pub const fn new() -> CoRwlock {
         CoRwlock {
