@@ -107,12 +107,19 @@ static void coroutine_fn lock_m2_then_m1(void *opaque __attribute__((unused)))
     qemu_co_mutex_lock(&m1);
 }
 
+/* The iothreads of a hang: never joined (they stay stuck), kept here so
+ * that the child exits with them reachable. */
+static IOThread *volatile iothreads[2];
+static int n_iothreads;
+
 /* Starts `entry` in a new iothread; returns its coroutine. */
 static Coroutine *start_on_iothread(CoroutineEntry *entry)
 {
     Coroutine *co = qemu_coroutine_create(entry, NULL);
+    IOThread *t = iothread_new();
 
-    aio_co_schedule(iothread_get_aio_context(iothread_new()), co);
+    iothreads[n_iothreads++ % 2] = t;
+    aio_co_schedule(iothread_get_aio_context(t), co);
     return co;
 }
 
@@ -229,6 +236,9 @@ static void lost_wakeup(void *opaque __attribute__((unused)))
     age = strstr(dump, "yielded ");
     CHECK(age && sscanf(age, "yielded %lf s ago", &secs) == 1);
     CHECK(secs >= 0.25 && secs < 10);
+    if (secs < 0.25 || secs >= 10) {
+        fprintf(stderr, "%s", dump);
+    }
 }
 
 /*

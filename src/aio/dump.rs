@@ -606,3 +606,56 @@ pub fn parse_signal(value: &CStr) -> Option<i32> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snaps(n: usize) -> Vec<Snap> {
+        (0..n)
+            .map(|i| Snap {
+                co: 0x1000 + i,
+                entry: 0,
+                entered: false,
+                kind: WAIT_MUTEX,
+                object: 0,
+                arg: 0,
+                since_ns: 0,
+                tid: 0,
+                last_caller: 0,
+                yield_stamp: 0,
+                ctx: 0,
+                held: [0; HELD_SLOTS],
+                lock: None,
+            })
+            .collect()
+    }
+
+    fn held_by(list: &[usize]) -> Option<Holders> {
+        Some(Holders::Known(list.iter().map(|&h| (h, "")).collect()))
+    }
+
+    #[test]
+    fn a_two_lock_cycle_is_found_once_and_a_chain_into_it_is_not_one() {
+        let s = snaps(4);
+        // 0 <-> 1 wait for each other; 2 waits for 0; 3 waits for nothing.
+        let h = vec![held_by(&[1]), held_by(&[0]), held_by(&[0]), None];
+        assert_eq!(find_cycles(&s, &h), vec![vec![0, 1]]);
+    }
+
+    #[test]
+    fn cycles_through_a_lock_with_several_readers_are_each_reported() {
+        let s = snaps(3);
+        // 0 waits for a rwlock read by 1 and 2; both wait for 0's mutex.
+        let h = vec![held_by(&[1, 2]), held_by(&[0]), held_by(&[0])];
+        let mut found = find_cycles(&s, &h);
+        found.sort();
+        assert_eq!(found, vec![vec![0, 1], vec![0, 2]]);
+    }
+
+    #[test]
+    fn a_coroutine_waiting_for_a_mutex_it_holds_is_a_cycle_of_one() {
+        let s = snaps(1);
+        assert_eq!(find_cycles(&s, &[held_by(&[0])]), vec![vec![0]]);
+    }
+}

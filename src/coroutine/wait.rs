@@ -68,9 +68,9 @@ pub struct Wait {
     pub(crate) held: [AtomicPtr<c_void>; HELD_SLOTS],
 }
 
-/// A coarse CLOCK_MONOTONIC in ns, stamped by every recorded wait and by an
-/// event loop around each time it blocks: a plain yield copies it instead of
-/// calling the clock. Exported for gdb, which takes it as "now" in a core
+/// A coarse CLOCK_MONOTONIC in ns, stamped by every recorded wait, by an
+/// event loop around each time it blocks and before each timer callback: a
+/// plain yield copies it instead of calling the clock. Exported for gdb, which takes it as "now" in a core
 /// dump.
 #[used]
 #[export_name = "qemucoro_coarse_now"]
@@ -162,6 +162,12 @@ pub fn monotonic_ns() -> u64 {
     // SAFETY: `ts` is a valid timespec to write; the clock always exists.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Stamps the coarse time with `now`, a CLOCK_MONOTONIC reading the caller
+/// already had (a timer list's).
+pub fn stamp(now: u64) {
+    COARSE_NOW.store(now, Ordering::Relaxed);
 }
 
 /// Reads the clock and stamps the coarse time with it; returns it.
