@@ -32,6 +32,59 @@
 #define SCALE_NS 1
 
 /**
+ * Running, or suspended by a plain yield (then `last_caller` and
+ * `yield_stamp` say by whom and since when).
+ */
+#define WAIT_NONE 0
+
+/**
+ * `object`: the CoMutex.
+ */
+#define WAIT_MUTEX 1
+
+/**
+ * `object`: the CoRwlock, wanted for reading.
+ */
+#define WAIT_RDLOCK 2
+
+/**
+ * `object`: the CoRwlock, wanted for writing (wrlock or upgrade).
+ */
+#define WAIT_WRLOCK 3
+
+/**
+ * `object`: the CoQueue; `arg`: the QemuLockable passed in (or 0).
+ */
+#define WAIT_QUEUE 4
+
+/**
+ * `object`: the QemuCoSleep; `arg`: the length in ns (`NO_DEADLINE`: until
+ * woken).
+ */
+#define WAIT_SLEEP 5
+
+/**
+ * `object`: the AioContext; `arg`: the fd.
+ */
+#define WAIT_FD_READ 6
+
+#define WAIT_FD_WRITE 7
+
+/**
+ * Woken and queued on `object`, an AioContext, not run yet; `arg`: the
+ * kind it waited with before.
+ */
+#define WAIT_SCHEDULED 8
+
+
+
+/**
+ * How many rwlock holds a coroutine keeps track of; more are held but not
+ * named by the dump.
+ */
+#define HELD_SLOTS 4
+
+/**
  * An event loop: opaque to C.
  */
 typedef struct AioContext AioContext;
@@ -602,6 +655,19 @@ void qemu_coroutine_inc_pool_size(unsigned int additional_pool_size);
  * Undoes `qemu_coroutine_inc_pool_size`.
  */
 void qemu_coroutine_dec_pool_size(unsigned int removing_pool_size);
+
+/**
+ * Writes the hang dump to `fd`: every live coroutine with what it waits
+ * for (a CoMutex or CoRwlock and its holders, a CoQueue, a sleep and its
+ * time left, an fd, a schedule, or a plain yield and who entered it last)
+ * and for how long, then every deadlock cycle among them and every wait on
+ * a lock that no live coroutine holds. Not in QEMU.
+ *
+ * Safe to call from any thread while the others run (not from a signal
+ * handler: it takes a lock and allocates; see `QEMUCORO_DUMP_SIGNAL`).
+ * The text is a snapshot: coroutines that run meanwhile may have moved on.
+ */
+void qemucoro_dump(int fd);
 
 /**
  * error_setg's back end (qapi/error.h formats `msg`): makes an error set

@@ -18,7 +18,7 @@ use super::epoll::{Epoll, NOTIFIER_KEY};
 use super::fd_handler::{FdHandlers, Handlers};
 use super::push_list::{Linked, PushList};
 use super::timer::{QEMUClockType, TimerList, CLOCKS};
-use crate::coroutine::{self, Coroutine};
+use crate::coroutine::{self, wait, Coroutine};
 use crate::util::abort::die;
 use crate::util::sanitizer;
 
@@ -147,6 +147,7 @@ impl AioContext {
                 prev.to_string_lossy()
             ));
         }
+        co.wait.scheduled(self.as_ptr().cast());
         self.add_ref();
         if self.scheduled.push(co) {
             self.notify();
@@ -168,8 +169,15 @@ impl AioContext {
             // Nothing to wait for and no fd to look at: skip the syscall. A
             // wake-up left in the eventfd only costs one spurious iteration.
             0
-        } else {
+        } else if timeout == 0 {
             self.epoll.wait(&mut buf, timeout).len()
+        } else {
+            // The loop may sleep: the coarse clock that plain yields copy
+            // (coroutine/wait.rs) is stamped on either side, once per sleep.
+            wait::tick();
+            let n = self.epoll.wait(&mut buf, timeout).len();
+            wait::tick();
+            n
         };
         if blocking {
             self.notify_me.fetch_sub(2, Ordering::Release);
@@ -223,6 +231,7 @@ impl AioContext {
             // (it cannot terminate without running).
             let co = unsafe { &*co };
             co.scheduled.store(ptr::null_mut(), Ordering::Release);
+            co.wait.end();
             coroutine::enter(self.as_ptr().cast::<c_void>(), co);
             // SAFETY: drops the reference taken by `schedule`; the poller
             // holds its own (QEMU's rule for aio_poll callers).

@@ -11,6 +11,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicI64, AtomicPtr, Ordering};
 
 use super::context::AioContext;
+use crate::coroutine::wait;
 use crate::util::abort::die;
 use crate::util::mutex::{Mutex, MutexGuard};
 
@@ -273,6 +274,11 @@ impl TimerList {
                 self.unlink(&held, first);
                 (first.cb, first.opaque)
             };
+            // The callback may run coroutines that yield: give them the time
+            // just read (coroutine/wait.rs), unless it is the wall clock.
+            if let (Some(t), false) = (now, clock == QEMU_CLOCK_HOST) {
+                wait::stamp(t as u64);
+            }
             // SAFETY: whoever armed the timer promised cb(opaque) is valid.
             unsafe { cb(opaque) };
             progress = true;

@@ -16,6 +16,7 @@ mod co_mutex;
 mod co_queue;
 mod co_rwlock;
 mod coroutine;
+mod dump;
 mod error;
 mod gsource;
 mod iothread;
