@@ -52,7 +52,7 @@ STRESS_BIN = build/c-tests/stress
 
 .PHONY: all check clean FORCE
 
-all: $(LIB_A) $(LIB_SO) $(HEADER)
+all: $(LIB_A) $(LIB_SO) $(HEADER) glib
 
 # One cargo run makes both libraries and (through build.rs) the header.
 $(LIB_A) $(LIB_SO) $(GEN_HEADER) &: $(RUST_SRC)
@@ -65,7 +65,8 @@ $(HEADER): $(GEN_HEADER)
 	@touch $@
 
 check: check-style check-layers check-rust check-header check-link-line check-c check-demo \
-       check-install check-gdb check-stress check-dlopen check-shared check-iothread-names
+       check-install check-gdb check-stress check-dlopen check-shared check-iothread-names \
+       check-glib
 
 clean:
 	$(CARGO) clean
@@ -83,4 +84,5 @@ include mk/bench.mk
 include mk/qemu.mk
 include mk/cross.mk
 include mk/qemu-tests.mk
+include mk/glib.mk
 include mk/poolapi.mk

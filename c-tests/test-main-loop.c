@@ -78,3 +78,48 @@ TEST_OURS(qemu_set_fd_handler_main_context, "/main-loop/qemu-set-fd-handler",
     close(fds[0]);
     close(fds[1]);
 }
+
+static void init_clocks_then_timer(void *opaque)
+{
+    AioContext *ctx = qemu_get_aio_context();
+    int count = 0;
+    QEMUTimer *t;
+
+    (void)opaque;
+    init_clocks(NULL);
+    t = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, SCALE_NS, count_cb, &count);
+    timer_mod(t, qemu_clock_get_ns(QEMU_CLOCK_REALTIME) + 1000);
+    while (count == 0) {
+        aio_poll(ctx, true);
+    }
+    timer_free(t);
+}
+
+/* Check that init_clocks(NULL), as QEMU's test-aio-multithread calls it,
+ * leaves the clocks and timers working, at any time. */
+TEST_OURS(init_clocks_null, "/main-loop/init-clocks-null",
+          "QEMU's may run once, and the harness's qemu_init_main_loop ran it")
+{
+    CHECK(child_passes(init_clocks_then_timer, NULL));
+}
+
+static void notify_cb(void *opaque, QEMUClockType type)
+{
+    (void)opaque;
+    (void)type;
+}
+
+static void init_clocks_with_callback(void *opaque)
+{
+    (void)opaque;
+    init_clocks(notify_cb);
+}
+
+/* Check that init_clocks refuses a notify callback, which it would never
+ * call. */
+TEST_OURS(init_clocks_callback, "/main-loop/init-clocks-refuses-callback",
+          "QEMU calls it when a main-loop timer changes")
+{
+    CHECK(child_aborts_with(init_clocks_with_callback, NULL,
+                            "init_clocks: a notify callback is not supported (pass NULL)"));
+}

@@ -28,5 +28,6 @@ typedef struct {
 void qemucoro_get_stats(QemucoroStats *stats);
 size_t qemucoro_stack_size(Coroutine *co);
 size_t qemucoro_stack_high_water(Coroutine *co);
+void qemucoro_dump(int fd);
 
 #endif

@@ -4,6 +4,17 @@
 #                         state, stack use
 #   coroutine bt <co>     backtrace of a suspended coroutine (<co> is any
 #                         expression giving its Coroutine *)
+#   coroutine deadlocks   the deadlock cycles among suspended coroutines
+#                         and the waits on locks no live coroutine holds
+#   coroutine dump        the text qemucoro_dump() prints (src/aio/dump.rs)
+#
+# `coroutine list` ends each live coroutine's line with what it waits for,
+# from its wait record (src/coroutine/wait.rs), in the words of
+# qemucoro_dump(); `coroutine deadlocks` prints the dump's `deadlock:` and
+# `orphan:` lines. Ages are measured against CLOCK_MONOTONIC on a live
+# process, and in a core dump against the latest time the process stamped
+# (qemucoro_coarse_now or the newest wait), which is when it last did
+# anything the records see.
 #
 # For a QEMU built with the qemucoro backend it also gives QEMU's own
 # `qemu coroutine` and `qemu bt` (gdb/qemucoro_qemu.py, loaded from here).
@@ -31,6 +42,7 @@
 import os
 import struct
 import sys
+import time
 
 import gdb
 import gdb.unwinder
@@ -38,9 +50,19 @@ from gdb.unwinder import Unwinder
 
 LAYOUT_FIELDS = ("version", "co_next", "co_entry", "co_entry_arg",
                  "co_caller", "co_state", "co_sp", "co_stack_bottom",
-                 "co_stack_size")
-LAYOUT_VERSION = 2
+                 "co_stack_size", "co_ctx", "co_wait_kind", "co_wait_object",
+                 "co_wait_arg", "co_wait_since", "co_wait_tid",
+                 "co_wait_last_caller", "co_wait_yield_stamp", "co_wait_held",
+                 "wait_held_slots")
+LAYOUT_VERSION = 3
+LOCK_LAYOUT_FIELDS = ("version", "mutex_locked", "mutex_holder", "rwlock_owners")
+LOCK_LAYOUT_VERSION = 1
 STATE_LIVE = 1
+
+# src/coroutine/wait.rs's WAIT_* kinds.
+(WAIT_NONE, WAIT_MUTEX, WAIT_RDLOCK, WAIT_WRLOCK, WAIT_QUEUE, WAIT_SLEEP,
+ WAIT_FD_READ, WAIT_FD_WRITE, WAIT_SCHEDULED) = range(9)
+NO_DEADLINE = (1 << 64) - 1
 
 
 class Arch:
@@ -83,6 +105,14 @@ def read_word(addr):
 
 def read_byte(addr):
     return bytes(gdb.selected_inferior().read_memory(addr, 1))[0]
+
+
+def read_u32(addr):
+    return struct.unpack("<I", bytes(gdb.selected_inferior().read_memory(addr, 4)))[0]
+
+
+def read_i32(addr):
+    return struct.unpack("<i", bytes(gdb.selected_inferior().read_memory(addr, 4)))[0]
 
 
 def symbol_address(name):
@@ -129,6 +159,16 @@ class Co:
         self.saved_sp = sp if self.contains(sp) else None
         self.started = self.saved_sp is not None and \
             arch().resume_address(sp) != fiber_start()
+        self.ctx = read_word(addr + lay["co_ctx"])
+        self.kind = read_byte(addr + lay["co_wait_kind"])
+        self.object = read_word(addr + lay["co_wait_object"])
+        self.arg = read_word(addr + lay["co_wait_arg"])
+        self.since = read_word(addr + lay["co_wait_since"])
+        self.tid = read_i32(addr + lay["co_wait_tid"])
+        self.last_caller = read_word(addr + lay["co_wait_last_caller"])
+        self.yield_stamp = read_word(addr + lay["co_wait_yield_stamp"])
+        self.held = [read_word(addr + lay["co_wait_held"] + 8 * i)
+                     for i in range(lay["wait_held_slots"])]
 
     def contains(self, sp):
         return self.bottom <= sp < self.top
@@ -182,6 +222,232 @@ def describe(co, sps):
     return "suspended", co.top - co.saved_sp
 
 
+# --- What each coroutine waits for: src/aio/dump.rs, line for line ---
+
+def lock_layout():
+    return read_layout("qemucoro_gdb_lock_layout", LOCK_LAYOUT_FIELDS, LOCK_LAYOUT_VERSION)
+
+
+def is_core():
+    """Whether the inferior is a core dump (ages then use its own stamps)."""
+    try:
+        conn = gdb.selected_inferior().connection
+        return conn is not None and conn.type == "core"
+    except AttributeError:
+        return "core file" in gdb.execute("info target", to_string=True)
+
+
+def now_ns(cos):
+    if not is_core():
+        return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+    stamps = [read_word(symbol_address("qemucoro_coarse_now"))]
+    stamps += [c.since for c in cos] + [c.yield_stamp for c in cos]
+    return max(stamps)
+
+
+def read_lock(kind, addr):
+    """("mutex", locked, holder) or ("rwlock", owners), or None if unreadable."""
+    if not addr:
+        return None
+    lay = lock_layout()
+    try:
+        if kind == WAIT_MUTEX:
+            return ("mutex", read_u32(addr + lay["mutex_locked"]),
+                    read_word(addr + lay["mutex_holder"]))
+        if kind in (WAIT_RDLOCK, WAIT_WRLOCK):
+            return ("rwlock", read_i32(addr + lay["rwlock_owners"]))
+    except gdb.MemoryError:
+        return None
+    return None
+
+
+class Hang:
+    """The dump's view of every live coroutine: waits, holders, cycles."""
+
+    def __init__(self):
+        everything = list(coroutines())
+        self.cos = [c for c in everything if c.live]
+        self.pooled = set(c.addr for c in everything if not c.live)
+        self.index = dict((c.addr, i) for i, c in enumerate(self.cos))
+        self.now = now_ns(self.cos)
+        self.names = {}
+        self.holders = [self.holders_of(c) for c in self.cos]
+
+    def name(self, addr):
+        if addr not in self.names:
+            self.names[addr] = symbol_name(addr) if addr else "?"
+        return self.names[addr]
+
+    def holders_of(self, c):
+        """("known", [(index, role)]) or ("none", why), or None."""
+        if c.caller:
+            return None
+        lock = read_lock(c.kind, c.object)
+        if lock is None:
+            return None
+        if lock[0] == "mutex":
+            _, locked, holder = lock
+            if holder in self.index:
+                return ("known", [(self.index[holder], "")])
+            if holder == 0 and locked == 0:
+                return ("none", "no one (it is free)")
+            if holder == 0:
+                return ("none", "no coroutine (being handed over)")
+            if holder in self.pooled:
+                return ("none", "a terminated coroutine 0x%x" % holder)
+            return ("none", "0x%x, thread code (not a coroutine)" % holder)
+        owners = lock[1]
+        role = "writer" if owners < 0 else "reader"
+        known = [(i, role) for i, h in enumerate(self.cos) if c.object in h.held]
+        if owners == 0:
+            return ("none", "no one (it is free)")
+        if not known:
+            count = "a writer" if owners < 0 else "%d reader(s)" % owners
+            return ("none", "%s not known to be coroutines" % count)
+        return ("known", known)
+
+    def place(self, c):
+        waiting = c.kind != WAIT_NONE and not c.caller
+        if waiting:
+            return " [thread %d, ctx 0x%x]" % (c.tid, c.ctx) if c.ctx else " [thread %d]" % c.tid
+        return " [ctx 0x%x]" % c.ctx if c.ctx else ""
+
+    @staticmethod
+    def thread_part(c):
+        return ", thread %d" % c.tid if c.kind != WAIT_NONE and c.tid else ""
+
+    @staticmethod
+    def lock_name(c):
+        if c.kind == WAIT_MUTEX:
+            return "CoMutex 0x%x" % c.object
+        if c.kind == WAIT_RDLOCK:
+            return "CoRwlock 0x%x (read)" % c.object
+        if c.kind == WAIT_WRLOCK:
+            return "CoRwlock 0x%x (write)" % c.object
+        return "0x%x" % c.object
+
+    @staticmethod
+    def secs(ns):
+        return "%d.%03d s" % (ns // 1000000000, ns % 1000000000 // 1000000)
+
+    def age(self, since):
+        return "? s" if since == 0 else self.secs(max(self.now - since, 0))
+
+    def describe(self, i):
+        c = self.cos[i]
+        if c.caller:
+            return "entered (running, or waiting for a coroutine it entered)"
+        waited = self.age(c.since)
+        if c.kind in (WAIT_MUTEX, WAIT_RDLOCK, WAIT_WRLOCK):
+            h = self.holders[i]
+            if h is None:
+                held = "? (the lock is not readable)"
+            elif h[0] == "none":
+                held = h[1]
+            else:
+                held = ", ".join("%s%s0x%x (entry %s)" % (role, " " if role else "",
+                                                         self.cos[j].addr,
+                                                         self.name(self.cos[j].entry))
+                                 for j, role in h[1])
+            return "waits %s for %s held by %s" % (waited, self.lock_name(c), held)
+        if c.kind == WAIT_QUEUE:
+            if c.arg == 0:
+                return "waits %s on CoQueue 0x%x" % (waited, c.object)
+            return "waits %s on CoQueue 0x%x (lock 0x%x)" % (waited, c.object, c.arg)
+        if c.kind == WAIT_SLEEP and c.arg == NO_DEADLINE:
+            return "sleeps %s until woken (QemuCoSleep 0x%x)" % (waited, c.object)
+        if c.kind == WAIT_SLEEP:
+            left = max(c.since + c.arg - self.now, 0)
+            return "sleeps %s, %s left (QemuCoSleep 0x%x)" % (waited, self.secs(left), c.object)
+        if c.kind in (WAIT_FD_READ, WAIT_FD_WRITE):
+            fd = struct.unpack("<i", struct.pack("<I", c.arg & 0xffffffff))[0]
+            how = "readable" if c.kind == WAIT_FD_READ else "writable"
+            return "waits %s for fd %d to be %s (AioContext 0x%x)" % (waited, fd, how, c.object)
+        if c.kind == WAIT_SCHEDULED:
+            since = c.yield_stamp if (c.arg & 0xff) == WAIT_NONE else c.since
+            return "scheduled on AioContext 0x%x, not run yet (waiting %s)" % (
+                c.object, self.age(since))
+        if c.last_caller in self.index:
+            by_co = self.cos[self.index[c.last_caller]]
+            by = "coroutine 0x%x (entry %s)" % (by_co.addr, self.name(by_co.entry))
+        elif c.last_caller == 0:
+            by = "no one (never entered)"
+        else:
+            by = "0x%x (thread code)" % c.last_caller
+        return ("yielded %s ago, entered last by %s; no wait recorded "
+                "(a lost wake-up if no one re-enters it)" % (self.age(c.yield_stamp), by))
+
+    def line(self, i):
+        c = self.cos[i]
+        return "coroutine 0x%x entry %s%s: %s" % (c.addr, self.name(c.entry), self.place(c),
+                                                   self.describe(i))
+
+    def edges(self, i):
+        h = self.holders[i]
+        return [j for j, _ in h[1]] if h and h[0] == "known" else []
+
+    def cycles(self):
+        """Back edges of a depth-first search, each cycle once (dump.rs's order)."""
+        colour = [0] * len(self.cos)
+        found = []
+        for root in range(len(self.cos)):
+            if colour[root]:
+                continue
+            colour[root] = 1
+            path = [(root, self.edges(root))]
+            while path:
+                node, todo = path[-1]
+                if not todo:
+                    colour[node] = 2
+                    path.pop()
+                    continue
+                nxt = todo.pop()
+                if colour[nxt] == 0:
+                    colour[nxt] = 1
+                    path.append((nxt, self.edges(nxt)))
+                elif colour[nxt] == 1:
+                    nodes = [n for n, _ in path]
+                    cycle = nodes[nodes.index(nxt):]
+                    low = cycle.index(min(cycle))
+                    cycle = cycle[low:] + cycle[:low]
+                    if cycle not in found:
+                        found.append(cycle)
+        return found
+
+    def cycle_text(self, cycle):
+        parts = []
+        for k, i in enumerate(cycle):
+            c = self.cos[i]
+            nxt = cycle[(k + 1) % len(cycle)]
+            role = next((r for j, r in self.holders[i][1] if j == nxt), "")
+            parts.append("coroutine 0x%x (entry %s%s) waits for %s held by 0x%x%s" % (
+                c.addr, self.name(c.entry), self.thread_part(c), self.lock_name(c),
+                self.cos[nxt].addr, " (%s)" % role if role else ""))
+        return "; ".join(parts)
+
+    def problems(self):
+        """The dump's deadlock: and orphan: lines, and its closing line."""
+        out = []
+        found = self.cycles()
+        for cycle in found:
+            out.append("deadlock: " + self.cycle_text(cycle))
+        for i, h in enumerate(self.holders):
+            if h and h[0] == "none":
+                c = self.cos[i]
+                out.append("orphan: coroutine 0x%x (entry %s%s) waits for %s held by %s" % (
+                    c.addr, self.name(c.entry), self.thread_part(c), self.lock_name(c), h[1]))
+        if found:
+            out.append("qemucoro dump: %d deadlock cycle(s)" % len(found))
+        else:
+            out.append("qemucoro dump: no deadlock cycle")
+        return out
+
+    def text(self):
+        out = ["qemucoro dump: %d live coroutines, %d pooled" % (len(self.cos), len(self.pooled))]
+        out += [self.line(i) for i in range(len(self.cos))]
+        return "\n".join(out + self.problems()) + "\n"
+
+
 class CoroutineCommand(gdb.Command):
     """Inspect qemucoro coroutines: coroutine list | coroutine bt <co>"""
 
@@ -197,11 +463,36 @@ class CoroutineList(gdb.Command):
 
     def invoke(self, arg, from_tty):
         sps = running_sps()
+        hang = Hang()
         for co in coroutines():
             state, used = describe(co, sps)
             use = "%d/%d" % (used, co.size) if used is not None else "-/%d" % co.size
-            gdb.write("0x%x  %-30s stack %-16s entry %s\n"
-                      % (co.addr, state, use, symbol_name(co.entry) if co.live else "-"))
+            wait = ""
+            if co.addr in hang.index and state == "suspended":
+                wait = "  " + hang.place(co).strip() + " " + hang.describe(hang.index[co.addr])
+            gdb.write("0x%x  %-30s stack %-16s entry %s%s\n"
+                      % (co.addr, state, use, symbol_name(co.entry) if co.live else "-", wait))
+
+
+class CoroutineDeadlocks(gdb.Command):
+    """Deadlock cycles among suspended coroutines, and waits on locks no live
+coroutine holds: qemucoro_dump()'s deadlock: and orphan: lines."""
+
+    def __init__(self):
+        super().__init__("coroutine deadlocks", gdb.COMMAND_STACK)
+
+    def invoke(self, arg, from_tty):
+        gdb.write("\n".join(Hang().problems()) + "\n")
+
+
+class CoroutineDump(gdb.Command):
+    """What qemucoro_dump() would print, read from memory only."""
+
+    def __init__(self):
+        super().__init__("coroutine dump", gdb.COMMAND_STACK)
+
+    def invoke(self, arg, from_tty):
+        gdb.write(Hang().text())
 
 
 class CoroutineBacktrace(gdb.Command):
@@ -306,6 +597,8 @@ def describe_frame(frame, level):
 CoroutineCommand()
 CoroutineList()
 CoroutineBacktrace()
+CoroutineDeadlocks()
+CoroutineDump()
 
 # QEMU's commands for its qemucoro backend; that module takes the helpers
 # above from this (gdb's __main__) namespace.

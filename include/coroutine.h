@@ -37,6 +37,59 @@
 #define SCALE_NS 1
 
 /**
+ * Running, or suspended by a plain yield (then `last_caller` and
+ * `yield_stamp` say by whom and since when).
+ */
+#define WAIT_NONE 0
+
+/**
+ * `object`: the CoMutex.
+ */
+#define WAIT_MUTEX 1
+
+/**
+ * `object`: the CoRwlock, wanted for reading.
+ */
+#define WAIT_RDLOCK 2
+
+/**
+ * `object`: the CoRwlock, wanted for writing (wrlock or upgrade).
+ */
+#define WAIT_WRLOCK 3
+
+/**
+ * `object`: the CoQueue; `arg`: the QemuLockable passed in (or 0).
+ */
+#define WAIT_QUEUE 4
+
+/**
+ * `object`: the QemuCoSleep; `arg`: the length in ns (`NO_DEADLINE`: until
+ * woken).
+ */
+#define WAIT_SLEEP 5
+
+/**
+ * `object`: the AioContext; `arg`: the fd.
+ */
+#define WAIT_FD_READ 6
+
+#define WAIT_FD_WRITE 7
+
+/**
+ * Woken and queued on `object`, an AioContext, not run yet; `arg`: the
+ * kind it waited with before.
+ */
+#define WAIT_SCHEDULED 8
+
+
+
+/**
+ * How many rwlock holds a coroutine keeps track of; more are held but not
+ * named by the dump.
+ */
+#define HELD_SLOTS 4
+
+/**
  * An event loop: opaque to C.
  */
 typedef struct AioContext AioContext;
@@ -739,6 +792,19 @@ void qemu_coroutine_inc_pool_size(unsigned int additional_pool_size);
 void qemu_coroutine_dec_pool_size(unsigned int removing_pool_size);
 
 /**
+ * Writes the hang dump to `fd`: every live coroutine with what it waits
+ * for (a CoMutex or CoRwlock and its holders, a CoQueue, a sleep and its
+ * time left, an fd, a schedule, or a plain yield and who entered it last)
+ * and for how long, then every deadlock cycle among them and every wait on
+ * a lock that no live coroutine holds. Not in QEMU.
+ *
+ * Safe to call from any thread while the others run (not from a signal
+ * handler: it takes a lock and allocates; see `QEMUCORO_DUMP_SIGNAL`).
+ * The text is a snapshot: coroutines that run meanwhile may have moved on.
+ */
+void qemucoro_dump(int fd);
+
+/**
  * error_setg's back end (qapi/error.h formats `msg`): makes an error set
  * in `func` at `src`:`line` and hands it to `errp`. Setting into an
  * `Error *` that already holds an error aborts, as QEMU's assertion does.
@@ -781,6 +847,37 @@ const char *error_get_pretty(const struct Error *err);
  * Frees `err`; NULL is ignored.
  */
 void error_free(struct Error *err);
+
+/**
+ * Returns `ctx`'s GSource (as `void *`): made by `create(ctx)` on the first
+ * call, the same one afterwards; `release(source)` is called when `ctx`'s
+ * last reference is dropped. For libqemucoro-glib.
+ */
+void *qemucoro_gsource_get(struct AioContext *ctx,
+                           void *(*create)(struct AioContext *ctx),
+                           void (*release)(void *source));
+
+/**
+ * GSource prepare for `ctx`: stores in `*fd` the fd to poll for reading
+ * and returns the longest sleep in ns (0: ready now, -1: no limit). Until
+ * the matching check or dispatch, `aio_notify` writes the context's
+ * eventfd. On `ctx`'s home thread only. For libqemucoro-glib.
+ */
+int64_t qemucoro_gsource_prepare(struct AioContext *ctx, int *fd);
+
+/**
+ * GSource check for `ctx`, after the poll: true if bottom halves,
+ * scheduled coroutines or expired timers are waiting, or `fd_ready` (the
+ * poll found prepare's fd readable). For libqemucoro-glib.
+ */
+bool qemucoro_gsource_check(struct AioContext *ctx, bool fd_ready);
+
+/**
+ * GSource dispatch for `ctx`: one non-blocking iteration of its loop
+ * (`aio_poll(ctx, false)`). On `ctx`'s home thread only. For
+ * libqemucoro-glib.
+ */
+void qemucoro_gsource_dispatch(struct AioContext *ctx);
 
 /**
  * Starts a thread running a new context of its own (`aio_poll(ctx, true)`
@@ -1053,6 +1150,14 @@ bool timer_pending(struct QEMUTimer *ts);
  * The expiry of `ts` in nanoseconds, or -1 if it is not armed.
  */
 int64_t timer_expire_time_ns(struct QEMUTimer *ts);
+
+/**
+ * QEMU's `init_clocks`: the clocks need no set-up here, so this does
+ * nothing. `notify_cb`, which QEMU calls when a main-loop timer changes,
+ * must be NULL: the main loop's timers are the main context's here, and
+ * aio_notify is what wakes it.
+ */
+void init_clocks(void (*notify_cb)(void *opaque, QEMUClockType type));
 
 #ifdef __cplusplus
 }  // extern "C"

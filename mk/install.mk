@@ -18,7 +18,7 @@ build/qemucoro.pc: build/pc-vars
 	    'Version: $(VERSION)' 'Libs: -L$${libdir} -lqemucoro' \
 	    'Libs.private: $(NATIVE_LIBS)' 'Cflags: -I$${includedir}/qemucoro' > $@
 
-install: all build/qemucoro.pc
+install: all build/qemucoro.pc install-glib
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/qemucoro/qemu \
 	    $(DESTDIR)$(INCLUDEDIR)/qemucoro/block $(DESTDIR)$(INCLUDEDIR)/qemucoro/qapi
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libqemucoro.a
@@ -31,7 +31,7 @@ install: all build/qemucoro.pc
 	install -m 644 include/qapi/*.h $(DESTDIR)$(INCLUDEDIR)/qemucoro/qapi/
 	install -m 644 build/qemucoro.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 
-uninstall:
+uninstall: uninstall-glib
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/qemucoro
 	rm -f $(DESTDIR)$(LIBDIR)/libqemucoro.* $(DESTDIR)$(LIBDIR)/pkgconfig/qemucoro.pc
 

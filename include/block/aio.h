@@ -14,6 +14,13 @@
 #include "qemu/thread.h"
 #include "qemu/timer.h"
 
+/* The GLib side (aio_get_g_source), only for programs built with GLib. */
+#if !defined(QEMUCORO_NO_GLIB) && defined(__has_include)
+#if __has_include(<glib.h>)
+#include "block/aio-glib.h"
+#endif
+#endif
+
 /* As in QEMU: the bottom half is named after its callback, the name a
  * context destroyed with the bottom half still pending reports. */
 #define aio_bh_new(ctx, cb, opaque) \

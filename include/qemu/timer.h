@@ -9,24 +9,10 @@
 #ifndef QEMUCORO_QEMU_TIMER_H
 #define QEMUCORO_QEMU_TIMER_H
 
-#include <stdio.h>
-#include <stdlib.h>
-
 #include "qemu/coroutine.h"
 
-/*
- * QEMU sets up its main loop's clocks here. qemucoro's clocks need no set
- * up; a deadline-change callback (QEMU's notify_cb, for icount) is not
- * supported and aborts rather than being ignored.
- */
+/* QEMU's type of init_clocks' deadline-change callback (for icount); the
+ * library's init_clocks (coroutine.h) takes only NULL. */
 typedef void QEMUTimerListNotifyCB(void *opaque, QEMUClockType type);
-
-static inline void init_clocks(QEMUTimerListNotifyCB *notify_cb)
-{
-    if (notify_cb) {
-        fprintf(stderr, "init_clocks: notify_cb is not supported\n");
-        abort();
-    }
-}
 
 #endif

@@ -10,6 +10,7 @@ use std::ptr;
 use crate::aio::fd_handler::Handlers;
 use crate::aio::{self, AioContext};
 use crate::coroutine::current;
+use crate::coroutine::wait::{WAIT_FD_READ, WAIT_FD_WRITE};
 use crate::coroutine::{self, Coroutine};
 
 /// What the one-shot read handler of `yield_until_fd_readable` needs.
@@ -48,8 +49,11 @@ pub fn yield_until_fd_readable(fd: RawFd) {
         opaque: ptr::from_ref(&wait) as usize,
         ..no_handlers()
     };
+    co.wait
+        .begin(WAIT_FD_READ, ctx.as_ptr().cast(), fd as usize);
     ctx.set_fd_handler(fd, h);
     coroutine::yield_now();
+    co.wait.end();
 }
 
 /// One sendmsg/recvmsg of `iov` (readv/writev for non-sockets), retried on
@@ -148,6 +152,19 @@ fn window_vec(iov: &[libc::iovec], mut offset: usize, mut bytes: usize) -> Vec<l
     out
 }
 
+/// Yields until the caller's own fd handler re-enters us, recorded as a
+/// wait on `fd` (outside a coroutine the yield aborts with QEMU's message).
+fn wait_for(fd: RawFd, send: bool) {
+    let me = current::running();
+    if me.is_entered() {
+        let kind = if send { WAIT_FD_WRITE } else { WAIT_FD_READ };
+        me.wait
+            .begin(kind, current::aio_context().cast_const(), fd as usize);
+    }
+    coroutine::yield_now();
+    me.wait.end();
+}
+
 /// `qemu_co_sendv_recvv`: transfers `bytes` bytes of `iov` from `offset`.
 /// Partial transfers continue; on EAGAIN the coroutine yields and whoever
 /// re-enters it (the caller's own fd handler) resumes the transfer; EINTR
@@ -170,7 +187,7 @@ pub fn sendv_recvv(
         match transfer(fd, part, send) {
             Ok(0) if !send => break,
             Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => coroutine::yield_now(),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_for(fd, send),
             Err(e) if done == 0 => return -(e.raw_os_error().unwrap_or(libc::EIO) as isize),
             Err(_) => break,
         }

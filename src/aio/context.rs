@@ -19,9 +19,11 @@ use super::fd_handler::{FdHandlers, Handlers};
 use super::push_list::{Linked, PushList};
 use super::thread_pool::PoolSlot;
 use super::timer::{QEMUClockType, TimerList, CLOCKS};
-use crate::coroutine::{self, Coroutine};
+use crate::coroutine::{self, wait, Coroutine};
 use crate::util::abort::die;
 use crate::util::sanitizer;
+
+mod gsource;
 
 /// An event loop: opaque to C.
 pub struct AioContext {
@@ -40,6 +42,8 @@ pub struct AioContext {
     pub(super) timers: [TimerList; CLOCKS],
     /// Its thread pool (thread_pool.rs), made on first use.
     pub(super) thread_pool: PoolSlot,
+    /// The GSource of libqemucoro-glib, if a program asked for it.
+    gsource: gsource::GSourceSlot,
 }
 
 impl Linked for Coroutine {
@@ -62,6 +66,7 @@ impl AioContext {
             poll_token: AtomicU64::new(0),
             timers: [const { TimerList::new() }; CLOCKS],
             thread_pool: PoolSlot::new(),
+            gsource: gsource::GSourceSlot::default(),
         })))
     }
 
@@ -90,6 +95,7 @@ impl AioContext {
         self.thread_pool.shutdown();
         self.check_no_pending_work();
         bh::free_pending(self);
+        self.release_gsource();
         // SAFETY: the last reference is gone, and every context comes from
         // Box::into_raw in `new`.
         drop(unsafe { Box::from_raw(self.as_ptr()) });
@@ -146,6 +152,7 @@ impl AioContext {
                 prev.to_string_lossy()
             ));
         }
+        co.wait.scheduled(self.as_ptr().cast());
         self.add_ref();
         if self.scheduled.push(co) {
             self.notify();
@@ -167,8 +174,15 @@ impl AioContext {
             // Nothing to wait for and no fd to look at: skip the syscall. A
             // wake-up left in the eventfd only costs one spurious iteration.
             0
-        } else {
+        } else if timeout == 0 {
             self.epoll.wait(&mut buf, timeout).len()
+        } else {
+            // The loop may sleep: the coarse clock that plain yields copy
+            // (coroutine/wait.rs) is stamped on either side, once per sleep.
+            wait::tick();
+            let n = self.epoll.wait(&mut buf, timeout).len();
+            wait::tick();
+            n
         };
         if blocking {
             self.notify_me.fetch_sub(2, Ordering::Release);
@@ -222,6 +236,7 @@ impl AioContext {
             // (it cannot terminate without running).
             let co = unsafe { &*co };
             co.scheduled.store(ptr::null_mut(), Ordering::Release);
+            co.wait.end();
             coroutine::enter(self.as_ptr().cast::<c_void>(), co);
             // SAFETY: drops the reference taken by `schedule`; the poller
             // holds its own (QEMU's rule for aio_poll callers).

@@ -181,6 +181,12 @@ impl Epoll {
         ctl(self.epfd.load(Ordering::Acquire), op, fd, events, key)
     }
 
+    /// The epoll instance's fd, for a poller outside (GLib's main loop):
+    /// readable while some watched fd is ready or a wake-up is pending.
+    pub fn fd(&self) -> RawFd {
+        self.epfd.load(Ordering::Acquire)
+    }
+
     /// Waits up to `timeout_ns` (-1: forever) and returns the ready events.
     pub fn wait<'a>(&self, buf: &'a mut [Event; MAX_EVENTS], timeout_ns: i64) -> &'a [Event] {
         let mut n = -1;

@@ -15,6 +15,7 @@ pub(crate) mod aiocb;
 pub(crate) mod bh;
 pub(crate) mod co_io;
 pub(crate) mod context;
+pub(crate) mod dump;
 mod epoll;
 pub(crate) mod fd_handler;
 pub(crate) mod iothread;

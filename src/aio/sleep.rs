@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::aio::timer::{QEMUClockType, QEMUTimer, QEMU_CLOCK_REALTIME, SCALE_NS};
 use crate::aio::{self};
+use crate::coroutine::wait::{NO_DEADLINE, WAIT_SLEEP};
 use crate::coroutine::{self, Coroutine, CoroutineEntry};
 use crate::util::abort::die;
 
@@ -60,6 +61,11 @@ impl SleepPtr {
 
 /// `qemu_co_sleep`: yields until `qemu_co_sleep_wake(w)`.
 pub fn sleep(w: SleepPtr) {
+    sleep_for(w, NO_DEADLINE);
+}
+
+/// `qemu_co_sleep`, recording `ns` (or NO_DEADLINE) as the wait's length.
+fn sleep_for(w: SleepPtr, ns: usize) {
     let co = coroutine::running_or_abort("qemu_co_sleep");
     if let Err(prev) = co.scheduled.compare_exchange(
         ptr::null_mut(),
@@ -74,9 +80,11 @@ pub fn sleep(w: SleepPtr) {
             prev.to_string_lossy()
         ));
     }
+    co.wait.begin(WAIT_SLEEP, w.as_opaque(), ns);
     w.to_wake()
         .store(ptr::from_ref(co).cast_mut(), Ordering::Release);
     coroutine::yield_now();
+    co.wait.end();
 }
 
 /// `qemu_co_sleep_wake`: ends the sleep recorded in `w`, if any, by waking
@@ -111,7 +119,7 @@ pub fn sleep_ns_wakeable(w: SleepPtr, clock: QEMUClockType, ns: i64) {
     let opaque = w.as_opaque();
     let timer = QEMUTimer::new(ctx, clock, SCALE_NS, timer_expired, opaque);
     timer.arm_ns(clock.now_ns().saturating_add(ns));
-    sleep(w);
+    sleep_for(w, ns.max(0) as usize);
     timer.disarm();
 }
 

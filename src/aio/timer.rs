@@ -13,6 +13,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicI64, AtomicPtr, Ordering};
 
 use super::context::AioContext;
+use crate::coroutine::wait;
 use crate::util::abort::die;
 use crate::util::mutex::{Mutex, MutexGuard};
 
@@ -336,6 +337,11 @@ impl TimerList {
                 self.unlink(&held, first);
                 (first.cb, first.opaque)
             };
+            // The callback may run coroutines that yield: give them the time
+            // just read (coroutine/wait.rs), unless it is the wall clock.
+            if let (Some(t), false) = (now, clock == QEMU_CLOCK_HOST) {
+                wait::stamp(t as u64);
+            }
             // Set up timers always have a callback (the C entry points check).
             if let Some(cb) = cb {
                 // SAFETY: whoever set the timer up promised cb(opaque) is valid.

@@ -6,7 +6,7 @@ use super::aio::c_callback;
 use super::{deref, init};
 use crate::aio::timer::{QEMUClockType, QEMUTimer, QEMUTimerCB, SCALE_MS, SCALE_NS, SCALE_US};
 use crate::aio::{self, AioContext};
-use crate::util::abort::null_arg;
+use crate::util::abort::{die, null_arg};
 
 /// Stands for QEMU's function type `QEMUTimerCB` (`void QEMUTimerCB(void
 /// *opaque)`); never instantiated.
@@ -240,4 +240,19 @@ pub extern "C" fn timer_pending(ts: *mut QEMUTimer) -> bool {
 #[no_mangle]
 pub extern "C" fn timer_expire_time_ns(ts: *mut QEMUTimer) -> i64 {
     deref("timer_expire_time_ns", "ts", ts).expire_ns()
+}
+
+/// QEMU's `init_clocks`: the clocks need no set-up here, so this does
+/// nothing. `notify_cb`, which QEMU calls when a main-loop timer changes,
+/// must be NULL: the main loop's timers are the main context's here, and
+/// aio_notify is what wakes it.
+#[no_mangle]
+pub extern "C" fn init_clocks(
+    notify_cb: Option<unsafe extern "C" fn(opaque: *mut c_void, r#type: QEMUClockType)>,
+) {
+    if notify_cb.is_some() {
+        die(format_args!(
+            "init_clocks: a notify callback is not supported (pass NULL)"
+        ));
+    }
 }

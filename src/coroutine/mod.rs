@@ -27,6 +27,7 @@ pub(crate) mod pool;
 pub(crate) mod registry;
 pub(crate) mod stats;
 mod unload;
+pub(crate) mod wait;
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_void};
@@ -91,6 +92,8 @@ pub struct Coroutine {
     /// Whether the stack holds no pages below its top page (given back
     /// since it last ran): the pool's record, see pool.rs.
     pub(crate) stack_clean: Cell<bool>,
+    /// What the coroutine waits for while suspended (wait.rs).
+    pub(crate) wait: wait::Wait,
 }
 
 /// What `caller` holds while a coroutine is pooled: not null, so the enter
@@ -127,6 +130,7 @@ impl Coroutine {
             state: AtomicU8::new(STATE_POOLED),
             registry: registry::Link::new(),
             stack_clean: Cell::new(false),
+            wait: wait::Wait::new(),
         }
     }
 
@@ -465,6 +469,7 @@ fn begin_yield() -> *mut usize {
     }
     t.current.set(caller);
     me.caller.set(ptr::null());
+    me.wait.yielded(caller);
     me.fiber.before_suspend(false);
     me.fiber.slot()
 }

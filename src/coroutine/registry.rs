@@ -15,6 +15,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use crate::coroutine::wait::{Wait, HELD_SLOTS};
 use crate::coroutine::Coroutine;
 
 /// A coroutine's place in the registry.
@@ -122,12 +123,26 @@ pub struct GdbLayout {
     /// In `Coroutine`: usable stack bottom and size.
     co_stack_bottom: usize,
     co_stack_size: usize,
+    /// In `Coroutine`: the AioContext it last ran in.
+    co_ctx: usize,
+    /// In `Coroutine`: its wait record (coroutine/wait.rs): one byte of
+    /// `WAIT_*`, then words (the tid is 32 bits), and `wait_held_slots`
+    /// words of rwlock holds.
+    co_wait_kind: usize,
+    co_wait_object: usize,
+    co_wait_arg: usize,
+    co_wait_since: usize,
+    co_wait_tid: usize,
+    co_wait_last_caller: usize,
+    co_wait_yield_stamp: usize,
+    co_wait_held: usize,
+    wait_held_slots: usize,
 }
 
 #[used]
 #[export_name = "qemucoro_gdb_layout"]
 static GDB_LAYOUT: GdbLayout = GdbLayout {
-    version: 2,
+    version: 3,
     co_next: offset_of!(Coroutine, registry) + offset_of!(Link, next),
     co_entry: offset_of!(Coroutine, entry),
     co_entry_arg: offset_of!(Coroutine, entry_arg),
@@ -136,4 +151,16 @@ static GDB_LAYOUT: GdbLayout = GdbLayout {
     co_sp: Coroutine::FIBER_OFFSET + crate::switch::layout::SP,
     co_stack_bottom: Coroutine::FIBER_OFFSET + crate::switch::layout::BOTTOM,
     co_stack_size: Coroutine::FIBER_OFFSET + crate::switch::layout::SIZE,
+    co_ctx: offset_of!(Coroutine, ctx),
+    co_wait_kind: WAIT + offset_of!(Wait, kind),
+    co_wait_object: WAIT + offset_of!(Wait, object),
+    co_wait_arg: WAIT + offset_of!(Wait, arg),
+    co_wait_since: WAIT + offset_of!(Wait, since_ns),
+    co_wait_tid: WAIT + offset_of!(Wait, tid),
+    co_wait_last_caller: WAIT + offset_of!(Wait, last_caller),
+    co_wait_yield_stamp: WAIT + offset_of!(Wait, yield_stamp),
+    co_wait_held: WAIT + offset_of!(Wait, held),
+    wait_held_slots: HELD_SLOTS,
 };
+
+const WAIT: usize = offset_of!(Coroutine, wait);

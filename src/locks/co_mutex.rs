@@ -33,6 +33,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 use crate::coroutine::current;
+use crate::coroutine::wait::WAIT_MUTEX;
 use crate::coroutine::{self, Coroutine};
 use crate::util::abort::die;
 use crate::util::atomic_view;
@@ -67,6 +68,10 @@ pub struct CoMutex {
 
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(size_of::<CoMutex>() == 48 && align_of::<CoMutex>() == 8);
+
+/// For gdb (locks/mod.rs): where the count and the holder are.
+pub(crate) const LOCKED_OFFSET: usize = std::mem::offset_of!(CoMutex, locked);
+pub(crate) const HOLDER_OFFSET: usize = std::mem::offset_of!(CoMutex, holder);
 
 impl CoMutex {
     pub const fn new() -> CoMutex {
@@ -152,10 +157,14 @@ impl CoMutex {
         if self.locked().fetch_add(1, Ordering::Acquire) == 0 {
             return;
         }
+        // Recorded before we are queued, so that a waker's record (the
+        // schedule) comes after ours.
+        me.wait.begin(WAIT_MUTEX, ptr::from_ref(self).cast(), 0);
         {
             let _guard = spin::lock(self.wait_lock());
             if self.handoff.get() != 0 {
                 self.handoff.set(0);
+                me.wait.end();
                 return;
             }
             if !me.is_entered() {
@@ -206,6 +215,15 @@ impl CoMutex {
         if let Some(next) = next {
             coroutine::wake(next);
         }
+    }
+
+    /// For the hang dump, from any thread: how many lockers there are and
+    /// the holder (null while free or being handed over).
+    pub(crate) fn snapshot(&self) -> (u32, *const Coroutine) {
+        (
+            self.locked().load(Ordering::Relaxed),
+            self.holder().load(Ordering::Relaxed),
+        )
     }
 
     fn locked(&self) -> &AtomicU32 {

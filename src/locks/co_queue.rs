@@ -11,6 +11,7 @@ use std::ffi::c_uint;
 
 use crate::coroutine;
 use crate::coroutine::current;
+use crate::coroutine::wait::WAIT_QUEUE;
 use crate::coroutine::Coroutine;
 use crate::locks::lockable::QemuLockable;
 use crate::util::abort::die;
@@ -53,6 +54,9 @@ impl CoQueue {
                 "qemu_co_queue_wait: called outside coroutine context"
             ));
         }
+        let lock_ptr = lock.map_or(0, |l| std::ptr::from_ref(l) as usize);
+        me.wait
+            .begin(WAIT_QUEUE, std::ptr::from_ref(self).cast(), lock_ptr);
         if flags & CO_QUEUE_WAIT_FRONT != 0 {
             self.entries.push_front(me);
         } else {
@@ -64,6 +68,7 @@ impl CoQueue {
         // A waker on another thread schedules us in our AioContext, which
         // cannot run us before this yield returns control to it.
         coroutine::yield_now();
+        me.wait.end();
         if let Some(lock) = lock {
             lock.lock();
         }

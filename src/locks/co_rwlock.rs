@@ -18,11 +18,12 @@
 //! held across a switch or a wake-up.
 
 use std::cell::{Cell, UnsafeCell};
-use std::ffi::{c_int, c_uint};
+use std::ffi::{c_int, c_uint, c_void};
 use std::ptr;
 use std::sync::atomic::AtomicU32;
 
 use crate::coroutine::current;
+use crate::coroutine::wait::{WAIT_RDLOCK, WAIT_WRLOCK};
 use crate::coroutine::{self, Coroutine};
 use crate::util::abort::die;
 use crate::util::atomic_view;
@@ -62,6 +63,9 @@ pub struct CoRwlock {
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(size_of::<CoRwlock>() == 24 && align_of::<CoRwlock>() == 8);
 
+/// For gdb (locks/mod.rs): where the count of owners is.
+pub(crate) const OWNERS_OFFSET: usize = std::mem::offset_of!(CoRwlock, owners);
+
 impl CoRwlock {
     pub const fn new() -> CoRwlock {
         CoRwlock {
@@ -86,6 +90,7 @@ impl CoRwlock {
             self.wake_next(self.guard());
         }
         me.locks_held.set(me.locks_held.get() + 1);
+        me.wait.hold(self.as_ptr());
     }
 
     /// Takes the lock for writing; waits while anyone holds it.
@@ -99,6 +104,7 @@ impl CoRwlock {
             self.sleep(guard, me, false);
         }
         me.locks_held.set(me.locks_held.get() + 1);
+        me.wait.hold(self.as_ptr());
     }
 
     /// Releases a read or write hold and lets the next waiter in.
@@ -122,6 +128,7 @@ impl CoRwlock {
             ));
         }
         me.locks_held.set(held - 1);
+        me.wait.release(self.as_ptr());
         self.wake_next(guard);
     }
 
@@ -142,10 +149,15 @@ impl CoRwlock {
             return;
         }
         self.owners.set(owners - 1);
+        // While it waits it holds nothing: it gave up its read hold.
+        me.wait.release(self.as_ptr());
+        me.wait.begin(WAIT_WRLOCK, self.as_ptr(), 0);
         let ticket = CoRwTicket::new(me, false);
         self.tickets.push_back(&ticket);
         self.wake_next(guard);
         coroutine::yield_now();
+        me.wait.end();
+        me.wait.hold(self.as_ptr());
     }
 
     /// Turns the caller's write hold into a read hold, letting queued
@@ -170,6 +182,8 @@ impl CoRwlock {
                 if read { "rdlock" } else { "wrlock" }
             ));
         }
+        let kind = if read { WAIT_RDLOCK } else { WAIT_WRLOCK };
+        me.wait.begin(kind, self.as_ptr(), 0);
         let ticket = CoRwTicket::new(me, read);
         self.tickets.push_back(&ticket);
         drop(guard);
@@ -177,6 +191,7 @@ impl CoRwlock {
         // cannot run us before we have yielded to it; `ticket` stays on our
         // stack until then, and is off the queue by the time we return.
         coroutine::yield_now();
+        me.wait.end();
     }
 
     /// Grants the lock to the oldest ticket if it may go now, then drops
@@ -198,6 +213,20 @@ impl CoRwlock {
         drop(guard);
         // SAFETY: a queued ticket's coroutine is sleeping, hence live.
         coroutine::wake(unsafe { &*co });
+    }
+
+    fn as_ptr(&self) -> *const c_void {
+        ptr::from_ref(self).cast()
+    }
+
+    /// For the hang dump, from any thread: readers holding the lock, or -1
+    /// while a writer does. A racy snapshot, read as one aligned word.
+    pub(crate) fn owners_snapshot(&self) -> c_int {
+        // SAFETY: `owners` is an aligned c_int that lives as long as the
+        // lock; the dump reads it as an atomic, racing only with writers
+        // that store whole words.
+        unsafe { std::sync::atomic::AtomicI32::from_ptr(self.owners.as_ptr()) }
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn guard(&self) -> SpinGuard<'_> {
