@@ -85,3 +85,4 @@ include mk/qemu.mk
 include mk/cross.mk
 include mk/qemu-tests.mk
 include mk/glib.mk
+include mk/poolapi.mk

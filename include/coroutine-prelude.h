@@ -25,4 +25,8 @@ typedef void QEMUBHFunc(void *opaque);
 typedef void QEMUTimerCB(void *opaque);
 typedef void CleanupFunc(void *opaque);
 
+/* The thread pool's and asynchronous requests' (as in QEMU). */
+typedef int ThreadPoolFunc(void *opaque);
+typedef void BlockCompletionFunc(void *opaque, int ret);
+
 #endif /* QEMUCORO_COROUTINE_PRELUDE_H */

@@ -17,6 +17,11 @@
 #include "coroutine-prelude.h"
 
 /**
+ * The default maximum number of worker threads of a context's pool.
+ */
+#define THREAD_POOL_MAX_THREADS_DEFAULT 64
+
+/**
  * A timer scale (`aio_timer_new`'s `scale`): expiry times in milliseconds.
  */
 #define SCALE_MS 1000000
@@ -90,6 +95,11 @@
 typedef struct AioContext AioContext;
 
 /**
+ * Stands for QEMU's block device; only ever passed around by pointer.
+ */
+typedef struct BlockDriverState BlockDriverState;
+
+/**
  * A coroutine waiting for a `CoRwlock`; it lives on that coroutine's stack
  * while it sleeps.
  */
@@ -117,9 +127,32 @@ typedef struct IOThread IOThread;
 typedef struct QEMUBH QEMUBH;
 
 /**
- * A timer: opaque to C (made by `aio_timer_new`).
+ * A context's pool: opaque to C.
  */
-typedef struct QEMUTimer QEMUTimer;
+typedef struct ThreadPoolAio ThreadPoolAio;
+
+/**
+ * The head of an asynchronous request: `cb(opaque, ret)` runs once when
+ * it completes (or is cancelled, with ret -ECANCELED). Made by
+ * `qemu_aio_get`, freed by the `qemu_aio_unref` that drops the last
+ * reference.
+ */
+typedef struct BlockAIOCB {
+  const struct AIOCBInfo *aiocb_info;
+  struct BlockDriverState *bs;
+  BlockCompletionFunc *cb;
+  void *opaque;
+  int refcnt;
+} BlockAIOCB;
+
+/**
+ * What a type of request has in common: its size (what `qemu_aio_get`
+ * allocates) and how to cancel one (NULL: it cannot be cancelled).
+ */
+typedef struct AIOCBInfo {
+  void (*cancel_async)(struct BlockAIOCB *acb);
+  size_t aiocb_size;
+} AIOCBInfo;
 
 /**
  * Stands for QEMU's `MemReentrancyGuard` (a device's guard against
@@ -268,6 +301,39 @@ typedef struct QemucoroStackStats {
 } QemucoroStackStats;
 
 /**
+ * A timer. C code may embed it by value and set it up with `timer_init`
+ * or `aio_timer_init`, or get one from `timer_new` / `aio_timer_new`; its
+ * fields are private to the library. All-zero is a timer that was never
+ * initialised: using it aborts with a message.
+ */
+typedef struct QEMUTimer {
+  /**
+   * Expiry in ns of the clock, -1 while not armed. Written only under
+   * the list's lock; read atomically anywhere (`timer_pending`).
+   */
+  int64_t expire_time;
+  /**
+   * The context whose loop runs the timer; NULL before `timer_init` and
+   * after `timer_deinit`.
+   */
+  const struct AioContext *ctx;
+  void (*cb)(void *opaque);
+  void *opaque;
+  /**
+   * Next armed timer of the same list; guarded by the list's lock.
+   */
+  struct QEMUTimer *next;
+  /**
+   * The QEMUClockType, validated when the timer is set up.
+   */
+  int clock;
+  /**
+   * Nanoseconds per unit of `timer_mod`'s expiry.
+   */
+  int scale;
+} QEMUTimer;
+
+/**
  * Wait at the front of the queue instead of the back: for re-queueing a
  * request whose condition still does not hold after it was woken.
  */
@@ -365,6 +431,14 @@ void aio_set_fd_handler(struct AioContext *ctx,
                         void *opaque);
 
 /**
+ * The main loop's fd handlers: `aio_set_fd_handler` on the main context.
+ * QEMU keeps them in a separate context that only its main loop (not
+ * aio_poll) runs; with no main loop here, `aio_poll` on
+ * `qemu_get_aio_context()` runs them.
+ */
+void qemu_set_fd_handler(int fd, IOHandler *fd_read, IOHandler *fd_write, void *opaque);
+
+/**
  * Runs `co` in `ctx` now, on the calling thread, until it yields or
  * returns; it records `ctx` as its context. Aborts, as QEMU does, with
  * "qemu_aio_coroutine_enter: Co-routine was already scheduled in '...'"
@@ -405,6 +479,67 @@ void aio_co_wake(struct Coroutine *co);
  * `new_ctx`. Must be called from a coroutine.
  */
 void aio_co_reschedule_self(struct AioContext *new_ctx);
+
+/**
+ * For `AIO_WAIT_WHILE(ctx, cond)`: counts a waiter and returns the
+ * context its loop must poll: `ctx` if the caller runs in it, otherwise
+ * the main loop's, which the caller must be running (aborts if not).
+ * Pair with `qemucoro_aio_wait_end`.
+ */
+struct AioContext *qemucoro_aio_wait_begin(struct AioContext *ctx);
+
+/**
+ * Ends the wait begun by `qemucoro_aio_wait_begin`.
+ */
+void qemucoro_aio_wait_end(void);
+
+/**
+ * Wakes the `AIO_WAIT_WHILE` loops of the main loop so they look at their
+ * conditions again; call it after changing what they wait for from
+ * another thread. Does nothing when nobody waits.
+ */
+void aio_wait_kick(void);
+
+/**
+ * Runs `cb(opaque)` in `ctx` from a bottom half and waits, running the
+ * main loop, until it has run. From the main loop's thread only.
+ */
+void aio_wait_bh_oneshot(struct AioContext *ctx, QEMUBHFunc *cb, void *opaque);
+
+/**
+ * Allocates a request of the type `aiocb_info` describes
+ * (`aiocb_info->aiocb_size` bytes, a `BlockAIOCB` first) with one
+ * reference; `cb(opaque, ret)` is what its completion will call. The
+ * `AIOCBInfo` must outlive the request (normally a static).
+ */
+void *qemu_aio_get(const struct AIOCBInfo *aiocb_info,
+                   struct BlockDriverState *bs,
+                   BlockCompletionFunc *cb,
+                   void *opaque);
+
+/**
+ * Takes a reference to the request `p`. Not thread-safe: only the
+ * request's context may use its count.
+ */
+void qemu_aio_ref(void *p);
+
+/**
+ * Drops a reference to the request `p`, freeing it with the last one.
+ */
+void qemu_aio_unref(void *p);
+
+/**
+ * Asks for `acb` to be cancelled and returns at once. Its callback still
+ * runs once, later, from its context's loop: with -ECANCELED if the
+ * request had not started, else with its own result.
+ */
+void bdrv_aio_cancel_async(struct BlockAIOCB *acb);
+
+/**
+ * Cancels `acb` like `bdrv_aio_cancel_async`, then runs the main loop
+ * until its callback has run. From the main loop's thread only.
+ */
+void bdrv_aio_cancel(struct BlockAIOCB *acb);
 
 /**
  * Creates a bottom half that runs `cb(opaque)` in `ctx`'s loop each time
@@ -848,6 +983,45 @@ size_t qemucoro_stack_size(struct Coroutine *co);
 size_t qemucoro_stack_high_water(struct Coroutine *co);
 
 /**
+ * Runs `func(arg)` on a worker thread of the calling thread's context,
+ * then, from that context's loop, `cb(opaque, ret)` with what it returned
+ * (`cb` may be NULL). The returned request can be cancelled until its
+ * callback runs; it is freed after that. Aborts on a thread with no
+ * context.
+ */
+struct BlockAIOCB *thread_pool_submit_aio(ThreadPoolFunc *func,
+                                          void *arg,
+                                          BlockCompletionFunc *cb,
+                                          void *opaque);
+
+/**
+ * From a coroutine: runs `func(arg)` on a worker thread of the current
+ * context while the coroutine sleeps, and returns what it returned.
+ */
+int thread_pool_submit_co(ThreadPoolFunc *func, void *arg);
+
+/**
+ * Sets how many worker threads `ctx`'s pool keeps at least (`min`, even
+ * when idle) and runs at most (`max`). Bad values (min > max, max <= 0,
+ * min < 0, above INT_MAX) set `*errp` and change nothing.
+ */
+void aio_context_set_thread_pool_params(struct AioContext *ctx,
+                                        int64_t min,
+                                        int64_t max,
+                                        struct Error **errp);
+
+/**
+ * `ctx`'s thread pool, made on first use. From `ctx`'s thread.
+ */
+struct ThreadPoolAio *aio_get_thread_pool(struct AioContext *ctx);
+
+/**
+ * Applies `ctx`'s thread pool parameters to `pool`, which must be `ctx`'s
+ * (`aio_context_set_thread_pool_params` already does this).
+ */
+void thread_pool_update_params(struct ThreadPoolAio *pool, struct AioContext *ctx);
+
+/**
  * The current time of `type` in nanoseconds. Aborts on a bad clock.
  */
 int64_t qemu_clock_get_ns(QEMUClockType type);
@@ -875,6 +1049,77 @@ struct QEMUTimer *aio_timer_new(struct AioContext *ctx,
                                 void *opaque);
 
 /**
+ * `aio_timer_new` on the main loop's context.
+ */
+struct QEMUTimer *timer_new(QEMUClockType type, int scale, QEMUTimerCB *cb, void *opaque);
+
+/**
+ * `timer_new` with expiry times in nanoseconds.
+ */
+struct QEMUTimer *timer_new_ns(QEMUClockType type, QEMUTimerCB *cb, void *opaque);
+
+/**
+ * `timer_new` with expiry times in microseconds.
+ */
+struct QEMUTimer *timer_new_us(QEMUClockType type, QEMUTimerCB *cb, void *opaque);
+
+/**
+ * `timer_new` with expiry times in milliseconds.
+ */
+struct QEMUTimer *timer_new_ms(QEMUClockType type, QEMUTimerCB *cb, void *opaque);
+
+/**
+ * Sets up the timer `ts` that the caller allocated (typically embedded in
+ * a struct) as a disarmed timer of `ctx`, like `aio_timer_new` does. It
+ * must not be armed; it must stay put while armed and be disarmed before
+ * its memory goes (`timer_del`; `timer_deinit` also checks it). Never
+ * pass it to `timer_free`.
+ */
+void aio_timer_init(struct AioContext *ctx,
+                    struct QEMUTimer *ts,
+                    QEMUClockType type,
+                    int scale,
+                    QEMUTimerCB *cb,
+                    void *opaque);
+
+/**
+ * `aio_timer_init` on the main loop's context.
+ */
+void timer_init(struct QEMUTimer *ts, QEMUClockType type, int scale, QEMUTimerCB *cb, void *opaque);
+
+/**
+ * `timer_init` with expiry times in nanoseconds.
+ */
+void timer_init_ns(struct QEMUTimer *ts, QEMUClockType type, QEMUTimerCB *cb, void *opaque);
+
+/**
+ * `timer_init` with expiry times in microseconds.
+ */
+void timer_init_us(struct QEMUTimer *ts, QEMUClockType type, QEMUTimerCB *cb, void *opaque);
+
+/**
+ * `timer_init` with expiry times in milliseconds.
+ */
+void timer_init_ms(struct QEMUTimer *ts, QEMUClockType type, QEMUTimerCB *cb, void *opaque);
+
+/**
+ * Undoes `timer_init` on a disarmed timer (aborts if it is armed); it can
+ * be set up again afterwards. The memory stays the caller's.
+ */
+void timer_deinit(struct QEMUTimer *ts);
+
+/**
+ * Arms `ts` to expire at `expire_time` (in the timer's scale), or earlier
+ * if it is already armed to expire sooner: it never moves later.
+ */
+void timer_mod_anticipate(struct QEMUTimer *ts, int64_t expire_time);
+
+/**
+ * Like `timer_mod_anticipate`, with `expire_time` in nanoseconds.
+ */
+void timer_mod_anticipate_ns(struct QEMUTimer *ts, int64_t expire_time);
+
+/**
  * Arms `ts` to expire at `expire_time` (in the timer's scale, on its
  * clock), replacing any earlier expiry. Thread-safe.
  */
@@ -891,7 +1136,8 @@ void timer_mod_ns(struct QEMUTimer *ts, int64_t expire_time);
 void timer_del(struct QEMUTimer *ts);
 
 /**
- * Disarms and frees `ts`; NULL is ignored.
+ * Disarms and frees `ts`, which must come from `timer_new*` or
+ * `aio_timer_new`; NULL is ignored.
  */
 void timer_free(struct QEMUTimer *ts);
 

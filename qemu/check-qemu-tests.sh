@@ -66,9 +66,13 @@ probe() {
 }
 
 GLIB_EXTRA=""
+GLIB_STATIC=""
 HAVE_GLIB=""
 if pkg-config --exists qemucoro-glib 2>/dev/null; then
     GLIB_EXTRA=$(pkg-config --libs qemucoro-glib)
+    # Its line names -lqemucoro, which picks the .so: static builds take
+    # the archive instead.
+    GLIB_STATIC="$PREFIX/lib/libqemucoro-glib.a"
     probe glib '#include "qemu/main-loop.h"
 void *p1 = (void *)qemu_init_main_loop, *p2 = (void *)aio_get_g_source;' && HAVE_GLIB=1
 fi
@@ -148,9 +152,9 @@ for t in $QEMU_TESTS; do
     for kind in static shared; do
         bin=$OUT/$kind/$t
         mkdir -p "$OUT/$kind"
-        if [ $kind = static ]; then libs=$STATIC_LIBS; else libs=$SHARED_LIBS; fi
+        if [ $kind = static ]; then libs="$GLIB_STATIC $STATIC_LIBS"; else libs="$GLIB_EXTRA $SHARED_LIBS"; fi
         # shellcheck disable=SC2086
-        cc $CFLAGS_T $IOTHREAD_FLAGS -o "$bin" "$UNIT/$t.c" $extra $GLIB_LIBS $GLIB_EXTRA $libs \
+        cc $CFLAGS_T $IOTHREAD_FLAGS -o "$bin" "$UNIT/$t.c" $extra $GLIB_LIBS $libs \
             >"$bin.build.log" 2>&1 || { cat "$bin.build.log"; die "$kind $t did not build"; }
         if [ $kind = static ] && ldd "$bin" | grep -q libqemucoro; then
             die "$bin links libqemucoro.so, not the archive"

@@ -17,6 +17,7 @@ use super::bh::{self, Slices, QEMUBH};
 use super::epoll::{Epoll, NOTIFIER_KEY};
 use super::fd_handler::{FdHandlers, Handlers};
 use super::push_list::{Linked, PushList};
+use super::thread_pool::PoolSlot;
 use super::timer::{QEMUClockType, TimerList, CLOCKS};
 use crate::coroutine::{self, wait, Coroutine};
 use crate::util::abort::die;
@@ -39,6 +40,8 @@ pub struct AioContext {
     /// atomic for Sync).
     poll_token: AtomicU64,
     pub(super) timers: [TimerList; CLOCKS],
+    /// Its thread pool (thread_pool.rs), made on first use.
+    pub(super) thread_pool: PoolSlot,
     /// The GSource of libqemucoro-glib, if a program asked for it.
     gsource: gsource::GSourceSlot,
 }
@@ -62,6 +65,7 @@ impl AioContext {
             handlers: FdHandlers::default(),
             poll_token: AtomicU64::new(0),
             timers: [const { TimerList::new() }; CLOCKS],
+            thread_pool: PoolSlot::new(),
             gsource: gsource::GSourceSlot::default(),
         })))
     }
@@ -88,6 +92,7 @@ impl AioContext {
             return;
         }
         sanitizer::acquire(self.as_ptr().cast());
+        self.thread_pool.shutdown();
         self.check_no_pending_work();
         bh::free_pending(self);
         self.release_gsource();

@@ -1,5 +1,6 @@
 //! The event loop (QEMU's AioContext, `block/aio.h`): contexts, fd handlers,
-//! bottom halves, timers, coroutines scheduled across threads, iothreads.
+//! bottom halves, timers, coroutines scheduled across threads, iothreads,
+//! the thread pool and its requests, and waiting for a condition by polling.
 //!
 //! Which context a thread runs: an iothread's own; the main context on the
 //! process's main thread (bound on first use, so `qemu_coroutine_enter`
@@ -9,6 +10,8 @@
 //! from another thread) aborts there with a message instead: no loop would
 //! ever run it.
 
+pub(crate) mod aio_wait;
+pub(crate) mod aiocb;
 pub(crate) mod bh;
 pub(crate) mod co_io;
 pub(crate) mod context;
@@ -18,6 +21,7 @@ pub(crate) mod fd_handler;
 pub(crate) mod iothread;
 mod push_list;
 pub(crate) mod sleep;
+pub(crate) mod thread_pool;
 pub(crate) mod timer;
 
 use std::ffi::c_void;

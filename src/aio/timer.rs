@@ -4,8 +4,10 @@
 //! arming is a sorted insert under the list's mutex (timers may be armed
 //! from any thread), and the loop pops expired timers from the front. A
 //! timer is intrusive, so arming never allocates and a timer may live on a
-//! coroutine's stack (as qemu_co_sleep_ns's does).
+//! coroutine's stack (as qemu_co_sleep_ns's does) or inside a C struct
+//! (`timer_init`): the struct's full definition is in the header.
 
+use std::cell::UnsafeCell;
 use std::ffi::{c_int, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicI64, AtomicPtr, Ordering};
@@ -37,10 +39,8 @@ pub const QEMU_CLOCK_VIRTUAL_RT: QEMUClockType = QEMUClockType(3);
 pub const QEMU_CLOCK_MAX: QEMUClockType = QEMUClockType(4);
 
 /// A timer scale (`aio_timer_new`'s `scale`): expiry times in milliseconds.
-#[allow(dead_code)] // for C code, through the header
 pub const SCALE_MS: c_int = 1_000_000;
 /// A timer scale: expiry times in microseconds.
-#[allow(dead_code)] // for C code, through the header
 pub const SCALE_US: c_int = 1000;
 /// A timer scale: expiry times in nanoseconds.
 pub const SCALE_NS: c_int = 1;
@@ -75,19 +75,31 @@ impl QEMUClockType {
 /// `void QEMUTimerCB(void *opaque)`.
 pub type QEMUTimerCB = unsafe extern "C" fn(opaque: *mut c_void);
 
-/// A timer: opaque to C (made by `aio_timer_new`).
+/// A timer. C code may embed it by value and set it up with `timer_init`
+/// or `aio_timer_init`, or get one from `timer_new` / `aio_timer_new`; its
+/// fields are private to the library. All-zero is a timer that was never
+/// initialised: using it aborts with a message.
+#[repr(C)]
 pub struct QEMUTimer {
-    ctx: *const AioContext,
-    clock: QEMUClockType,
-    scale: i64,
-    cb: QEMUTimerCB,
-    opaque: *mut c_void,
     /// Expiry in ns of the clock, -1 while not armed. Written only under
-    /// the list's lock; atomic so `timer_pending` may read it anywhere.
-    expire: AtomicI64,
+    /// the list's lock; read atomically anywhere (`timer_pending`).
+    expire_time: UnsafeCell<i64>,
+    /// The context whose loop runs the timer; NULL before `timer_init` and
+    /// after `timer_deinit`.
+    ctx: *const AioContext,
+    cb: Option<unsafe extern "C" fn(opaque: *mut c_void)>,
+    opaque: *mut c_void,
     /// Next armed timer of the same list; guarded by the list's lock.
-    next: AtomicPtr<QEMUTimer>,
+    next: UnsafeCell<*mut QEMUTimer>,
+    /// The QEMUClockType, validated when the timer is set up.
+    clock: c_int,
+    /// Nanoseconds per unit of `timer_mod`'s expiry.
+    scale: c_int,
 }
+
+// The header's definition embeds this exact layout (QEMU's is 48 bytes too).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(size_of::<QEMUTimer>() == 48 && align_of::<QEMUTimer>() == 8);
 
 /// The armed timers of one clock of one context, soonest first.
 pub struct TimerList {
@@ -116,32 +128,70 @@ impl QEMUTimer {
         opaque: *mut c_void,
     ) -> QEMUTimer {
         QEMUTimer {
+            expire_time: UnsafeCell::new(-1),
             ctx,
-            clock,
-            scale: i64::from(scale),
-            cb,
+            cb: Some(cb),
             opaque,
-            expire: AtomicI64::new(-1),
-            next: AtomicPtr::new(ptr::null_mut()),
+            next: UnsafeCell::new(ptr::null_mut()),
+            clock: clock.0,
+            scale,
         }
     }
 
-    fn list(&self) -> &TimerList {
+    fn expire(&self) -> &AtomicI64 {
+        // SAFETY: the field is aligned for an i64 (asserted above), and
+        // every access to it goes through this atomic view.
+        unsafe { AtomicI64::from_ptr(self.expire_time.get()) }
+    }
+
+    fn next(&self) -> &AtomicPtr<QEMUTimer> {
+        // SAFETY: as in `expire`.
+        unsafe { AtomicPtr::from_ptr(self.next.get()) }
+    }
+
+    fn list(&self, func: &str) -> &TimerList {
+        if self.ctx.is_null() {
+            die(format_args!(
+                "{func}: the timer was not initialised (timer_init) or was deinitialised"
+            ));
+        }
         // SAFETY: a timer's context outlives it (QEMU's rule too), and the
-        // clock was validated when the timer was made.
-        unsafe { &(*self.ctx).timers[self.clock.0 as usize] }
+        // clock was validated when the timer was set up.
+        unsafe { &(*self.ctx).timers[self.clock as usize] }
     }
 
     /// `timer_mod`: arms (or re-arms) for `expire` in units of the scale.
     pub fn arm(&self, expire: i64) {
-        self.arm_ns(expire.saturating_mul(self.scale));
+        self.arm_ns(expire.saturating_mul(i64::from(self.scale)));
     }
 
     /// `timer_mod_ns`. The timer must not move while armed.
     pub fn arm_ns(&self, expire_ns: i64) {
-        let list = self.list();
+        self.rearm_if("timer_mod_ns", expire_ns, |_| true);
+    }
+
+    /// `timer_mod_anticipate_ns`: arms for `expire_ns` unless the timer is
+    /// already armed to expire sooner (it never moves later).
+    pub fn anticipate_ns(&self, expire_ns: i64) {
+        self.rearm_if("timer_mod_anticipate_ns", expire_ns, |cur| {
+            cur < 0 || cur > expire_ns
+        });
+    }
+
+    /// `timer_mod_anticipate`, in units of the scale.
+    pub fn anticipate(&self, expire: i64) {
+        self.anticipate_ns(expire.saturating_mul(i64::from(self.scale)));
+    }
+
+    /// Moves the timer to `expire_ns` if `want(current expiry)` holds,
+    /// deciding under the list's lock; wakes the loop if it became first.
+    fn rearm_if(&self, func: &str, expire_ns: i64, want: impl FnOnce(i64) -> bool) {
+        let list = self.list(func);
         let first = {
             let held = list.lock.lock();
+            if !want(self.expire().load(Ordering::Relaxed)) {
+                return;
+            }
             list.unlink(&held, self);
             list.insert(&held, self, expire_ns.max(0))
         };
@@ -153,17 +203,29 @@ impl QEMUTimer {
 
     /// `timer_del`: disarms; a no-op if not armed.
     pub fn disarm(&self) {
-        let list = self.list();
+        if self.ctx.is_null() && !self.pending() {
+            // QEMU lets a deinitialised, disarmed timer be deleted again.
+            return;
+        }
+        let list = self.list("timer_del");
         list.unlink(&list.lock.lock(), self);
     }
 
+    /// `timer_deinit`: forgets the context; the timer must be disarmed.
+    pub fn deinit(&mut self) {
+        if self.pending() {
+            die(format_args!("timer_deinit: the timer is still armed"));
+        }
+        self.ctx = ptr::null();
+    }
+
     pub fn pending(&self) -> bool {
-        self.expire.load(Ordering::Acquire) >= 0
+        self.expire().load(Ordering::Acquire) >= 0
     }
 
     /// Expiry in ns, -1 if not armed.
     pub fn expire_ns(&self) -> i64 {
-        self.expire.load(Ordering::Acquire)
+        self.expire().load(Ordering::Acquire)
     }
 }
 
@@ -183,7 +245,7 @@ impl TimerList {
 
     /// Removes `t` if armed.
     fn unlink(&self, _held: &Held, t: &QEMUTimer) {
-        if t.expire.load(Ordering::Relaxed) < 0 {
+        if t.expire().load(Ordering::Relaxed) < 0 {
             return;
         }
         let mut link: *const AtomicPtr<QEMUTimer> = ptr::null();
@@ -191,32 +253,32 @@ impl TimerList {
         while !cur.is_null() && !ptr::eq(cur, t) {
             // SAFETY: armed timers are live while linked (see `head`).
             let c = unsafe { &*cur };
-            link = &c.next;
-            cur = c.next.load(Ordering::Relaxed);
+            link = c.next();
+            cur = c.next().load(Ordering::Relaxed);
         }
-        let next = t.next.load(Ordering::Relaxed);
+        let next = t.next().load(Ordering::Relaxed);
         // SAFETY: `link` is null or the `next` field of a live linked timer.
         match unsafe { link.as_ref() } {
             None => self.head.store(next, Ordering::Release),
             Some(l) => l.store(next, Ordering::Relaxed),
         }
-        t.expire.store(-1, Ordering::Release);
+        t.expire().store(-1, Ordering::Release);
     }
 
     /// Links the disarmed `t` in expiry order; true if it is now first.
     fn insert(&self, _held: &Held, t: &QEMUTimer, expire_ns: i64) -> bool {
-        t.expire.store(expire_ns, Ordering::Release);
+        t.expire().store(expire_ns, Ordering::Release);
         let mut link: *const AtomicPtr<QEMUTimer> = ptr::null();
         let mut cur = self.head.load(Ordering::Relaxed);
         // SAFETY: armed timers are live while linked (see `head`).
         while let Some(c) = unsafe { cur.as_ref() } {
-            if c.expire.load(Ordering::Relaxed) > expire_ns {
+            if c.expire().load(Ordering::Relaxed) > expire_ns {
                 break;
             }
-            link = &c.next;
-            cur = c.next.load(Ordering::Relaxed);
+            link = c.next();
+            cur = c.next().load(Ordering::Relaxed);
         }
-        t.next.store(cur, Ordering::Relaxed);
+        t.next().store(cur, Ordering::Relaxed);
         // SAFETY: as in unlink.
         match unsafe { link.as_ref() } {
             None => {
@@ -248,7 +310,7 @@ impl TimerList {
         let _held = self.lock.lock();
         // SAFETY: as in unlink.
         let first = unsafe { self.head.load(Ordering::Relaxed).as_ref() }?;
-        Some((first.expire.load(Ordering::Relaxed) - clock.now_ns()).max(0))
+        Some((first.expire().load(Ordering::Relaxed) - clock.now_ns()).max(0))
     }
 
     /// Runs the timers that expired by now, each disarmed before its
@@ -267,7 +329,8 @@ impl TimerList {
                 let Some(first) = (unsafe { self.head.load(Ordering::Relaxed).as_ref() }) else {
                     break;
                 };
-                if first.expire.load(Ordering::Relaxed) > *now.get_or_insert_with(|| clock.now_ns())
+                if first.expire().load(Ordering::Relaxed)
+                    > *now.get_or_insert_with(|| clock.now_ns())
                 {
                     break;
                 }
@@ -279,8 +342,11 @@ impl TimerList {
             if let (Some(t), false) = (now, clock == QEMU_CLOCK_HOST) {
                 wait::stamp(t as u64);
             }
-            // SAFETY: whoever armed the timer promised cb(opaque) is valid.
-            unsafe { cb(opaque) };
+            // Set up timers always have a callback (the C entry points check).
+            if let Some(cb) = cb {
+                // SAFETY: whoever set the timer up promised cb(opaque) is valid.
+                unsafe { cb(opaque) };
+            }
             progress = true;
         }
         progress

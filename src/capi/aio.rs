@@ -3,6 +3,7 @@
 //! context functions of `qemu/coroutine-core.h`).
 
 use std::ffi::{c_int, c_void};
+use std::ptr;
 
 use super::deref;
 use super::error::{set_error, Error};
@@ -146,6 +147,29 @@ pub extern "C" fn aio_set_fd_handler(
         opaque: opaque as usize,
     };
     ctx.set_fd_handler(fd, h);
+}
+
+/// The main loop's fd handlers: `aio_set_fd_handler` on the main context.
+/// QEMU keeps them in a separate context that only its main loop (not
+/// aio_poll) runs; with no main loop here, `aio_poll` on
+/// `qemu_get_aio_context()` runs them.
+#[no_mangle]
+pub extern "C" fn qemu_set_fd_handler(
+    fd: c_int,
+    fd_read: *mut IOHandlerFn,
+    fd_write: *mut IOHandlerFn,
+    opaque: *mut c_void,
+) {
+    let ctx = aio::main_context().as_ptr();
+    aio_set_fd_handler(
+        ctx,
+        fd,
+        fd_read,
+        fd_write,
+        ptr::null_mut(),
+        ptr::null_mut(),
+        opaque,
+    );
 }
 
 /// Runs `co` in `ctx` now, on the calling thread, until it yields or

@@ -10,6 +10,8 @@
 // In the header's order (cbindgen follows it): the coroutine core first,
 // then locks and queues, sleeping, the event loop, and qemucoro's extras.
 mod aio;
+mod aio_wait;
+mod aiocb;
 mod bh;
 mod co_io;
 mod co_mutex;
@@ -24,6 +26,7 @@ mod legacy;
 mod sleep;
 mod stats;
 mod thread;
+mod thread_pool;
 mod timer;
 
 use crate::coroutine::{CoroutineEntry, CoroutineEntryFn};

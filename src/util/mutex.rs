@@ -59,3 +59,59 @@ impl<T> Drop for MutexGuard<'_, T> {
         release(self.addr);
     }
 }
+
+/// A condition variable for `Mutex`: std's, with the same TSan hand-off
+/// as the guard's (the wait unlocks and relocks the mutex).
+#[cfg(not(feature = "qemu-backend"))]
+#[derive(Default)]
+pub struct Condvar {
+    inner: std::sync::Condvar,
+}
+
+#[cfg(not(feature = "qemu-backend"))]
+impl Condvar {
+    pub const fn new() -> Condvar {
+        Condvar {
+            inner: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Unlocks `guard`'s mutex until notified or until `timeout` has
+    /// passed (None: no limit), then relocks it; true if it timed out.
+    pub fn wait<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        timeout: Option<std::time::Duration>,
+    ) -> (MutexGuard<'a, T>, bool) {
+        let addr = guard.addr;
+        let guard = std::mem::ManuallyDrop::new(guard);
+        // What the guard's drop would do: the next locker sees our writes.
+        release(addr);
+        // SAFETY: `guard` is never dropped or used again, so its std guard
+        // is moved out exactly once.
+        let inner = unsafe { std::ptr::read(&guard.inner) };
+        let (inner, timed_out) = match timeout {
+            Some(t) => {
+                let (g, r) = self
+                    .inner
+                    .wait_timeout(inner, t)
+                    .unwrap_or_else(|e| e.into_inner());
+                (g, r.timed_out())
+            }
+            None => (
+                self.inner.wait(inner).unwrap_or_else(|e| e.into_inner()),
+                false,
+            ),
+        };
+        acquire(addr);
+        (MutexGuard { inner, addr }, timed_out)
+    }
+
+    pub fn notify_one(&self) {
+        self.inner.notify_one();
+    }
+
+    pub fn notify_all(&self) {
+        self.inner.notify_all();
+    }
+}

@@ -14,7 +14,9 @@
 //! publishes and acquired after the one that takes, on the same address:
 //! the push list of scheduled coroutines and bottom halves (per item), a
 //! bottom half's flags, the spinlock (CoRwlock, CoMutex's queue), CoMutex
-//! itself, `util::mutex::Mutex` (pool, slab stacks, timers, fd handlers), an
+//! itself, `util::mutex::Mutex` (pool, slab stacks, timers, fd handlers,
+//! the thread pool's queue) and its `Condvar`, a thread pool request's
+//! completion (per request), `aio_wait_bh_oneshot`'s done flag, an
 //! AioContext's last reference, and the main context's publication.
 //! Iothreads make their context before starting the thread, which TSan
 //! sees by itself.
