@@ -13,16 +13,10 @@
 #                                              e.g. QEMU_TESTS_SKIP_test_aio
 #   QEMU_SRC, QEMU_DL_DIR, QEMUCORO_QEMU_WORK  as for qemu/check-qemu.sh
 #
-# A file whose APIs the library does not have yet is listed with its cases
-# and the API it waits for, and not built; the probes below decide:
-#   test-aio          QEMUTimer embedded by value, aio_timer_init (the
-#                     caller-allocated timers) and qemu_init_main_loop,
-#                     aio_get_g_source (libqemucoro-glib: /aio-gsource/)
-#   test-thread-pool  block/thread-pool.h (thread pool, BlockAIOCB,
-#                     bdrv_aio_cancel) and qemu_init_main_loop
-# tests/unit/iothread.c (QEMU's iothread helper, which test-aio-multithread
-# uses) needs aio_get_g_source too: without libqemucoro-glib the tests use
-# the library's own iothreads through include/iothread.h instead.
+# Every file builds from the library's headers alone: an API the library
+# lacks is a build failure, not a file left out. tests/unit/iothread.c,
+# QEMU's iothread helper, is built with test-aio-multithread (it needs
+# aio_get_g_source, from libqemucoro-glib).
 # test-coroutine's 12th case, /basic/no-dangling-access, overwrites a
 # Coroutine by value (QEMU's internals): QEMU registers it only with
 # CONFIG_COROUTINE_POOL, which is left undefined, so it is not run.
@@ -50,73 +44,21 @@ rm -rf "$PREFIX"
 make -C "$ROOT" --no-print-directory install PREFIX="$PREFIX" >"$OUT.install.log" 2>&1 || {
     tail -20 "$OUT.install.log"; die "make install failed, see $OUT.install.log"; }
 export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-mkdir -p "$OUT/probe"
 
 CFLAGS_T="-std=gnu11 -O2 -g -Wall -Werror -pthread -I$ROOT/qemu/unit-shim $(pkg-config --cflags qemucoro glib-2.0)"
 GLIB_LIBS=$(pkg-config --libs glib-2.0)
 STATIC_LIBS="$PREFIX/lib/libqemucoro.a $(pkg-config --static --libs-only-l qemucoro | sed 's/-lqemucoro//')"
 SHARED_LIBS="$(pkg-config --libs qemucoro) -Wl,-rpath,$PREFIX/lib"
 
-# probe NAME CODE: true if a program with CODE compiles and links.
-probe() {
-    printf '#include "qemu/osdep.h"\n%s\nint main(void) { return 0; }\n' "$2" >"$OUT/probe/$1.c"
-    # shellcheck disable=SC2086
-    cc $CFLAGS_T -o "$OUT/probe/$1" "$OUT/probe/$1.c" $GLIB_LIBS $GLIB_EXTRA $STATIC_LIBS \
-        >"$OUT/probe/$1.log" 2>&1
-}
-
-GLIB_EXTRA=""
-GLIB_STATIC=""
-HAVE_GLIB=""
-if pkg-config --exists qemucoro-glib 2>/dev/null; then
-    GLIB_EXTRA=$(pkg-config --libs qemucoro-glib)
-    # Its line names -lqemucoro, which picks the .so: static builds take
-    # the archive instead.
-    GLIB_STATIC="$PREFIX/lib/libqemucoro-glib.a"
-    probe glib '#include "qemu/main-loop.h"
-void *p1 = (void *)qemu_init_main_loop, *p2 = (void *)aio_get_g_source;' && HAVE_GLIB=1
-fi
-HAVE_TIMERS=""
-probe timers '#include "qemu/timer.h"
-static QEMUTimer t; void *p = &t; void *f = (void *)aio_timer_init;' && HAVE_TIMERS=1
-HAVE_POOL=""
-probe pool '#include "block/thread-pool.h"
-void *f = (void *)thread_pool_submit_aio;' && HAVE_POOL=1
-
-# waits_for FILE: empty if the library has what FILE needs, else what it lacks.
-waits_for() {
-    _w=""
-    case $1 in
-        test-aio)
-            [ -n "$HAVE_TIMERS" ] || _w="$_w caller-allocated QEMUTimer/aio_timer_init;"
-            [ -n "$HAVE_GLIB" ] || _w="$_w libqemucoro-glib (qemu_init_main_loop, aio_get_g_source);" ;;
-        test-thread-pool)
-            [ -n "$HAVE_POOL" ] || _w="$_w block/thread-pool.h (thread pool, BlockAIOCB, bdrv_aio_cancel);"
-            [ -n "$HAVE_GLIB" ] || _w="$_w libqemucoro-glib (qemu_init_main_loop);" ;;
-    esac
-    echo "$_w"
-}
-
-# The cases FILE registers, from its source (for the files not built).
-cases_in_source() {
-    sed -n 's/.*g_test_add_func("\([^"]*\)".*/\1/p' "$UNIT/$1.c" | sort -u | tr '\n' ' '
-}
-
-# QEMU's iothread.c when its GSource is there, else the library's iothreads.
-if [ -n "$HAVE_GLIB" ]; then
-    IOTHREAD_SRC=$UNIT/iothread.c
-    IOTHREAD_FLAGS=""
-    log "tests/unit/iothread.c: built with the tests (libqemucoro-glib has aio_get_g_source)"
-else
-    IOTHREAD_SRC=""
-    IOTHREAD_FLAGS="-include iothread.h"
-    log "tests/unit/iothread.c: waits for libqemucoro-glib (aio_get_g_source); the library's iothreads stand in (include/iothread.h)"
-fi
+# libqemucoro-glib's line names -lqemucoro, which picks the .so: static
+# builds take its archive instead.
+pkg-config --exists qemucoro-glib || die "no qemucoro-glib.pc in $PREFIX (is libglib2.0-dev installed?)"
+GLIB_EXTRA=$(pkg-config --libs qemucoro-glib)
+GLIB_STATIC="$PREFIX/lib/libqemucoro-glib.a"
 
 PASSED=0
 FAILED=0
 SKIPPED=0
-WAITING=""
 # run_one BIN LABEL SKIPS: runs a g_test binary, counts its TAP lines.
 run_one() {
     _skip=""
@@ -141,20 +83,15 @@ run_one() {
 T0=$(now)
 for t in $QEMU_TESTS; do
     [ -f "$UNIT/$t.c" ] || die "no $UNIT/$t.c"
-    w=$(waits_for "$t")
-    if [ -n "$w" ]; then
-        WAITING="$WAITING$t waits for:$w\n  cases: $(cases_in_source "$t")\n"
-        continue
-    fi
     skips=$(eval "echo \"\${QEMU_TESTS_SKIP_$(echo "$t" | tr - _):-}\"")
     extra=""
-    case $t in test-aio-multithread) extra="$IOTHREAD_SRC" ;; esac
+    case $t in test-aio-multithread) extra="$UNIT/iothread.c" ;; esac
     for kind in static shared; do
         bin=$OUT/$kind/$t
         mkdir -p "$OUT/$kind"
         if [ $kind = static ]; then libs="$GLIB_STATIC $STATIC_LIBS"; else libs="$GLIB_EXTRA $SHARED_LIBS"; fi
         # shellcheck disable=SC2086
-        cc $CFLAGS_T $IOTHREAD_FLAGS -o "$bin" "$UNIT/$t.c" $extra $GLIB_LIBS $libs \
+        cc $CFLAGS_T -o "$bin" "$UNIT/$t.c" $extra $GLIB_LIBS $libs \
             >"$bin.build.log" 2>&1 || { cat "$bin.build.log"; die "$kind $t did not build"; }
         if [ $kind = static ] && ldd "$bin" | grep -q libqemucoro; then
             die "$bin links libqemucoro.so, not the archive"
@@ -167,10 +104,6 @@ for t in $QEMU_TESTS; do
     done
 done
 
-if [ -n "$WAITING" ]; then
-    log "not built: the library lacks what they need"
-    printf "$WAITING"
-fi
 log "QEMU's unit tests on qemucoro, static and shared: $(( $(now) - T0 )) s"
 echo "qemu-tests: $PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" = 0 ]
