@@ -15,7 +15,8 @@ use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::bh::{self, Slices, QEMUBH};
 use super::epoll::{Epoll, NOTIFIER_KEY};
-use super::fd_handler::{FdHandlers, Handlers};
+use super::fd_handler::{FdHandlers, Handlers, Polled};
+use super::poll_mode::{self, PollParams};
 use super::push_list::{Linked, PushList};
 use super::timer::{QEMUClockType, TimerList, CLOCKS};
 use crate::coroutine::{self, Coroutine};
@@ -37,6 +38,8 @@ pub struct AioContext {
     /// atomic for Sync).
     poll_token: AtomicU64,
     pub(super) timers: [TimerList; CLOCKS],
+    /// Busy polling (poll_mode.rs); off by default.
+    poll_params: PollParams,
 }
 
 impl Linked for Coroutine {
@@ -58,6 +61,7 @@ impl AioContext {
             handlers: FdHandlers::default(),
             poll_token: AtomicU64::new(0),
             timers: [const { TimerList::new() }; CLOCKS],
+            poll_params: PollParams::default(),
         })))
     }
 
@@ -123,6 +127,16 @@ impl AioContext {
         self.notify();
     }
 
+    /// `aio_context_set_poll_params`: the busy-polling parameters
+    /// (poll_mode.rs); every fd's poll time starts again from 0. Returns the
+    /// name of the first negative value, leaving the parameters as they were.
+    pub fn set_poll_params(&self, max_ns: i64, grow: i64, shrink: i64) -> Result<(), &'static str> {
+        self.poll_params.set(max_ns, grow, shrink)?;
+        self.handlers.reset_poll_times();
+        self.notify();
+        Ok(())
+    }
+
     /// `aio_co_schedule`: queues `co` to be entered by this context's loop.
     /// `func` names the caller in the double-scheduling abort.
     pub fn schedule(&self, co: &Coroutine, func: &'static std::ffi::CStr) {
@@ -156,11 +170,21 @@ impl AioContext {
         if blocking {
             self.notify_me.fetch_add(2, Ordering::SeqCst);
         }
-        let timeout = if blocking { self.timeout_ns() } else { 0 };
+        let mut timeout = if blocking { self.timeout_ns() } else { 0 };
+        let max_ns = self.poll_params.max_ns();
+        let mut start = 0;
+        let mut polled_ready = Vec::new();
+        if max_ns != 0 {
+            start = poll_mode::now_ns();
+            if timeout != 0 {
+                polled_ready = self.busy_poll(&mut timeout);
+            }
+        }
         let mut buf = Epoll::buffer();
-        let n = if timeout == 0 && self.handlers.is_empty() {
-            // Nothing to wait for and no fd to look at: skip the syscall. A
-            // wake-up left in the eventfd only costs one spurious iteration.
+        let n = if (timeout == 0 && self.handlers.is_empty()) || !polled_ready.is_empty() {
+            // Nothing to wait for and no fd to look at, or busy polling
+            // found work: skip the syscall. A wake-up left in the eventfd
+            // only costs one spurious iteration.
             0
         } else {
             self.epoll.wait(&mut buf, timeout).len()
@@ -171,26 +195,78 @@ impl AioContext {
         if buf[..n].iter().any(|ev| ev.u64 == NOTIFIER_KEY) {
             self.epoll.clear_notification();
         }
+        // How the dispatched fds' poll times adapt to this iteration's block.
+        let adjust = (max_ns != 0).then(|| self.poll_params.adjust(poll_mode::now_ns() - start));
         let always_ready = self.handlers.any_always_ready();
         // This poll's token for the fds it found ready (see fd_handler.rs).
         let mut token = 0;
-        if n != 0 || always_ready {
+        if n != 0 || always_ready || !polled_ready.is_empty() {
             // Only the home thread polls: no read-modify-write needed.
             token = self.poll_token.load(Ordering::Relaxed) + 1;
             self.poll_token.store(token, Ordering::Relaxed);
         }
         let mut progress = self.run_scheduled();
         progress |= bh::poll(self);
+        for p in &polled_ready {
+            progress |= self.handlers.dispatch_poll_ready(p, token, adjust);
+        }
         for ev in buf[..n].iter().filter(|ev| ev.u64 != NOTIFIER_KEY) {
-            progress |= self.handlers.dispatch(ev, token);
+            progress |= self.handlers.dispatch(ev, token, adjust);
         }
         if always_ready {
-            progress |= self.handlers.dispatch_always_ready(token);
+            progress |= self.handlers.dispatch_always_ready(token, adjust);
         }
         for (i, list) in self.timers.iter().enumerate() {
             progress |= list.run(QEMUClockType(i as i32));
         }
         progress
+    }
+
+    /// Busy-polls the polled fds' io_poll for up to their longest poll time
+    /// (within `timeout`, then shortened by the time spent), until one
+    /// returns true or another thread wakes the loop. Returns the fds whose
+    /// io_poll returned true; `timeout` is 0 if the loop must not sleep.
+    fn busy_poll(&self, timeout: &mut i64) -> Vec<Polled> {
+        let mut ready = Vec::new();
+        if !self.handlers.all_pollable() {
+            return ready; // epoll alone sees some fds
+        }
+        let (polled, longest) = self.handlers.polled();
+        let mut max_ns = poll_mode::soonest(*timeout, longest);
+        if polled.is_empty() || max_ns == 0 {
+            return ready;
+        }
+        let start = poll_mode::now_ns();
+        let mut elapsed;
+        loop {
+            ready.extend(polled.iter().filter(|p| p.poll()));
+            if self.epoll.kicked() {
+                // Taken here, so that a stale flag cannot end every later
+                // busy poll at once.
+                self.epoll.clear_notification();
+                *timeout = 0;
+            }
+            if !ready.is_empty() {
+                *timeout = 0;
+            }
+            elapsed = poll_mode::now_ns() - start;
+            max_ns = poll_mode::soonest(*timeout, max_ns);
+            if elapsed >= max_ns || !self.handlers.all_pollable() {
+                break;
+            }
+        }
+        if *timeout != -1 {
+            *timeout -= (*timeout).min(elapsed);
+        }
+        if *timeout != 0 {
+            // About to sleep: one last look, as QEMU takes when it leaves
+            // poll mode.
+            ready.extend(polled.iter().filter(|p| p.poll()));
+            if !ready.is_empty() {
+                *timeout = 0;
+            }
+        }
+        ready
     }
 
     /// How long a blocking poll may sleep in ns: 0 with work queued, until

@@ -15,6 +15,7 @@ pub(crate) mod context;
 mod epoll;
 pub(crate) mod fd_handler;
 pub(crate) mod iothread;
+mod poll_mode;
 mod push_list;
 pub(crate) mod sleep;
 pub(crate) mod timer;
