@@ -35,6 +35,7 @@ typedef struct {
     int64_t first_poll_ns;      /* the first and last io_poll calls since */
     int64_t last_poll_ns;       /* first_poll_ns was reset to 0 */
     bool nested;                /* inside io_poll_ready */
+    QEMUTimer *backstop;        /* ends a blocking aio_poll that hangs */
 } Poller;
 
 static int64_t now_ns(void)
@@ -72,7 +73,22 @@ static void clearing_poll_ready(EventNotifier *n)
     p->poll_ready_calls++;
 }
 
-/* Runs fn(p) on a new thread whose own loop is a fresh context. */
+static void arm_backstop(Poller *p)
+{
+    timer_mod(p->backstop, qemu_clock_get_ns(QEMU_CLOCK_REALTIME) + 10 * SECOND_NS);
+}
+
+static void backstop_fired(void *opaque)
+{
+    fprintf(stderr, "test-aio-poll: a blocking aio_poll waited 10 s\n");
+    arm_backstop(opaque);
+}
+
+/*
+ * Runs fn(p) on a new thread whose own loop is a fresh context, with a
+ * timer 10 s ahead, so that a loop that never polls fails the test's
+ * checks instead of hanging in aio_poll.
+ */
 static void *own_loop_thread(void *opaque)
 {
     void **args = opaque;
@@ -82,12 +98,16 @@ static void *own_loop_thread(void *opaque)
     memset(&p, 0, sizeof(p));
     p.ctx = aio_context_new(&error_abort);
     qemu_set_current_aio_context(p.ctx);
+    p.backstop = aio_timer_new(p.ctx, QEMU_CLOCK_REALTIME, SCALE_NS,
+                               backstop_fired, &p);
+    arm_backstop(&p);
     CHECK(event_notifier_init(&p.n, 0) == 0);
     aio_set_event_notifier(p.ctx, &p.n, clearing_read, counting_poll,
                            clearing_poll_ready);
     fn(&p);
     aio_set_event_notifier(p.ctx, &p.n, NULL, NULL, NULL);
     event_notifier_cleanup(&p.n);
+    timer_free(p.backstop);
     aio_context_unref(p.ctx);
     return NULL;
 }
