@@ -452,7 +452,9 @@ static double bench_fd_handler_pipe(void)
  * sets an EventNotifier watched by an iothread and spins until the
  * iothread's handler has acknowledged it; one round trip per operation.
  * With polling on, the iothread's io_poll sees the sequence number move
- * before the eventfd wakes it. --- */
+ * before the eventfd wakes it. The two threads are pinned to two CPUs
+ * (a poller sharing the sender's CPU only delays it); no row without a
+ * second CPU. --- */
 
 typedef struct {
     EventNotifier n;            /* first: the handlers get &n */
@@ -478,10 +480,20 @@ static bool fd_event_poll(void *opaque)
 
 static double fd_event_latency(int64_t poll_max_ns)
 {
-    IOThread *t = iothread_new();
-    AioContext *ctx = iothread_get_aio_context(t);
+    int cpu[2] = { allowed_cpu(0), allowed_cpu(1) };
     static FdEvent e;
     unsigned long n = 50000;
+    cpu_set_t all, one;
+
+    if (cpu[1] < 0 || sched_getaffinity(0, sizeof(all), &all) != 0) {
+        return -1;
+    }
+    IOThread *t = iothread_new();
+    AioContext *ctx = iothread_get_aio_context(t);
+    pin_iothread(t, cpu[1]);
+    CPU_ZERO(&one);
+    CPU_SET(cpu[0], &one);
+    pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
 
     atomic_store(&e.sent, 0);
     atomic_store(&e.acked, 0);
@@ -493,10 +505,11 @@ static double fd_event_latency(int64_t poll_max_ns)
         atomic_store(&e.sent, i);
         event_notifier_set(&e.n);
         while (atomic_load(&e.acked) != i) {
-            sched_yield();
+            /* spin: this thread has its CPU */
         }
     }
     double ns = (now_ns() - t0) / n;
+    pthread_setaffinity_np(pthread_self(), sizeof(all), &all);
     aio_set_event_notifier(ctx, &e.n, NULL, NULL, NULL);
     iothread_join(t);
     event_notifier_cleanup(&e.n);
