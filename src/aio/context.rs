@@ -14,9 +14,9 @@ use std::ptr;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::bh::{self, Slices, QEMUBH};
-use super::epoll::{Epoll, NOTIFIER_KEY};
+use super::epoll::{Epoll, Event, NOTIFIER_KEY};
 use super::fd_handler::{FdHandlers, Handlers, Polled};
-use super::poll_mode::{self, PollParams};
+use super::poll_mode::{self, Adjust, PollParams};
 use super::push_list::{Linked, PushList};
 use super::timer::{QEMUClockType, TimerList, CLOCKS};
 use crate::coroutine::{self, Coroutine};
@@ -170,47 +170,72 @@ impl AioContext {
         if blocking {
             self.notify_me.fetch_add(2, Ordering::SeqCst);
         }
-        let mut timeout = if blocking { self.timeout_ns() } else { 0 };
-        let max_ns = self.poll_params.max_ns();
-        let mut start = 0;
-        let mut polled_ready = Vec::new();
-        if max_ns != 0 {
-            start = poll_mode::now_ns();
-            if timeout != 0 {
-                polled_ready = self.busy_poll(&mut timeout);
-            }
+        let timeout = if blocking { self.timeout_ns() } else { 0 };
+        if self.poll_params.max_ns() != 0 {
+            return self.poll_adaptive(blocking, timeout);
         }
         let mut buf = Epoll::buffer();
-        let n = if (timeout == 0 && self.handlers.is_empty()) || !polled_ready.is_empty() {
-            // Nothing to wait for and no fd to look at, or busy polling
-            // found work: skip the syscall. A wake-up left in the eventfd
-            // only costs one spurious iteration.
+        let n = if timeout == 0 && self.handlers.is_empty() {
+            // Nothing to wait for and no fd to look at: skip the syscall. A
+            // wake-up left in the eventfd only costs one spurious iteration.
             0
         } else {
             self.epoll.wait(&mut buf, timeout).len()
         };
+        self.run_ready(blocking, &buf[..n], &[], None)
+    }
+
+    /// `poll` with busy polling on (poll_mode.rs): kept out of the plain
+    /// path, which stays as it was without polling.
+    #[inline(never)]
+    fn poll_adaptive(&self, blocking: bool, mut timeout: i64) -> bool {
+        let start = poll_mode::now_ns();
+        let polled_ready = if timeout != 0 {
+            self.busy_poll(&mut timeout)
+        } else {
+            Vec::new()
+        };
+        let mut buf = Epoll::buffer();
+        let n = if (timeout == 0 && self.handlers.is_empty()) || !polled_ready.is_empty() {
+            // Busy polling found work: no need to look at the fds.
+            0
+        } else {
+            self.epoll.wait(&mut buf, timeout).len()
+        };
+        // How the dispatched fds' poll times adapt to this iteration's block.
+        let adjust = self.poll_params.adjust(poll_mode::now_ns() - start);
+        self.run_ready(blocking, &buf[..n], &polled_ready, Some(adjust))
+    }
+
+    /// The second half of `poll`, after the wait: runs what is ready.
+    #[inline(always)]
+    fn run_ready(
+        &self,
+        blocking: bool,
+        events: &[Event],
+        polled_ready: &[Polled],
+        adjust: Option<Adjust>,
+    ) -> bool {
         if blocking {
             self.notify_me.fetch_sub(2, Ordering::Release);
         }
-        if buf[..n].iter().any(|ev| ev.u64 == NOTIFIER_KEY) {
+        if events.iter().any(|ev| ev.u64 == NOTIFIER_KEY) {
             self.epoll.clear_notification();
         }
-        // How the dispatched fds' poll times adapt to this iteration's block.
-        let adjust = (max_ns != 0).then(|| self.poll_params.adjust(poll_mode::now_ns() - start));
         let always_ready = self.handlers.any_always_ready();
         // This poll's token for the fds it found ready (see fd_handler.rs).
         let mut token = 0;
-        if n != 0 || always_ready || !polled_ready.is_empty() {
+        if !events.is_empty() || always_ready || !polled_ready.is_empty() {
             // Only the home thread polls: no read-modify-write needed.
             token = self.poll_token.load(Ordering::Relaxed) + 1;
             self.poll_token.store(token, Ordering::Relaxed);
         }
         let mut progress = self.run_scheduled();
         progress |= bh::poll(self);
-        for p in &polled_ready {
+        for p in polled_ready {
             progress |= self.handlers.dispatch_poll_ready(p, token, adjust);
         }
-        for ev in buf[..n].iter().filter(|ev| ev.u64 != NOTIFIER_KEY) {
+        for ev in events.iter().filter(|ev| ev.u64 != NOTIFIER_KEY) {
             progress |= self.handlers.dispatch(ev, token, adjust);
         }
         if always_ready {
