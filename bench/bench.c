@@ -448,6 +448,78 @@ static double bench_fd_handler_pipe(void)
     return ns;
 }
 
+/* --- fd event latency with busy polling off and on: the main thread
+ * sets an EventNotifier watched by an iothread and spins until the
+ * iothread's handler has acknowledged it; one round trip per operation.
+ * With polling on, the iothread's io_poll sees the sequence number move
+ * before the eventfd wakes it. The two threads are pinned to two CPUs
+ * (a poller sharing the sender's CPU only delays it); no row without a
+ * second CPU. --- */
+
+typedef struct {
+    EventNotifier n;            /* first: the handlers get &n */
+    atomic_ulong sent;
+    atomic_ulong acked;
+} FdEvent;
+
+static void fd_event_ack(EventNotifier *n)
+{
+    FdEvent *e = (FdEvent *)n;
+
+    event_notifier_test_and_clear(n);
+    atomic_store(&e->acked, atomic_load(&e->sent));
+}
+
+static bool fd_event_poll(void *opaque)
+{
+    FdEvent *e = opaque;
+
+    return atomic_load_explicit(&e->sent, memory_order_relaxed) !=
+           atomic_load_explicit(&e->acked, memory_order_relaxed);
+}
+
+static double fd_event_latency(int64_t poll_max_ns)
+{
+    int cpu[2] = { allowed_cpu(0), allowed_cpu(1) };
+    static FdEvent e;
+    unsigned long n = 50000;
+    cpu_set_t all, one;
+
+    if (cpu[1] < 0 || sched_getaffinity(0, sizeof(all), &all) != 0) {
+        return -1;
+    }
+    IOThread *t = iothread_new();
+    AioContext *ctx = iothread_get_aio_context(t);
+    pin_iothread(t, cpu[1]);
+    CPU_ZERO(&one);
+    CPU_SET(cpu[0], &one);
+    pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+
+    atomic_store(&e.sent, 0);
+    atomic_store(&e.acked, 0);
+    event_notifier_init(&e.n, 0);
+    aio_context_set_poll_params(ctx, poll_max_ns, 0, 0, &error_abort);
+    aio_set_event_notifier(ctx, &e.n, fd_event_ack, fd_event_poll, fd_event_ack);
+    double t0 = now_ns();
+    for (unsigned long i = 1; i <= n; i++) {
+        atomic_store(&e.sent, i);
+        event_notifier_set(&e.n);
+        while (atomic_load(&e.acked) != i) {
+            /* spin: this thread has its CPU */
+        }
+    }
+    double ns = (now_ns() - t0) / n;
+    pthread_setaffinity_np(pthread_self(), sizeof(all), &all);
+    aio_set_event_notifier(ctx, &e.n, NULL, NULL, NULL);
+    iothread_join(t);
+    event_notifier_cleanup(&e.n);
+    return ns;
+}
+
+static double bench_fd_event_poll_off(void) { return fd_event_latency(0); }
+/* QEMU's default poll-max-ns for an iothread (x86). */
+static double bench_fd_event_poll_on(void) { return fd_event_latency(32768); }
+
 /* RSS and mappings per coroutine with `n` suspended at once. */
 static void bench_memory(unsigned long n)
 {
@@ -652,6 +724,8 @@ static const struct {
     { "aio/co-sleep-0", bench_co_sleep_zero },
     { "aio/bh-schedule-poll", bench_bh_schedule_poll },
     { "aio/fd-handler-pipe", bench_fd_handler_pipe },
+    { "aio/fd-event-poll-off", bench_fd_event_poll_off },
+    { "aio/fd-event-poll-on", bench_fd_event_poll_on },
 };
 
 int main(int argc, char **argv)

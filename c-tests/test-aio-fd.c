@@ -365,3 +365,70 @@ TEST(fd_race_stale_handler, "/aio/fd-table/race-stale-handler")
     CHECK(eaten == 0);
     CHECK(stuck == 0);
 }
+
+/*
+ * The number of a readable fd handed to a new file while the loop polls:
+ * the old file stays open (a dup keeps it) and readable, so every wait
+ * reports it under the number; another thread moves the number to a file
+ * that is never readable and registers a handler for it. An event the
+ * loop collected for the old registration must not reach the new one.
+ */
+#define SWAP_ROUNDS 2000
+
+typedef struct {
+    atomic_int old_calls;       /* the old file's handler ran */
+    atomic_int new_calls;       /* the new file's handler ran: spurious */
+} NumberSwap;
+
+static void old_file_read(void *opaque)
+{
+    atomic_fetch_add(&((NumberSwap *)opaque)->old_calls, 1);
+}
+
+static void new_file_read(void *opaque)
+{
+    atomic_fetch_add(&((NumberSwap *)opaque)->new_calls, 1);
+}
+
+/*
+ * Check that the handler registered for a new file under a reused number
+ * is never called for an event the loop collected for the old file (the
+ * new file is never readable): 2000 swaps while the iothread spins on the
+ * old file's readiness.
+ */
+TEST(fd_swapped_number_no_stale_event, "/aio/fd-table/swapped-number-no-stale-event")
+{
+    IOThread *iothread = iothread_new();
+    AioContext *ctx = iothread_get_aio_context(iothread);
+    NumberSwap s = { 0, 0 };
+    int i;
+
+    for (i = 0; i < SWAP_ROUNDS; i++) {
+        int f[2], g[2], keep;
+        int old_calls = atomic_load(&s.old_calls);
+
+        CHECK(pipe2(f, O_NONBLOCK) == 0);
+        CHECK(pipe2(g, O_NONBLOCK) == 0);
+        CHECK(write(f[1], "x", 1) == 1);        /* never read: always ready */
+        keep = dup(f[0]);
+        aio_set_fd_handler(ctx, f[0], old_file_read, NULL, NULL, NULL, &s);
+        while (atomic_load(&s.old_calls) < old_calls + 2) {
+            sched_yield();                      /* the loop spins on it */
+        }
+        CHECK(dup2(g[0], f[0]) == f[0]);        /* the number is g's now */
+        aio_set_fd_handler(ctx, f[0], new_file_read, NULL, NULL, NULL, &s);
+        usleep(50);                             /* the poll in flight ends */
+        aio_set_fd_handler(ctx, f[0], NULL, NULL, NULL, NULL, NULL);
+        close(f[0]);
+        close(f[1]);
+        close(keep);
+        close(g[0]);
+        close(g[1]);
+    }
+    iothread_join(iothread);
+    if (atomic_load(&s.new_calls)) {
+        fprintf(stderr, "swapped-number-no-stale-event: %d spurious calls\n",
+                atomic_load(&s.new_calls));
+    }
+    CHECK(atomic_load(&s.new_calls) == 0);
+}

@@ -417,10 +417,13 @@ void aio_notify(struct AioContext *ctx);
  * Sets the handlers of `fd` in `ctx`: `io_read(opaque)` runs while `fd` is
  * readable (or hung up), `io_write(opaque)` while it is writable, from
  * `aio_poll` on `ctx`'s thread. Level-triggered: a handler that does not
- * consume its event runs again on the next iteration. A call with NULL
- * `io_read` and `io_write` removes `fd`. `io_poll` and `io_poll_ready` are
- * accepted for QEMU's signature and not called (busy polling is off, as
- * in a QEMU context whose poll-max-ns is 0). May be called from any thread.
+ * consume its event runs again on the next iteration. `io_poll(opaque)`
+ * (ignored without `io_poll_ready`) says without a system call whether the
+ * fd's event has come: with busy polling on (`aio_context_set_poll_params`)
+ * a blocking aio_poll calls it in a loop once the fd's handler has run, and
+ * calls `io_poll_ready(opaque)` instead of the other handlers when it
+ * returns true. A call with NULL `io_read`, `io_write` and `io_poll`
+ * removes `fd`. May be called from any thread.
  */
 void aio_set_fd_handler(struct AioContext *ctx,
                         int fd,
@@ -437,6 +440,22 @@ void aio_set_fd_handler(struct AioContext *ctx,
  * `qemu_get_aio_context()` runs them.
  */
 void qemu_set_fd_handler(int fd, IOHandler *fd_read, IOHandler *fd_write, void *opaque);
+
+/**
+ * Sets `ctx`'s busy polling: a blocking aio_poll busy-polls the `io_poll`
+ * functions of its fds for up to each fd's poll time before it sleeps;
+ * that time grows by `grow` (0: doubles) from 4 us up to `max_ns` while
+ * events come within `max_ns`, and is divided by `shrink` (0: reset to 0)
+ * when they come later. `max_ns` 0, the default, turns polling off. Every
+ * fd's poll time starts again from 0. A negative value is an error for
+ * `errp` ("poll-max-ns value must be in range [0, 9223372036854775807]",
+ * as QEMU's iothread properties say) and changes nothing.
+ */
+void aio_context_set_poll_params(struct AioContext *ctx,
+                                 int64_t max_ns,
+                                 int64_t grow,
+                                 int64_t shrink,
+                                 struct Error **errp);
 
 /**
  * Runs `co` in `ctx` now, on the calling thread, until it yields or

@@ -33,6 +33,8 @@ fn no_handlers() -> Handlers {
     Handlers {
         io_read: None,
         io_write: None,
+        io_poll: None,
+        io_poll_ready: None,
         opaque: 0,
     }
 }

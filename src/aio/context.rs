@@ -14,8 +14,9 @@ use std::ptr;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::bh::{self, Slices, QEMUBH};
-use super::epoll::{Epoll, NOTIFIER_KEY};
-use super::fd_handler::{FdHandlers, Handlers};
+use super::epoll::{Epoll, Event, MAX_EVENTS, NOTIFIER_KEY};
+use super::fd_handler::{FdHandlers, Handlers, Polled};
+use super::poll_mode::{self, Adjust, PollParams};
 use super::push_list::{Linked, PushList};
 use super::thread_pool::PoolSlot;
 use super::timer::{QEMUClockType, TimerList, CLOCKS};
@@ -44,6 +45,8 @@ pub struct AioContext {
     pub(super) thread_pool: PoolSlot,
     /// The GSource of libqemucoro-glib, if a program asked for it.
     gsource: gsource::GSourceSlot,
+    /// Busy polling (poll_mode.rs); off by default.
+    poll_params: PollParams,
 }
 
 impl Linked for Coroutine {
@@ -67,6 +70,7 @@ impl AioContext {
             timers: [const { TimerList::new() }; CLOCKS],
             thread_pool: PoolSlot::new(),
             gsource: gsource::GSourceSlot::default(),
+            poll_params: PollParams::default(),
         })))
     }
 
@@ -134,6 +138,16 @@ impl AioContext {
         self.notify();
     }
 
+    /// `aio_context_set_poll_params`: the busy-polling parameters
+    /// (poll_mode.rs); every fd's poll time starts again from 0. Returns the
+    /// name of the first negative value, leaving the parameters as they were.
+    pub fn set_poll_params(&self, max_ns: i64, grow: i64, shrink: i64) -> Result<(), &'static str> {
+        self.poll_params.set(max_ns, grow, shrink)?;
+        self.handlers.reset_poll_times();
+        self.notify();
+        Ok(())
+    }
+
     /// `aio_co_schedule`: queues `co` to be entered by this context's loop.
     /// `func` names the caller in the double-scheduling abort.
     pub fn schedule(&self, co: &Coroutine, func: &'static std::ffi::CStr) {
@@ -169,47 +183,144 @@ impl AioContext {
             self.notify_me.fetch_add(2, Ordering::SeqCst);
         }
         let timeout = if blocking { self.timeout_ns() } else { 0 };
+        if self.poll_params.max_ns() != 0 {
+            return self.poll_adaptive(blocking, timeout);
+        }
         let mut buf = Epoll::buffer();
         let n = if timeout == 0 && self.handlers.is_empty() {
             // Nothing to wait for and no fd to look at: skip the syscall. A
             // wake-up left in the eventfd only costs one spurious iteration.
             0
-        } else if timeout == 0 {
-            self.epoll.wait(&mut buf, timeout).len()
         } else {
-            // The loop may sleep: the coarse clock that plain yields copy
-            // (coroutine/wait.rs) is stamped on either side, once per sleep.
-            wait::tick();
-            let n = self.epoll.wait(&mut buf, timeout).len();
-            wait::tick();
-            n
+            self.wait_events(&mut buf, timeout)
         };
+        self.run_ready(blocking, &buf[..n], &[], None)
+    }
+
+    /// epoll_wait. When the loop may sleep, the coarse clock that plain
+    /// yields copy (coroutine/wait.rs) is stamped on either side, once per
+    /// sleep.
+    #[inline(always)]
+    fn wait_events(&self, buf: &mut [Event; MAX_EVENTS], timeout: i64) -> usize {
+        if timeout == 0 {
+            return self.epoll.wait(buf, timeout).len();
+        }
+        wait::tick();
+        let n = self.epoll.wait(buf, timeout).len();
+        wait::tick();
+        n
+    }
+
+    /// `poll` with busy polling on (poll_mode.rs): kept out of the plain
+    /// path, which stays as it was without polling.
+    #[inline(never)]
+    fn poll_adaptive(&self, blocking: bool, mut timeout: i64) -> bool {
+        let start = poll_mode::now_ns();
+        let polled_ready = if timeout != 0 {
+            self.busy_poll(&mut timeout)
+        } else {
+            Vec::new()
+        };
+        let mut buf = Epoll::buffer();
+        let n = if (timeout == 0 && self.handlers.is_empty()) || !polled_ready.is_empty() {
+            // Busy polling found work: no need to look at the fds.
+            0
+        } else {
+            self.wait_events(&mut buf, timeout)
+        };
+        // How the dispatched fds' poll times adapt to this iteration's block.
+        let adjust = self.poll_params.adjust(poll_mode::now_ns() - start);
+        self.run_ready(blocking, &buf[..n], &polled_ready, Some(adjust))
+    }
+
+    /// The second half of `poll`, after the wait: runs what is ready.
+    #[inline(always)]
+    fn run_ready(
+        &self,
+        blocking: bool,
+        events: &[Event],
+        polled_ready: &[Polled],
+        adjust: Option<Adjust>,
+    ) -> bool {
         if blocking {
             self.notify_me.fetch_sub(2, Ordering::Release);
         }
-        if buf[..n].iter().any(|ev| ev.u64 == NOTIFIER_KEY) {
+        if events.iter().any(|ev| ev.u64 == NOTIFIER_KEY) {
             self.epoll.clear_notification();
         }
         let always_ready = self.handlers.any_always_ready();
         // This poll's token for the fds it found ready (see fd_handler.rs).
         let mut token = 0;
-        if n != 0 || always_ready {
+        if !events.is_empty() || always_ready || !polled_ready.is_empty() {
             // Only the home thread polls: no read-modify-write needed.
             token = self.poll_token.load(Ordering::Relaxed) + 1;
             self.poll_token.store(token, Ordering::Relaxed);
         }
         let mut progress = self.run_scheduled();
         progress |= bh::poll(self);
-        for ev in buf[..n].iter().filter(|ev| ev.u64 != NOTIFIER_KEY) {
-            progress |= self.handlers.dispatch(ev, token);
+        for p in polled_ready {
+            progress |= self.handlers.dispatch_poll_ready(p, token, adjust);
+        }
+        for ev in events.iter().filter(|ev| ev.u64 != NOTIFIER_KEY) {
+            progress |= self.handlers.dispatch(ev, token, adjust);
         }
         if always_ready {
-            progress |= self.handlers.dispatch_always_ready(token);
+            progress |= self.handlers.dispatch_always_ready(token, adjust);
         }
+        // The check inline: `run` is a call, three per iteration.
         for (i, list) in self.timers.iter().enumerate() {
-            progress |= list.run(QEMUClockType(i as i32));
+            if list.has_timers() {
+                progress |= list.run(QEMUClockType(i as i32));
+            }
         }
         progress
+    }
+
+    /// Busy-polls the polled fds' io_poll for up to their longest poll time
+    /// (within `timeout`, then shortened by the time spent), until one
+    /// returns true or another thread wakes the loop. Returns the fds whose
+    /// io_poll returned true; `timeout` is 0 if the loop must not sleep.
+    fn busy_poll(&self, timeout: &mut i64) -> Vec<Polled> {
+        let mut ready = Vec::new();
+        if !self.handlers.all_pollable() {
+            return ready; // epoll alone sees some fds
+        }
+        let (polled, longest) = self.handlers.polled();
+        let mut max_ns = poll_mode::soonest(*timeout, longest);
+        if polled.is_empty() || max_ns == 0 {
+            return ready;
+        }
+        let start = poll_mode::now_ns();
+        let mut elapsed;
+        loop {
+            ready.extend(polled.iter().filter(|p| p.poll()));
+            if self.epoll.kicked() {
+                // Taken here, so that a stale flag cannot end every later
+                // busy poll at once.
+                self.epoll.clear_notification();
+                *timeout = 0;
+            }
+            if !ready.is_empty() {
+                *timeout = 0;
+            }
+            elapsed = poll_mode::now_ns() - start;
+            max_ns = poll_mode::soonest(*timeout, max_ns);
+            if elapsed >= max_ns || !self.handlers.all_pollable() {
+                break;
+            }
+        }
+        if *timeout != -1 {
+            *timeout -= (*timeout).min(elapsed);
+        }
+        if *timeout != 0 {
+            // About to sleep: one last look, as QEMU takes when it leaves
+            // poll mode.
+            ready.extend(polled.iter().filter(|p| p.poll()));
+            if !ready.is_empty() {
+                *timeout = 0;
+            }
+        }
+        ready
     }
 
     /// How long a blocking poll may sleep in ns: 0 with work queued, until

@@ -14,9 +14,22 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use crate::util::mutex::Mutex;
 
-/// The epoll `data` value that marks the wake-up eventfd; fd handlers use the
-/// fd itself, which is never negative.
+/// The epoll `data` value that marks the wake-up eventfd; fd handlers use
+/// `key`, whose low half, the fd, is never all ones.
 pub const NOTIFIER_KEY: u64 = u64::MAX;
+
+/// The epoll `data` value of an fd's registration: the fd in the low half,
+/// the low half of the registration's id in the high half, so that an event
+/// that epoll collected for a registration is never taken for a later one
+/// on the same number (ids repeat only after 2^32 registrations).
+pub fn key(fd: RawFd, id: u64) -> u64 {
+    (id << 32) | u64::from(fd as u32)
+}
+
+/// The fd and the id's low half of a `key`.
+pub fn unkey(key: u64) -> (RawFd, u32) {
+    (key as u32 as RawFd, (key >> 32) as u32)
+}
 
 /// How many ready descriptors one wait reports at most; more simply stay
 /// ready for the next wait (level-triggered).
@@ -38,6 +51,10 @@ pub struct Epoll {
     /// Whether `retired` is non-empty: the loop's check costs no lock.
     any_retired: AtomicBool,
     eventfd: OwnedFd,
+    /// Raised by `notify` before it writes the eventfd, lowered by
+    /// `clear_notification` before it reads it: a busy-polling loop sees a
+    /// wake-up without a system call.
+    kicked: AtomicBool,
 }
 
 /// How `watch` went for an fd.
@@ -100,20 +117,21 @@ impl Epoll {
             retired: Mutex::new(Vec::new()),
             any_retired: AtomicBool::new(false),
             eventfd,
+            kicked: AtomicBool::new(false),
         })
     }
 
-    /// Starts watching `fd` for `events` (reported with the fd as key).
-    pub fn add(&self, fd: RawFd, events: u32) -> io::Result<Watched> {
-        match self.ctl(libc::EPOLL_CTL_ADD, fd, events, fd as u64) {
+    /// Starts watching `fd` for `events`, reported with `key`.
+    pub fn add(&self, fd: RawFd, events: u32, key: u64) -> io::Result<Watched> {
+        match self.ctl(libc::EPOLL_CTL_ADD, fd, events, key) {
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(Watched::AlwaysReady),
             r => r.map(|()| Watched::Yes),
         }
     }
 
-    /// Changes the events of a watched `fd`.
-    pub fn modify(&self, fd: RawFd, events: u32) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_MOD, fd, events, fd as u64)
+    /// Changes the events and key of a watched `fd`.
+    pub fn modify(&self, fd: RawFd, events: u32, key: u64) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_MOD, fd, events, key)
     }
 
     /// Stops watching `fd`. Fails if the fd was closed (or its number
@@ -124,7 +142,7 @@ impl Epoll {
     }
 
     /// Replaces the epoll instance by a fresh one watching `fds` (fd,
-    /// events, fresh): the cure for a registration that outlived its fd (a
+    /// events, fresh, key): the cure for a registration that outlived its fd (a
     /// closed fd whose file is still open elsewhere keeps reporting events
     /// under its old number, and cannot be removed by that number). A fresh
     /// fd is added as it is; any other only if the old instance still
@@ -134,17 +152,16 @@ impl Epoll {
     /// same file, is None.
     /// Any thread may call it (under the caller's table lock); the old
     /// instance is closed by the home thread (`close_retired`).
-    pub fn rebuild(&self, fds: &[(RawFd, u32, bool)]) -> io::Result<Vec<Option<Watched>>> {
+    pub fn rebuild(&self, fds: &[(RawFd, u32, bool, u64)]) -> io::Result<Vec<Option<Watched>>> {
         let epfd = new_epoll(self.eventfd.as_raw_fd())?;
         let old_epfd = self.epfd.load(Ordering::Acquire);
         let mut out = Vec::with_capacity(fds.len());
-        for &(fd, events, fresh) in fds {
-            let same_file =
-                fresh || ctl(old_epfd, libc::EPOLL_CTL_MOD, fd, events, fd as u64).is_ok();
+        for &(fd, events, fresh, key) in fds {
+            let same_file = fresh || ctl(old_epfd, libc::EPOLL_CTL_MOD, fd, events, key).is_ok();
             out.push(if !same_file {
                 None
             } else {
-                match ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, events, fd as u64) {
+                match ctl(epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, events, key) {
                     Ok(()) => Some(Watched::Yes),
                     Err(e) if e.raw_os_error() == Some(libc::EPERM) => Some(Watched::AlwaysReady),
                     Err(_) => None,
@@ -245,6 +262,8 @@ impl Epoll {
 
     /// Wakes a thread blocked in `wait` (or makes its next wait return).
     pub fn notify(&self) {
+        // Release: a busy poller that sees the flag sees the waker's work.
+        self.kicked.store(true, Ordering::Release);
         let one: u64 = 1;
         // SAFETY: writes 8 bytes from a live u64 to our eventfd. The only
         // possible failure, EAGAIN at a saturated counter, still leaves the
@@ -254,10 +273,16 @@ impl Epoll {
 
     /// Clears a pending wake-up so that the next wait can block.
     pub fn clear_notification(&self) {
+        self.kicked.store(false, Ordering::Relaxed);
         let mut count: u64 = 0;
         // SAFETY: reads at most 8 bytes into a live u64. EAGAIN (nothing
         // pending) is fine: the counter is zero either way.
         unsafe { libc::read(self.eventfd.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
+    }
+
+    /// Whether a wake-up may be pending (see `kicked`).
+    pub fn kicked(&self) -> bool {
+        self.kicked.load(Ordering::Acquire)
     }
 
     /// An empty event buffer for `wait`.

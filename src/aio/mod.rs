@@ -19,6 +19,7 @@ pub(crate) mod dump;
 mod epoll;
 pub(crate) mod fd_handler;
 pub(crate) mod iothread;
+mod poll_mode;
 mod push_list;
 pub(crate) mod sleep;
 pub(crate) mod thread_pool;

@@ -7,7 +7,7 @@ use std::ptr;
 
 use super::deref;
 use super::error::{set_error, Error};
-use crate::aio::fd_handler::{Handlers, IOHandler};
+use crate::aio::fd_handler::{AioPollFn, Handlers, IOHandler};
 use crate::aio::{self, AioContext};
 use crate::coroutine::{self, Coroutine};
 
@@ -124,10 +124,13 @@ pub extern "C" fn aio_notify(ctx: *mut AioContext) {
 /// Sets the handlers of `fd` in `ctx`: `io_read(opaque)` runs while `fd` is
 /// readable (or hung up), `io_write(opaque)` while it is writable, from
 /// `aio_poll` on `ctx`'s thread. Level-triggered: a handler that does not
-/// consume its event runs again on the next iteration. A call with NULL
-/// `io_read` and `io_write` removes `fd`. `io_poll` and `io_poll_ready` are
-/// accepted for QEMU's signature and not called (busy polling is off, as
-/// in a QEMU context whose poll-max-ns is 0). May be called from any thread.
+/// consume its event runs again on the next iteration. `io_poll(opaque)`
+/// (ignored without `io_poll_ready`) says without a system call whether the
+/// fd's event has come: with busy polling on (`aio_context_set_poll_params`)
+/// a blocking aio_poll calls it in a loop once the fd's handler has run, and
+/// calls `io_poll_ready(opaque)` instead of the other handlers when it
+/// returns true. A call with NULL `io_read`, `io_write` and `io_poll`
+/// removes `fd`. May be called from any thread.
 #[no_mangle]
 pub extern "C" fn aio_set_fd_handler(
     ctx: *mut AioContext,
@@ -138,12 +141,15 @@ pub extern "C" fn aio_set_fd_handler(
     io_poll_ready: *mut IOHandlerFn,
     opaque: *mut c_void,
 ) {
-    // Busy polling is off (as in a QEMU context whose poll-max-ns is 0).
-    let _ = (io_poll, io_poll_ready);
     let ctx = deref("aio_set_fd_handler", "ctx", ctx);
+    let io_poll_ready = c_callback!(io_poll_ready, IOHandler);
+    // As in QEMU: polling without a handler for its success is no polling.
+    let io_poll = c_callback!(io_poll, AioPollFn).filter(|_| io_poll_ready.is_some());
     let h = Handlers {
         io_read: c_callback!(io_read, IOHandler),
         io_write: c_callback!(io_write, IOHandler),
+        io_poll,
+        io_poll_ready,
         opaque: opaque as usize,
     };
     ctx.set_fd_handler(fd, h);
@@ -170,6 +176,32 @@ pub extern "C" fn qemu_set_fd_handler(
         ptr::null_mut(),
         opaque,
     );
+}
+
+/// Sets `ctx`'s busy polling: a blocking aio_poll busy-polls the `io_poll`
+/// functions of its fds for up to each fd's poll time before it sleeps;
+/// that time grows by `grow` (0: doubles) from 4 us up to `max_ns` while
+/// events come within `max_ns`, and is divided by `shrink` (0: reset to 0)
+/// when they come later. `max_ns` 0, the default, turns polling off. Every
+/// fd's poll time starts again from 0. A negative value is an error for
+/// `errp` ("poll-max-ns value must be in range [0, 9223372036854775807]",
+/// as QEMU's iothread properties say) and changes nothing.
+#[no_mangle]
+pub extern "C" fn aio_context_set_poll_params(
+    ctx: *mut AioContext,
+    max_ns: i64,
+    grow: i64,
+    shrink: i64,
+    errp: *mut *mut Error,
+) {
+    let ctx = deref("aio_context_set_poll_params", "ctx", ctx);
+    if let Err(name) = ctx.set_poll_params(max_ns, grow, shrink) {
+        set_error(
+            errp,
+            "aio_context_set_poll_params",
+            format!("{name} value must be in range [0, {}]", i64::MAX),
+        );
+    }
 }
 
 /// Runs `co` in `ctx` now, on the calling thread, until it yields or
