@@ -282,7 +282,7 @@ class Hang:
         """("known", [(index, role)]) or ("none", why), or None."""
         if c.caller:
             return None
-        lock = read_lock(c.kind, c.object)
+        lock = self.lock_of(c)
         if lock is None:
             return None
         if lock[0] == "mutex":
@@ -305,6 +305,11 @@ class Hang:
             count = "a writer" if owners < 0 else "%d reader(s)" % owners
             return ("none", "%s not known to be coroutines" % count)
         return ("known", known)
+
+    @staticmethod
+    def lock_of(c):
+        """What read_lock gives for the lock `c` waits on (QEMU's differs)."""
+        return read_lock(c.kind, c.object)
 
     def place(self, c):
         waiting = c.kind != WAIT_NONE and not c.caller
@@ -562,6 +567,14 @@ gdb.unwinder.register_unwinder(None, SUSPENDED, replace=True)
 
 def backtrace_from(regs):
     """Prints the frames of the context `regs`, gdb-style."""
+    def show(frame, level):
+        gdb.write("#%-2d %s\n" % (level, describe_frame(frame, level)))
+    walk_frames(regs, show)
+
+
+def walk_frames(regs, visit):
+    """Calls visit(frame, level) on each frame of the context `regs`,
+    innermost first, until it returns true. The frames are gone after."""
     selected = gdb.selected_frame()
     SUSPENDED.regs, SUSPENDED.claimed = regs, None
     gdb.invalidate_cached_frames()
@@ -571,8 +584,7 @@ def backtrace_from(regs):
         # unwind info) to whoever the slot names: for a suspended coroutine,
         # its own saved frame. Stop there.
         while frame is not None:
-            gdb.write("#%-2d %s\n" % (level, describe_frame(frame, level)))
-            if frame.name() == "qemucoro_fiber_start":
+            if visit(frame, level) or frame.name() == "qemucoro_fiber_start":
                 break
             frame, level = frame.older(), level + 1
     finally:

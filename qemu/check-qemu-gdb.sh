@@ -8,6 +8,10 @@
 #     own frames (two `nest` coroutines, then the leader in test_nesting);
 #   /basic/yield stopped at the second qemu_coroutine_enter: `qemu coroutine
 #     co` must show the suspended coroutine yielding in yield_5_times.
+#   qemu/gdb-deadlock.c, built here against QEMU's headers and
+#     libqemuutil, aborting with two coroutines deadlocked on two CoMutexes:
+#     `qemu coroutines` must list both as waiting for the other's mutex,
+#     and `qemu deadlocks` must print the one cycle through both.
 # Our qemu_coroutine_switch tail-jumps into the switch (no `ret` crosses a
 # switch), so it leaves no frame: a coroutine that entered another shows
 # qemu_aio_coroutine_enter innermost, and one that yielded the caller of
@@ -26,13 +30,18 @@ run_gdb() {
         -x "$OUT/$_n.gdb" "$@" >"$OUT/$_n.txt" 2>&1 || true
 }
 
-# session NAME TEST-PATH STOP INSPECT: runs the test to the gdb commands
-# STOP, runs INSPECT, dumps a core there; then INSPECT again on the core.
+# session NAME TEST-PATH STOP INSPECT: runs the test ($BIN -p TEST-PATH, or
+# $BIN alone if TEST-PATH is empty) to the gdb commands STOP, runs INSPECT,
+# dumps a core there; then INSPECT again on the core.
 session() {
     _core=$OUT/$1.core
     rm -f "$_core"
     printf '%s\n%s\ngenerate-core-file %s\nkill\n' "$3" "$4" "$_core" >"$OUT/$1-live.gdb"
-    run_gdb "$1-live" --args "$BIN" -p "$2"
+    if [ -n "$2" ]; then
+        run_gdb "$1-live" --args "$BIN" -p "$2"
+    else
+        run_gdb "$1-live" "$BIN"
+    fi
     [ -f "$_core" ] || { cat "$OUT/$1-live.txt"; die "gdb dumped no core for $1"; }
     printf '%s\n' "$4" >"$OUT/$1-core.gdb"
     run_gdb "$1-core" "$BIN" "$_core"
@@ -52,6 +61,42 @@ expect() {    # expect FILE REGEX: a line of FILE matches REGEX
 # The text of `qemu bt` after its Nth "Coroutine at" line, up to the next.
 section() {
     awk -v n="$2" '/^Coroutine at 0x/ {k++; next} k == n' "$1"
+}
+
+# gdb-deadlock's compile flags are test-coroutine's (QEMU's includes and
+# defines, -O2 -g), its libraries the util code and our backend.
+build_deadlock() {
+    _flags=$(python3 -c '
+import json, sys
+for e in json.load(open(sys.argv[1])):
+    if e["file"].endswith("tests/unit/test-coroutine.c"):
+        print(e["command"].split(" -MD ")[0].split(" ", 1)[1])
+' "$BUILD/compile_commands.json")
+    [ -n "$_flags" ] || die "no compile command for test-coroutine.c in $BUILD"
+    # shellcheck disable=SC2086
+    (cd "$BUILD" && cc $_flags -o "$OUT/gdb-deadlock" "$ROOT/qemu/gdb-deadlock.c" \
+        libqom.a.p/*.o libevent-loop-base.a.p/*.o libqemuutil.a "$LIB" $(pkg-config --libs glib-2.0 gthread-2.0) -lm -lz -lrt -pthread) ||
+        die "building qemu/gdb-deadlock.c failed"
+}
+
+# Both coroutines of gdb-deadlock, each holding one mutex and waiting for
+# the other's, in `qemu coroutines` and in the cycle of `qemu deadlocks`.
+check_deadlock() {
+    f=$1
+    co='0x[0-9a-f]+'
+    expect "$f" "^$co  suspended +stack [0-9]+/[0-9]+ +entry deadlock_a  waits \\? s for CoMutex $co held by $co \\(entry deadlock_b\\)$"
+    expect "$f" "^$co  suspended +stack [0-9]+/[0-9]+ +entry deadlock_b  waits \\? s for CoMutex $co held by $co \\(entry deadlock_a\\)$"
+    expect "$f" "^deadlock: coroutine $co \\(entry deadlock_[ab]\\) waits for CoMutex $co held by $co; coroutine $co \\(entry deadlock_[ab]\\) waits for CoMutex $co held by $co$"
+    expect "$f" '^qemucoro dump: 1 deadlock cycle\(s\)$'
+    # The addresses in the lines must be the program's: its stderr names them.
+    _m=$(sed -n 's/^gdb-deadlock: coroutines \(0x[0-9a-f]*\) and \(0x[0-9a-f]*\) deadlocked on \(0x[0-9a-f]*\) and \(0x[0-9a-f]*\)$/\1 \2 \3 \4/p' "$OUT/deadlock-live.txt")
+    [ -n "$_m" ] || { echo "check-qemu-gdb: gdb-deadlock did not print its addresses"; fail=1; return; }
+    set -- "$f" $_m
+    expect "$1" "^$2  suspended .*entry deadlock_a  waits .* for CoMutex $5 held by $3 \\(entry deadlock_b\\)$"
+    expect "$1" "^$3  suspended .*entry deadlock_b  waits .* for CoMutex $4 held by $2 \\(entry deadlock_a\\)$"
+    _a="coroutine $2 \\(entry deadlock_a\\) waits for CoMutex $5 held by $3"
+    _b="coroutine $3 \\(entry deadlock_b\\) waits for CoMutex $4 held by $2"
+    expect "$1" "^deadlock: ($_a; $_b|$_b; $_a)$"
 }
 
 check_nesting() {
@@ -97,6 +142,10 @@ main() {
         "$(printf '%s\n' 'break qemu_coroutine_enter' run continue)" \
         "$(printf '%s\n' 'qemu coroutine co' 'printf "pc: "' 'info symbol $qemu_coroutine_pc(co)')"
 
+    build_deadlock
+    BIN=$OUT/gdb-deadlock
+    session deadlock "" run "$(printf '%s\n' 'qemu coroutines' 'qemu deadlocks')"
+
     for f in "$OUT"/*.txt; do
         if grep -v "Error disabling address space randomization" "$f" | grep -Eq "Python Exception|Error"; then
             echo "check-qemu-gdb: errors in $f"; fail=1
@@ -106,11 +155,14 @@ main() {
     check_nesting "$OUT/nesting-core.txt"
     check_yield "$OUT/yield-live.txt"
     check_yield "$OUT/yield-core.txt"
+    check_deadlock "$OUT/deadlock-live.txt"
+    check_deadlock "$OUT/deadlock-core.txt"
     if [ $fail -ne 0 ]; then
         for f in "$OUT"/*.txt; do echo "--- $f"; cat "$f"; done
         exit 1
     fi
-    echo "gdb: qemu bt and qemu coroutine right on QEMU's test-coroutine, live and on a core"
+    echo "gdb: qemu bt and qemu coroutine right on QEMU's test-coroutine, qemu coroutines and"
+    echo "gdb: qemu deadlocks right on a CoMutex cycle (qemu/gdb-deadlock.c), live and on a core"
 }
 
 main "$@"

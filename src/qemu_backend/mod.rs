@@ -27,6 +27,9 @@ use crate::switch::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
 use crate::switch::{self, Fiber};
 use crate::util::sanitizer::acquire;
 
+mod registry;
+use registry::{Head, Linked, Links};
+
 /// QEMU's `CoroutineAction` values (a C enum, so passed as `int`).
 const COROUTINE_YIELD: c_int = 1;
 const COROUTINE_TERMINATE: c_int = 2;
@@ -95,7 +98,21 @@ struct BackendCoroutine {
     /// switches out.
     canary: Cell<Option<Canary>>,
     fiber: Fiber,
+    /// On `REGISTRY` from `qemu_coroutine_new` to `qemu_coroutine_delete`
+    /// (a leader never is).
+    links: Links<BackendCoroutine>,
 }
+
+impl Linked for BackendCoroutine {
+    fn links(&self) -> &Links<BackendCoroutine> {
+        &self.links
+    }
+}
+
+/// Every coroutine made and not yet deleted, for gdb (registry.rs).
+#[used]
+#[export_name = "qemucoro_qemu_registry"]
+static REGISTRY: Head<BackendCoroutine> = Head::new();
 
 impl BackendCoroutine {
     const fn blank() -> BackendCoroutine {
@@ -103,6 +120,7 @@ impl BackendCoroutine {
             base: QemuCoroutine::ZERO,
             canary: Cell::new(None),
             fiber: Fiber::empty(),
+            links: Links::new(),
         }
     }
 }
@@ -123,16 +141,20 @@ struct GdbLayout {
     /// The switch's slot: a suspended coroutine's saved stack pointer, at
     /// which the switch's frame lies (src/switch/arch/x86_64.rs).
     sp: usize,
+    /// The next coroutine on `qemucoro_qemu_registry`'s list (null at the
+    /// end).
+    next: usize,
 }
 
 #[used]
 #[export_name = "qemucoro_qemu_gdb_layout"]
 static GDB_LAYOUT: GdbLayout = GdbLayout {
-    version: 2,
+    version: 3,
     caller: offset_of!(QemuCoroutine, caller),
     stack_bottom: offset_of!(BackendCoroutine, fiber) + switch::layout::BOTTOM,
     stack_size: offset_of!(BackendCoroutine, fiber) + switch::layout::SIZE,
     sp: offset_of!(BackendCoroutine, fiber) + switch::layout::SP,
+    next: offset_of!(BackendCoroutine, links) + offset_of!(Links<BackendCoroutine>, next),
 };
 
 /// The thread block (switch/arch) as this mode uses it: the running
@@ -206,6 +228,9 @@ extern "C" fn qemu_coroutine_new() -> *mut QemuCoroutine {
     c.canary.set(stack.arm_canary());
     // SAFETY: the fiber is new and lives in the box, which never moves.
     unsafe { c.fiber.prepare(stack, fiber_main, co.cast()) };
+    // SAFETY: `co` is live and new; `qemu_coroutine_delete` removes it
+    // before freeing it.
+    unsafe { REGISTRY.insert(co) };
     co.cast::<QemuCoroutine>()
 }
 
@@ -217,8 +242,13 @@ extern "C" fn qemu_coroutine_new() -> *mut QemuCoroutine {
 #[unsafe(no_mangle)]
 unsafe extern "C" fn qemu_coroutine_delete(co: *mut QemuCoroutine) {
     // SAFETY: per the contract `co` is a BackendCoroutine from Box::into_raw;
-    // nothing on its parked stack has Drop code.
-    drop(unsafe { Box::from_raw(co.cast::<BackendCoroutine>()) });
+    // nothing on its parked stack has Drop code. It went on the list in
+    // qemu_coroutine_new.
+    unsafe {
+        let co = co.cast::<BackendCoroutine>();
+        REGISTRY.remove(co);
+        drop(Box::from_raw(co));
+    }
 }
 
 /// QEMU: switch from `from` (the running coroutine) to `to`, passing
