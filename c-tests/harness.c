@@ -6,8 +6,11 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -265,6 +268,44 @@ static bool skipped_by(const char *name, const char *path)
 }
 
 /*
+ * The context switches of every thread but this one, summed: a thread
+ * that an earlier test started and left idle (a thread pool's worker)
+ * adds none, one that works during a test adds some.
+ */
+static long other_threads_switches(void)
+{
+    char path[320], line[256];
+    long sum = 0, n;
+    struct dirent *e;
+    DIR *dir = opendir("/proc/self/task");
+
+    if (!dir) {
+        return 0;
+    }
+    while ((e = readdir(dir))) {
+        FILE *f;
+
+        if (e->d_name[0] == '.' || atol(e->d_name) == (long)syscall(SYS_gettid)) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+        f = fopen(path, "r");
+        if (!f) {
+            continue;           /* it exited meanwhile */
+        }
+        while (fgets(line, sizeof(line), f)) {
+            if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1 ||
+                sscanf(line, "nonvoluntary_ctxt_switches: %ld", &n) == 1) {
+                sum += n;
+            }
+        }
+        fclose(f);
+    }
+    closedir(dir);
+    return sum;
+}
+
+/*
  * run [PREFIX] [--skip PATH]... [--list-spawners]: the tests whose names
  * start with PREFIX (all by default), less the skipped ones (see
  * skipped_by). --list-spawners also prints "spawns NAME: WHAT" for each test
@@ -277,6 +318,7 @@ int main(int argc, char **argv)
     int n_skip = 0;
     int passed = 0, nfailed = 0, nskipped = 0;
     bool list_spawners = false;
+    long switches;
 
 #ifdef VS_QEMU
     qemu_init_main_loop(&error_abort);
@@ -319,8 +361,12 @@ int main(int argc, char **argv)
 #endif
         failed = false;
         spawned = NULL;
+        switches = list_spawners ? other_threads_switches() : 0;
         tests[i].fn();
         printf("%s %s\n", failed ? "FAIL" : "ok  ", tests[i].name);
+        if (list_spawners && !spawned && other_threads_switches() != switches) {
+            spawned = "a thread an earlier test started ran during it";
+        }
         if (list_spawners && spawned) {
             printf("spawns %s: %s\n", tests[i].name, spawned);
         }

@@ -6,7 +6,10 @@
  * process or thread. make check-aarch64 leaves exactly those out (both
  * hang under qemu-aarch64 on these machines), so no list is kept by hand.
  * The library's own threads (iothreads) come through pthread_create too:
- * the archive is linked into this program, so its calls bind here.
+ * the archive is linked into this program, so its calls bind here. A test
+ * that starts no thread but wakes one an earlier test left idle (a thread
+ * pool's worker) is named too: the harness sees that thread's context
+ * switches change.
  *
  * SPDX-License-Identifier: MIT OR Apache-2.0
  */
