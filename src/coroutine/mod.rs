@@ -22,10 +22,12 @@
 pub(crate) mod current;
 pub(crate) mod event_loop;
 mod fork;
+mod init;
 pub(crate) mod overflow;
 pub(crate) mod pool;
 pub(crate) mod registry;
 pub(crate) mod stats;
+mod thread_block;
 mod unload;
 pub(crate) mod wait;
 
@@ -279,17 +281,17 @@ pub(crate) extern "C" fn enter_end(co: *const Coroutine, action: u32) {
 #[inline(always)]
 fn begin_enter(ctx: *mut c_void, to: &Coroutine) -> *mut usize {
     check_enterable(to);
-    let t = current::block();
+    let t = thread_block::block();
     let mut from = t.current.get();
     if from.is_null() {
-        from = current::adopt_leader();
+        from = init::adopt_leader();
     }
     to.caller.set(from);
     let ctx = if !ctx.is_null() {
         ctx
     } else {
         match t.aio_context.get() {
-            c if c.is_null() => current::thread_default_context(),
+            c if c.is_null() => init::thread_default_context(),
             c => c,
         }
     };
@@ -458,7 +460,7 @@ pub(crate) extern "C" fn yield_end() {
 
 #[inline(always)]
 fn begin_yield() -> *mut usize {
-    let t = current::block();
+    let t = thread_block::block();
     // SAFETY: `current` is null or the running coroutine, live while it runs.
     let Some(me) = (unsafe { t.current.get().as_ref() }) else {
         yielding_to_no_one()
