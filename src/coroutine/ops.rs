@@ -230,6 +230,14 @@ fn terminated(co: &Coroutine) {
 
 #[cold]
 #[inline(never)]
+fn terminated_twice() -> ! {
+    die(format_args!(
+        "qemu_coroutine_enter: Co-routine terminated twice (pooled twice)"
+    ))
+}
+
+#[cold]
+#[inline(never)]
 fn terminated_holding_locks(held: usize) -> ! {
     die(format_args!(
         "Co-routine terminated while holding {held} lock(s)"
@@ -249,16 +257,6 @@ pub fn yield_now() {
     // its enterer's context; the next enter switches back here.
     unsafe { switch::switch(slot, ACTION_YIELD) };
     yield_end();
-}
-
-/// The yield path's second half, after the coroutine was entered again:
-/// only the sanitizers have something to do (so the C API's yield calls it
-/// only in sanitizer builds).
-#[inline(always)]
-pub(crate) fn yield_end() {
-    // SAFETY: we were entered again, so `current` is this coroutine.
-    #[cfg(feature = "asan")]
-    unsafe { &*current::get() }.fiber.after_suspend();
 }
 
 /// The yield path's first half: the checks and the bookkeeping; returns
@@ -285,6 +283,16 @@ pub(crate) fn yield_begin() -> *mut usize {
 #[inline(never)]
 fn yielding_to_no_one() -> ! {
     die(format_args!("Co-routine is yielding to no one"))
+}
+
+/// The yield path's second half, after the coroutine was entered again:
+/// only the sanitizers have something to do (so the C API's yield calls it
+/// only in sanitizer builds).
+#[inline(always)]
+pub(crate) fn yield_end() {
+    // SAFETY: we were entered again, so `current` is this coroutine.
+    #[cfg(feature = "asan")]
+    unsafe { &*current::get() }.fiber.after_suspend();
 }
 
 /// The running coroutine, for the functions that must be called from one;
@@ -322,12 +330,4 @@ unsafe extern "C" fn fiber_main(arg: *mut c_void, _first: usize) -> ! {
         // SAFETY: we run on the fiber's stack, entered by `caller`.
         unsafe { co.fiber.suspend(ACTION_TERMINATE, true) };
     }
-}
-
-#[cold]
-#[inline(never)]
-fn terminated_twice() -> ! {
-    die(format_args!(
-        "qemu_coroutine_enter: Co-routine terminated twice (pooled twice)"
-    ))
 }
