@@ -4,14 +4,16 @@
 //! `qemu_coroutine_yield`: a `ret` there would return through a frame the
 //! other side's calls pushed and miss the return-stack predictor on every
 //! switch. `qemu_coroutine_enter` is an assembly stub (x86_64 and aarch64):
-//! it calls the core's `enter_begin` (checks and bookkeeping, plain Rust
-//! with its thread-locals inlined), which tail-jumps into the switch, so
-//! the coroutine comes back straight into the stub; the stub then calls
+//! it calls `enter_begin` (the core's `enter_begin`, plain Rust with its
+//! thread-locals inlined, then a tail jump into the switch), so the
+//! coroutine comes back straight into the stub; the stub then calls
 //! `enter_end` (balanced) and leaves with an indirect jump (`pop rcx; jmp
-//! rcx`, `br x30`). `qemu_coroutine_yield` is the checks and a tail jump
-//! into the switch, so a yielded coroutine resumes straight in its C caller
-//! (in x86_64 sanitizer builds, a stub that calls `yield_end` after the
-//! switch, for the hooks). The tail jumps are LLVM's (a sibling call to the
+//! rcx`, `br x30`). `qemu_coroutine_yield` is the core's `yield_begin` and
+//! a tail jump into the switch, so a yielded coroutine resumes straight in
+//! its C caller (in x86_64 sanitizer builds, a stub that calls
+//! `yield_begin`, the switch, then `yield_end`, for the hooks). The halves
+//! the stubs call by symbol are the C-ABI faces of the core's halves of
+//! the same names, defined here beside the stubs. The tail jumps are LLVM's (a sibling call to the
 //! naked switch); `make check-shared` checks that they are there on x86_64,
 //! `make check-aarch64` on aarch64.
 
@@ -21,6 +23,7 @@ use std::ptr;
 use super::deref;
 use crate::coroutine::{self, Coroutine, CoroutineEntryFn};
 use crate::coroutine::{current, pool};
+use crate::switch;
 
 /// Creates a coroutine that will run `entry(opaque)` when first entered.
 ///
@@ -64,8 +67,8 @@ pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
         ".cfi_register rip, rcx",
         "jmp rcx",
         ".cfi_endproc",
-        begin = sym coroutine::enter_begin,
-        end = sym coroutine::enter_end,
+        begin = sym enter_begin,
+        end = sym enter_end,
     )
 }
 
@@ -100,9 +103,35 @@ pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
         ".cfi_restore x30",
         "br x30",
         ".cfi_endproc",
-        begin = sym coroutine::enter_begin,
-        end = sym coroutine::enter_end,
+        begin = sym enter_begin,
+        end = sym enter_end,
     )
+}
+
+/// The enter stub's first half: QEMU's NULL check and the core's
+/// `enter_begin`, then a tail jump into the switch, so that the coroutine
+/// comes back straight into the stub with its action (in the low 32 bits:
+/// the switch's word is returned whole, as a truncation between the call
+/// and the return keeps LLVM from the tail call on aarch64).
+#[link_section = ".text.hot.qemucoro"]
+extern "C" fn enter_begin(co: *const Coroutine) -> usize {
+    // SAFETY: C passes a coroutine pointer; NULL is rejected here.
+    let Some(co) = (unsafe { co.as_ref() }) else {
+        crate::util::abort::null_arg("qemu_coroutine_enter", "co")
+    };
+    let slot = coroutine::enter_begin(ptr::null_mut(), co);
+    // SAFETY: enter_begin checked that `co` is suspended and made it the
+    // running coroutine; it switches back into the stub through the slot.
+    unsafe { switch::arch::qemucoro_switch(slot, coroutine::ACTION_ENTER as usize) }
+}
+
+/// The enter stub's second half: `action` is what the switch into `co`
+/// returned.
+#[link_section = ".text.hot.qemucoro"]
+extern "C" fn enter_end(co: *const Coroutine, action: u32) {
+    // SAFETY: enter_begin accepted `co`; it is live at least until
+    // the core's enter_end recycles it.
+    coroutine::enter_end(unsafe { &*co }, action);
 }
 
 /// Enters `co` unless it is already entered (running or nested below us).
@@ -124,7 +153,22 @@ pub extern "C" fn qemu_coroutine_enter_if_inactive(co: *mut Coroutine) {
 #[no_mangle]
 #[link_section = ".text.hot.qemucoro"]
 pub extern "C" fn qemu_coroutine_yield() {
-    coroutine::yield_to_caller();
+    let slot = coroutine::yield_begin();
+    // SAFETY: yield_begin returned the running coroutine's slot, which
+    // holds its enterer's context; the next enter switches back here, into
+    // our C caller (the core's yield_end has nothing to do here).
+    unsafe { switch::switch(slot, coroutine::ACTION_YIELD) };
+}
+
+/// The sanitizer stub's halves: the core's, with the C ABI.
+#[cfg(all(target_arch = "x86_64", any(feature = "asan", feature = "tsan")))]
+extern "C" fn yield_begin() -> *mut usize {
+    coroutine::yield_begin()
+}
+
+#[cfg(all(target_arch = "x86_64", any(feature = "asan", feature = "tsan")))]
+extern "C" fn yield_end() {
+    coroutine::yield_end();
 }
 
 /// As above, with the sanitizers' hooks after the switch.
@@ -149,8 +193,8 @@ pub extern "C" fn qemu_coroutine_yield() {
         ".cfi_register rip, rcx",
         "jmp rcx",
         ".cfi_endproc",
-        begin = sym coroutine::yield_begin,
-        end = sym coroutine::yield_end,
+        begin = sym yield_begin,
+        end = sym yield_end,
         switch = sym crate::switch::arch::qemucoro_switch,
         yield_ = const coroutine::ACTION_YIELD,
     )

@@ -6,11 +6,11 @@
 //! AioContexts. Per-context locks (timers, fd handlers) are not taken: a
 //! child must not use the parent's AioContexts (docs/design.md).
 //!
-//! Registered once per process, the first time a thread touches coroutine
-//! state. glibc binds the handlers to this library, so dlclose removes them.
+//! Registered once per process by init.rs, the first time a thread touches
+//! coroutine state. glibc binds the handlers to this library, so dlclose
+//! removes them.
 
 use std::cell::UnsafeCell;
-use std::sync::Once;
 
 use crate::coroutine::{pool, registry};
 use crate::switch::stack;
@@ -30,13 +30,10 @@ unsafe impl Sync for Held {}
 
 static HELD: Held = Held(UnsafeCell::new(None));
 
-/// Registers the handlers (idempotent).
-pub fn register() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: the three handlers are plain functions of this library.
-        unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(in_child)) };
-    });
+/// Registers the handlers (once per process: init.rs).
+pub(crate) fn register() {
+    // SAFETY: the three handlers are plain functions of this library.
+    unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(in_child)) };
 }
 
 extern "C" fn prepare() {

@@ -3,19 +3,14 @@
 //! with SIGSEGV, a userfaultfd band with SIGBUS; see switch/stack.rs), or a
 //! running coroutine's stack pointer below its stack, names the
 //! coroutine's entry function and stack size on stderr, and aborts. Every
-//! other fault goes
-//! back to the action that was installed before ours, reinstalled so that
-//! the fault re-executes under it with its own flags, so the host program's
-//! own SIGSEGV and SIGBUS handling keeps working. unload.rs puts that action back when
-//! the library is unloaded; fork.rs is registered from here too, on the
-//! same once-per-process path.
+//! other fault goes back to the action that was installed before ours,
+//! reinstalled so that the fault re-executes under it with its own flags,
+//! so the host program's own SIGSEGV and SIGBUS handling keeps working.
+//! unload.rs puts that action back when the library is unloaded.
 //!
-//! A handler can only run on an overflowed stack's thread if that thread has
-//! an alternate signal stack. Threads created by C usually have none, so
-//! `thread_init` (called by current.rs the first time a thread touches
-//! coroutine state, on a path that exists anyway) installs the handler once
-//! per process and gives the thread a small signal stack unless it already
-//! has one (Rust's own threads do).
+//! init.rs installs the handler once per process and gives each thread the
+//! alternate signal stack the handler needs, the first time the thread
+//! touches coroutine state.
 //!
 //! The handler takes no locks and allocates nothing (the report is a fixed
 //! buffer and write(2); names come from util/symbol.rs): it walks the faulting
@@ -27,27 +22,11 @@
 
 use std::ffi::{c_int, c_void};
 use std::ptr;
-use std::sync::{Once, OnceLock};
+use std::sync::OnceLock;
 
-use crate::coroutine::current;
+use crate::coroutine::thread_block;
 use crate::coroutine::Coroutine;
 use crate::switch::stack::page_size;
-use crate::util::thread_exit::ExitKey;
-
-/// Bytes of alternate signal stack we give a thread that has none.
-const ALT_STACK_SIZE: usize = 64 * 1024;
-
-/// Readies the calling thread for overflow reports (idempotent per thread).
-pub fn thread_init() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(install_handler);
-    super::fork::register();
-    if ALT.get().is_null() {
-        if let Some(alt) = AltStack::new_if_missing() {
-            ALT.set(Box::into_raw(Box::new(alt)).cast());
-        }
-    }
-}
 
 /// A SIGSEGV or SIGBUS disposition we replaced.
 struct Previous(libc::sigaction);
@@ -69,7 +48,9 @@ fn previous(sig: c_int) -> &'static OnceLock<Previous> {
     }
 }
 
-fn install_handler() {
+/// Installs the handler for SIGSEGV and SIGBUS, keeping what it replaces
+/// (once per process: init.rs).
+pub(crate) fn install_handler() {
     for sig in [libc::SIGSEGV, libc::SIGBUS] {
         // SAFETY: all-zero is a valid sigaction (empty mask, no flags).
         let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -156,7 +137,7 @@ const FAULT_BELOW_SP: usize = 1 << 20;
 fn overflowed(addr: usize, sp: usize) -> Option<&'static Coroutine> {
     // the band, and a slab's bottom page below its lowest slot's band
     let band = crate::switch::stack::guard_len() + page_size();
-    let mut co = current::peek();
+    let mut co = thread_block::peek();
     let mut running = true;
     // Bounded in case the fault corrupted the chain itself.
     for _ in 0..4096 {
@@ -287,91 +268,5 @@ impl Line {
             }
         }
         self.push(&digits[i..]);
-    }
-}
-
-/// An alternate signal stack we installed; uninstalled at thread exit.
-struct AltStack {
-    map: *mut c_void,
-    len: usize,
-}
-
-/// The thread's signal stack, a `Box<AltStack>`, unmapped when the thread
-/// exits: a pthread key, so also for a thread whose first coroutine comes
-/// in a key destructor (a `thread_local!` destructor would never run).
-static ALT: ExitKey = ExitKey::new(drop_alt_stack);
-
-/// # Safety
-/// Called by glibc only, on the exiting thread, with the value ALT holds.
-unsafe extern "C" fn drop_alt_stack(alt: *mut c_void) {
-    // SAFETY: the only value ALT is given: a Box from `thread_init`.
-    drop(unsafe { Box::from_raw(alt.cast::<AltStack>()) });
-}
-
-/// Deletes the signal stack's exit hook when the library is unloaded.
-pub(crate) fn delete_exit_hook() {
-    ALT.delete();
-}
-
-impl AltStack {
-    /// Installs a signal stack unless the thread already has one.
-    fn new_if_missing() -> Option<AltStack> {
-        // SAFETY: all-zero is a valid stack_t to be filled in.
-        let mut old: libc::stack_t = unsafe { std::mem::zeroed() };
-        // SAFETY: querying only.
-        unsafe { libc::sigaltstack(ptr::null(), &mut old) };
-        if old.ss_flags & libc::SS_DISABLE == 0 {
-            return None;
-        }
-        let page = page_size();
-        let len = ALT_STACK_SIZE + page;
-        // SAFETY: a fresh anonymous mapping aliases nothing.
-        let map = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
-                -1,
-                0,
-            )
-        };
-        if map == libc::MAP_FAILED {
-            return None; // no report on overflow, but nothing else breaks
-        }
-        // SAFETY: the first page is ours; it guards the signal stack itself.
-        unsafe { libc::mprotect(map, page, libc::PROT_NONE) };
-        let stack = libc::stack_t {
-            ss_sp: map.cast::<u8>().wrapping_add(page).cast(),
-            ss_flags: 0,
-            ss_size: ALT_STACK_SIZE,
-        };
-        // SAFETY: `stack` describes memory that stays mapped until drop.
-        unsafe { libc::sigaltstack(&stack, ptr::null_mut()) };
-        Some(AltStack { map, len })
-    }
-}
-
-impl Drop for AltStack {
-    fn drop(&mut self) {
-        let disable = libc::stack_t {
-            ss_sp: ptr::null_mut(),
-            ss_flags: libc::SS_DISABLE,
-            ss_size: 0,
-        };
-        // SAFETY: all-zero is a valid stack_t to be filled in.
-        let mut now: libc::stack_t = unsafe { std::mem::zeroed() };
-        // SAFETY: the thread is exiting and not on its signal stack. If the
-        // installed one is still ours we disable it; either way the mapping
-        // is then unused and ours to unmap.
-        unsafe {
-            libc::sigaltstack(ptr::null(), &mut now);
-            if now.ss_sp.cast::<u8>() == self.map.cast::<u8>().wrapping_add(page_size()) {
-                libc::sigaltstack(&disable, ptr::null_mut());
-            } else if now.ss_flags & libc::SS_DISABLE == 0 {
-                return; // someone replaced it: leave the mapping alone
-            }
-            libc::munmap(self.map, self.len);
-        }
     }
 }

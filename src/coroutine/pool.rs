@@ -14,7 +14,7 @@
 use std::ffi::c_void;
 use std::ptr;
 
-use crate::coroutine::current::{block, ThreadBlock};
+use crate::coroutine::thread_block::{block, ThreadBlock};
 use crate::coroutine::Coroutine;
 use crate::util::map_count;
 use crate::util::mutex::Mutex;
@@ -64,7 +64,7 @@ static GLOBAL: Mutex<Global> = Mutex::new(Global {
     max: BATCH,
 });
 
-/// This thread's free list lives in the thread block (current.rs), linked
+/// This thread's free list lives in the thread block (thread_block.rs), linked
 /// through `Coroutine::queue_next` (free coroutines are on no other list):
 /// `pool_head`, `pool_len`, and `pool_armed` (whether `EXIT` is armed for
 /// this thread: once is enough). `EXIT` empties it when the thread ends.

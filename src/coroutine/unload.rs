@@ -7,11 +7,11 @@
 //! into the unmapped library when it exits (what such a thread pooled, and
 //! its signal stack, stay mapped: it is unreachable either way).
 
-use super::{overflow, pool};
+use super::{init, overflow, pool};
 
 extern "C" fn on_unload() {
     overflow::restore_previous();
-    overflow::delete_exit_hook();
+    init::delete_exit_hook();
     pool::delete_exit_hook();
     pool::free_global();
 }
