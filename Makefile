@@ -39,7 +39,7 @@ HEADERS = $(HEADER) $(HEADER_PARTS) include/iothread.h $(wildcard include/qemu/*
 # `make check-link-line` keeps this equal to rustc's own list.
 NATIVE_LIBS = -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 
-RUST_SRC = Cargo.toml Cargo.lock build.rs cbindgen.toml $(shell find src -name '*.rs')
+RUST_SRC = Cargo.toml Cargo.lock build.rs cbindgen.toml $(shell find src crates -name '*.rs' -o -name Cargo.toml)
 
 C_TEST_SRC = $(wildcard c-tests/test-*.c) c-tests/harness.c
 C_TEST_BIN = build/c-tests/run

@@ -4,7 +4,7 @@
 # qemu-aarch64 user-mode emulation, less every test that starts a process
 # or a thread (both hang under emulation on these machines; the native
 # build/c-tests/spawn-watch names them, see c-tests/spawn-watch.c),
-# and cross/switch-test.rs: the bare aarch64 switch (src/switch/arch/
+# and cross/switch-test.rs: the bare aarch64 switch (crates/switch/src/arch/
 # aarch64.rs) on its own, plus gdb-multiarch's backtraces through it.
 #   --install   first install the toolchain and emulator with apt (CI)
 # QEMU_AARCH64=path picks the emulator (default: qemu-aarch64-static).
@@ -58,9 +58,10 @@ build_tests() {
         -o $OUT/switch-test cross/switch-test.rs
 }
 
-# enter_begin and qemu_coroutine_yield tail-branch (`b`) into the switch
-# and qemu_coroutine_enter leaves with `br`: no `ret` crosses a switch
-# (src/capi/coroutine.rs), in both libraries, as `make check-shared` on
+# qemu_coroutine_yield tail-branches (`b`) into the switch, qemu_coroutine_enter
+# calls it (`bl`)
+# and leaves with `br`: no `ret` crosses a switch
+# (src/coroutine.rs), in both libraries, as `make check-shared` on
 # x86_64.
 check_tail_branches() {
     tools/check-tail-branches.sh aarch64-linux-gnu-objdump \

@@ -1,4 +1,4 @@
-//! The bare aarch64 switch on its own (src/switch/arch/aarch64.rs, built
+//! The bare aarch64 switch on its own (crates/switch/src/arch/aarch64.rs, built
 //! into this program by path), run by `make check-aarch64` under
 //! qemu-aarch64: a round trip through a fresh stack, every callee-saved
 //! register kept across a switch whose other side clobbers them all, an
@@ -6,7 +6,7 @@
 //! Ends with "N passed, N failed".
 #![allow(dead_code)]
 
-#[path = "../src/switch/arch/aarch64.rs"]
+#[path = "../crates/switch/src/arch/aarch64.rs"]
 mod arch;
 
 use std::cell::Cell;

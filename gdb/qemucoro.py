@@ -6,10 +6,10 @@
 #                         expression giving its Coroutine *)
 #   coroutine deadlocks   the deadlock cycles among suspended coroutines
 #                         and the waits on locks no live coroutine holds
-#   coroutine dump        the text qemucoro_dump() prints (src/aio/dump.rs)
+#   coroutine dump        the text qemucoro_dump() prints (crates/aio/src/dump.rs)
 #
 # `coroutine list` ends each live coroutine's line with what it waits for,
-# from its wait record (src/coroutine/wait.rs), in the words of
+# from its wait record (crates/coroutine/src/wait.rs), in the words of
 # qemucoro_dump(); `coroutine deadlocks` prints the dump's `deadlock:` and
 # `orphan:` lines. Ages are measured against CLOCK_MONOTONIC on a live
 # process, and in a core dump against the latest time the process stamped
@@ -23,13 +23,13 @@
 # dump: everything is read from memory, starting at two symbols the library
 # keeps in every build: `qemucoro_registry` (the first coroutine that has a
 # stack, linked through the registry) and `qemucoro_gdb_layout` (where the
-# fields are; see src/coroutine/registry.rs).
+# fields are; see crates/coroutine/src/registry.rs).
 #
 # Where a suspended coroutine's registers are: the switch's slot (co_sp in
 # the layout) holds its saved stack pointer, and at that address the switch
-# saved, from low to high, on x86_64 (src/switch/arch/x86_64.rs) R15, R14,
+# saved, from low to high, on x86_64 (crates/switch/src/arch/x86_64.rs) R15, R14,
 # R13, R12, RBX, RBP and the resume address, and on aarch64
-# (src/switch/arch/aarch64.rs) d8-d15, x19-x28, x29 and x30 (the resume
+# (crates/switch/src/arch/aarch64.rs) d8-d15, x19-x28, x29 and x30 (the resume
 # address); the suspended code continues there with its stack pointer just
 # above those words. A coroutine never entered has the same frame, laid out
 # by hand, resuming at qemucoro_fiber_start. While a coroutine runs, the
@@ -59,7 +59,7 @@ LOCK_LAYOUT_FIELDS = ("version", "mutex_locked", "mutex_holder", "rwlock_owners"
 LOCK_LAYOUT_VERSION = 1
 STATE_LIVE = 1
 
-# src/coroutine/wait.rs's WAIT_* kinds.
+# crates/coroutine/src/wait.rs's WAIT_* kinds.
 (WAIT_NONE, WAIT_MUTEX, WAIT_RDLOCK, WAIT_WRLOCK, WAIT_QUEUE, WAIT_SLEEP,
  WAIT_FD_READ, WAIT_FD_WRITE, WAIT_SCHEDULED) = range(9)
 NO_DEADLINE = (1 << 64) - 1
@@ -222,7 +222,7 @@ def describe(co, sps):
     return "suspended", co.top - co.saved_sp
 
 
-# --- What each coroutine waits for: src/aio/dump.rs, line for line ---
+# --- What each coroutine waits for: crates/aio/src/dump.rs, line for line ---
 
 def lock_layout():
     return read_layout("qemucoro_gdb_lock_layout", LOCK_LAYOUT_FIELDS, LOCK_LAYOUT_VERSION)

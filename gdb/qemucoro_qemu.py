@@ -18,7 +18,7 @@
 #
 # QEMU keeps no list of its coroutines and records no waits: the backend
 # links every coroutine it made into `qemucoro_qemu_registry`
-# (src/qemu_backend/registry.rs), and what a suspended coroutine waits for
+# (crates/qemu-backend/src/registry.rs), and what a suspended coroutine waits for
 # is read off its stack: the innermost frame in one of QEMU's wait
 # functions (WAIT_FRAMES), and that frame's arguments from QEMU's debug
 # info. A CoMutex names its holder; a CoRwlock only counts its owners, and
@@ -27,13 +27,13 @@
 # Loaded by gdb/qemucoro.py (`source gdb/qemucoro.py`, after QEMU's
 # scripts/qemu-gdb.py if both are wanted: these replace its two commands).
 # Works on a live process and on a core: everything is read from memory,
-# starting at `qemucoro_qemu_gdb_layout` (src/qemu_backend/mod.rs) and this
+# starting at `qemucoro_qemu_gdb_layout` (crates/qemu-backend/src/lib.rs) and this
 # thread's current coroutine, the first word of the switch's thread block
 # `qemucoro_tls`, found through the executable's ELF symbol table (the
 # backend's symbols are local).
 #
 # Where a coroutine's registers are, with our switch (the frame is drawn in
-# src/switch/arch/x86_64.rs): each fiber has one slot (`sp` in the layout)
+# crates/switch/src/arch/x86_64.rs): each fiber has one slot (`sp` in the layout)
 #  - of one that yielded (or was never entered), its own saved stack
 #    pointer;
 #  - of one that runs or entered another, the saved stack pointer of
@@ -55,7 +55,7 @@ from __main__ import (Hang, running_sps, symbol_name, walk_frames, WAIT_NONE, WA
 QEMU_LAYOUT_FIELDS = ("version", "caller", "stack_bottom", "stack_size", "sp", "next")
 QEMU_LAYOUT_VERSION = 3
 # Offsets in QEMU's struct Coroutine (include/qemu/coroutine_int.h; pinned
-# by src/qemu_backend/mod.rs).
+# by crates/qemu-backend/src/lib.rs).
 CO_ENTRY, CO_CTX, CO_SCHEDULED = 0, 40, 48
 CURRENT_SYMBOL = b"qemucoro_tls"
 PT_TLS = 7

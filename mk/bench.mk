@@ -12,10 +12,10 @@ build/bench/%: $$($$*_SRC) $(C_DEPS) $(LIB_A)
 	$(CC) $(CFLAGS) $(C_LINK) $(LIB_A) $(NATIVE_LIBS)
 
 # The floors: a program of its own (corosensei, Boost.Context's fcontext and
-# our switch compiled from src/switch/arch), so the library carries none.
+# our switch compiled from crates/switch/src/arch), so the library carries none.
 FLOOR_BIN = target/floor/release/qemucoro-bench-floor
 $(FLOOR_BIN): bench/floor/Cargo.toml bench/floor/Cargo.lock bench/floor/src/main.rs \
-              $(wildcard src/switch/arch/*.rs)
+              $(wildcard crates/switch/src/arch/*.rs)
 	$(CARGO) build --release --locked --manifest-path bench/floor/Cargo.toml --target-dir target/floor
 
 # The same program on the shared library, for the .so column (rpath to

@@ -79,11 +79,13 @@ check-dlopen: build/dlopen $(LIB_SO)
 # The shared library's hot paths cost what the archive's do: no call to
 # __tls_get_addr and none through the PLT in the functions the C API's
 # enter, yield and create run...
-HOT_FNS = qemu_coroutine_enter qemu_coroutine_yield qemu_coroutine_create \
-    qemu_coroutine_self enter_begin enter_end qemucoro_switch
+# (names as they appear in the symbol: the Rust ones mangled, hence their
+# length prefixes and hash suffixes)
+HOT_FNS = <qemu_coroutine_enter> <qemu_coroutine_yield> <qemu_coroutine_create> \
+    <qemu_coroutine_self> 11enter_begin17h 9enter_end17h 15qemucoro_switch17h
 # ... and yield and enter_begin reach the switch with a direct tail jump,
 # and enter leaves without `ret` (so no `ret` crosses a switch:
-# capi/coroutine.rs; cross/check-aarch64.sh runs the same on aarch64).
+# src/coroutine.rs; cross/check-aarch64.sh runs the same on aarch64).
 check-shared: $(LIB_SO) $(LIB_A)
 	tools/check-tail-branches.sh objdump $(LIB_SO) $(LIB_A)
 	@objdump -d --no-show-raw-insn $(LIB_SO) | awk -v fns="$(HOT_FNS)" ' \

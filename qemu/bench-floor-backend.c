@@ -7,7 +7,7 @@
  *
  * Per switch it does only what QEMU's contract needs: store the new current
  * coroutine in TLS, pick the slot (the entered coroutine's for ENTER, the
- * leaving one's otherwise) and run the same switch as src/switch/arch/
+ * leaving one's otherwise) and run the same switch as crates/switch/src/arch/
  * x86_64.rs (push the six callee-saved registers, swap the stack pointer
  * with the slot, pop, leave with `jmp`). No checks of any kind, no
  * sanitizer hooks, no overflow canary, no guard page: enough for

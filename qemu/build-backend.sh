@@ -13,9 +13,9 @@
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 case "${1:-}" in
-    "") FEATURES=qemu-backend; NAME=qemu-backend ;;
-    asan) FEATURES=qemu-backend,asan; NAME=qemu-backend-asan ;;
-    tsan) FEATURES=qemu-backend,tsan; NAME=qemu-backend-tsan ;;
+    "") FEATURES=; NAME=qemu-backend ;;
+    asan) FEATURES=asan; NAME=qemu-backend-asan ;;
+    tsan) FEATURES=tsan; NAME=qemu-backend-tsan ;;
     *) echo "build-backend: unknown mode '$1' (want nothing, asan or tsan)" >&2; exit 2 ;;
 esac
 OUT=${QEMUCORO_BACKEND_DIR:-$ROOT/build/$NAME}
@@ -24,10 +24,11 @@ SYMS="qemu_coroutine_new qemu_coroutine_delete qemu_coroutine_switch qemu_corout
 cd "$ROOT"
 # Only the staticlib, compiled for PIE: QEMU links the backend into its
 # executables only, and PIE code reaches TLS with the local-exec model (one
-# %fs-relative access). The crate's cdylib could not be built that way.
-cargo rustc --release --locked --quiet --lib --crate-type staticlib \
-    --features "$FEATURES" --target-dir "target/$NAME" \
-    -- -C relocation-model=pie >&2
+# %fs-relative access). RUSTFLAGS, not `cargo rustc -- ...`, so that the
+# layer crates below the backend are compiled that way too.
+RUSTFLAGS="${RUSTFLAGS:-} -C relocation-model=pie" \
+    cargo build --release --locked --quiet -p qemucoro-qemu-backend --lib \
+    --features "$FEATURES" --target-dir "target/$NAME" >&2
 mkdir -p "$OUT"
 # ld -r pulls from the Rust staticlib only the members the five symbols need
 # (not all of std); objcopy then makes every other definition local, so the
@@ -37,7 +38,7 @@ keep=""
 for s in $SYMS; do undef="$undef -u $s"; keep="$keep --keep-global-symbol=$s"; done
 # (-u also keeps qemucoro_qemu_gdb_layout, which gdb/qemucoro.py reads.)
 # shellcheck disable=SC2086
-ld -r --gc-sections $undef -u qemucoro_qemu_gdb_layout -o "$OUT/qemucoro-backend.o" "target/$NAME/release/libqemucoro.a"
+ld -r --gc-sections $undef -u qemucoro_qemu_gdb_layout -o "$OUT/qemucoro-backend.o" "target/$NAME/release/libqemucoro_qemu_backend.a"
 # shellcheck disable=SC2086
 # Embedded LLVM bitcode (from std) is dropped: binutils' LLVM plugin, if
 # installed, chokes on bitcode from a newer LLVM when ar/nm read the object.
@@ -64,9 +65,9 @@ undefs=$(nm -u "$OUT/qemucoro-backend.o")
 asan=$(echo "$undefs" | grep -c '__sanitizer_start_switch_fiber' || true)
 tsan=$(echo "$undefs" | grep -c '__tsan_switch_to_fiber' || true)
 case "$FEATURES:$asan:$tsan" in
-    *asan:0:*) echo "build-backend: asan archive has no ASan fiber annotations" >&2; exit 1 ;;
-    *tsan:*:0) echo "build-backend: tsan archive has no TSan fiber switches" >&2; exit 1 ;;
-    *asan:*:0|*tsan:0:*|qemu-backend:0:0) ;;
+    asan:0:*) echo "build-backend: asan archive has no ASan fiber annotations" >&2; exit 1 ;;
+    tsan:*:0) echo "build-backend: tsan archive has no TSan fiber switches" >&2; exit 1 ;;
+    asan:*:0|tsan:0:*|:0:0) ;;
     *) echo "build-backend: $NAME archive calls another sanitizer's interface" >&2; exit 1 ;;
 esac
 echo "$OUT/libqemucoro-backend.a"

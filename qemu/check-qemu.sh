@@ -49,7 +49,7 @@ prove_backend() {
         die "libqemuutil.a still contains coroutine-ucontext.c.o"
     fi
     echo "backend proof: $# binaries define qemu_coroutine_{new,switch,self} from qemucoro"
-    echo "  (src/qemu_backend/mod.rs symbols present; coroutine-ucontext.c absent from them and from libqemuutil.a)"
+    echo "  (crates/qemu-backend/src/lib.rs symbols present; coroutine-ucontext.c absent from them and from libqemuutil.a)"
 }
 
 # QEMU 7.2's /blockjob/complete_in_standby races its own iothread (its

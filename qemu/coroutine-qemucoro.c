@@ -4,7 +4,7 @@
  * util/coroutine-ucontext.c. It defines no symbols: the backend itself is
  * the Rust archive libqemucoro-backend.a. This unit exists to check, with
  * this QEMU tree's own headers and compiler flags, that struct Coroutine is
- * laid out the way src/qemu_backend/mod.rs mirrors it. Keep the table below in
+ * laid out the way crates/qemu-backend/src/lib.rs mirrors it. Keep the table below in
  * sync with the const assertions there.
  *
  * SPDX-License-Identifier: MIT OR Apache-2.0
@@ -16,10 +16,10 @@
 #define QC_CHECK(field, words)                                              \
     _Static_assert(offsetof(Coroutine, field) == (words) * QC_WORD,         \
                    "qemucoro: struct Coroutine field '" #field "' is not "  \
-                   "where src/qemu_backend/mod.rs expects it (word "        \
+                   "where crates/qemu-backend/src/lib.rs expects it (word "        \
                    #words "); this QEMU tree changed the layout, update "   \
                    "the "                                                   \
-                   "mirror in src/qemu_backend/mod.rs and this table")
+                   "mirror in crates/qemu-backend/src/lib.rs and this table")
 
 QC_CHECK(entry, 0);
 QC_CHECK(entry_arg, 1);
@@ -33,12 +33,12 @@ QC_CHECK(co_queue_wakeup, 8);
 QC_CHECK(co_scheduled_next, 10);
 _Static_assert(sizeof(Coroutine) == 11 * QC_WORD,
                "qemucoro: sizeof(struct Coroutine) differs from the mirror "
-               "in src/qemu_backend/mod.rs (11 words); this QEMU tree changed "
+               "in crates/qemu-backend/src/lib.rs (11 words); this QEMU tree changed "
                "the layout, update both");
 _Static_assert(COROUTINE_YIELD == 1 && COROUTINE_TERMINATE == 2 &&
                COROUTINE_ENTER == 3,
                "qemucoro: CoroutineAction values differ from "
-               "src/qemu_backend/mod.rs");
+               "crates/qemu-backend/src/lib.rs");
 
 /*
  * Instrumentation that QEMU's ucontext backend supports and we do not.

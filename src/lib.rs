@@ -2,34 +2,82 @@
 //!
 //! C programs written against QEMU's `qemu/coroutine.h` compile against the
 //! generated `include/coroutine.h` (through `include/qemu/coroutine.h`) and
-//! link this crate's static or shared library. Stacks are switched by our
-//! own assembly (src/switch/arch/); everything else (the pool, the TLS
-//! discipline, the checks that turn misuse into a clear abort) is here.
+//! link this package's static or shared library. This package is the top
+//! layer, the C exports, grouped by concept, one module each; the layers
+//! below are crates of the workspace (crates/):
 //!
-//! One folder per layer; a module imports only the layers below its own
-//! (`make check-layers` enforces it):
+//!   util < switch < coroutine < locks < aio < this package
 //!
-//!   util < switch < coroutine < locks < aio < capi;  qemu_backend on util + switch
-//!
-//! `--features qemu-backend` builds only util, switch and the backend QEMU
-//! links in place of util/coroutine-ucontext.c (docs/qemu-backend.md); the
-//! C API is compiled out, since QEMU defines those symbols itself.
+//! Each C function converts pointers, rejects NULL with a message naming
+//! itself, and calls safe Rust. A panic cannot unwind into C: the package is
+//! built with `panic = "abort"`, and an `extern "C"` function aborts on
+//! unwind regardless.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks)]
-// The C types keep QEMU's spelling (QEMUBH, QEMUTimer) so a reader finds them.
-#![allow(clippy::upper_case_acronyms)]
+// C hands us raw pointers by design; each deref is checked for NULL and
+// documented on the C side.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-#[cfg(not(feature = "qemu-backend"))]
-pub(crate) mod aio;
-#[cfg(not(feature = "qemu-backend"))]
-pub(crate) mod capi;
-#[cfg(not(feature = "qemu-backend"))]
-pub(crate) mod coroutine;
-#[cfg(not(feature = "qemu-backend"))]
-pub(crate) mod locks;
-/// cbindgen:ignore
-#[cfg(feature = "qemu-backend")]
-mod qemu_backend;
-pub(crate) mod switch;
-pub(crate) mod util;
+// In the header's order (cbindgen follows it): the coroutine core first,
+// then locks and queues, sleeping, the event loop, and qemucoro's extras.
+mod aio;
+mod aio_wait;
+mod aiocb;
+mod bh;
+mod co_io;
+mod co_mutex;
+mod co_queue;
+mod co_rwlock;
+mod coroutine;
+mod dump;
+mod error;
+mod gsource;
+mod iothread;
+mod legacy;
+mod sleep;
+mod stats;
+mod thread;
+mod thread_pool;
+mod timer;
+
+use qemucoro_coroutine::{CoroutineEntry, CoroutineEntryFn};
+use qemucoro_util::abort::null_arg;
+
+/// Borrows a C pointer that must not be NULL.
+///
+/// The pointee must be live for the duration of the call, which every C
+/// caller of this API promises (it is the object they created or embed).
+pub(crate) fn deref<'a, T>(func: &str, what: &str, ptr: *const T) -> &'a T {
+    // SAFETY: non-null pointers passed by C point to live objects of the
+    // right type for the length of the call; that is the API's contract.
+    match unsafe { ptr.as_ref() } {
+        Some(r) => r,
+        None => null_arg(func, what),
+    }
+}
+
+/// Borrows a C pointer that may be NULL (an optional argument).
+pub(crate) fn deref_opt<'a, T>(ptr: *const T) -> Option<&'a T> {
+    // SAFETY: as in `deref`; NULL becomes None.
+    unsafe { ptr.as_ref() }
+}
+
+/// Initialises the object C embeds at `ptr`, whatever its bytes were.
+pub(crate) fn init<T>(func: &str, what: &str, ptr: *mut T, value: T) {
+    if ptr.is_null() {
+        null_arg(func, what);
+    }
+    // SAFETY: C passes memory it owns for an object of this type, aligned
+    // as the header's definition requires; it holds nothing to drop (the
+    // lock types are plain data), so overwriting it is what init means.
+    unsafe { ptr.write(value) }
+}
+
+/// Turns C's `CoroutineEntry *` into a callable Rust fn pointer.
+pub(crate) fn entry_fn(func: &str, entry: *mut CoroutineEntryFn) -> CoroutineEntry {
+    if entry.is_null() {
+        null_arg(func, "entry");
+    }
+    // SAFETY: C passes a pointer to a function of type CoroutineEntry, which
+    // has exactly this ABI and signature; it is not NULL (checked above).
+    unsafe { std::mem::transmute::<*mut CoroutineEntryFn, CoroutineEntry>(entry) }
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # No `ret` crosses a switch on the C API's enter and yield (see
-# src/capi/coroutine.rs), checked on built libraries, x86_64 or aarch64:
+# src/coroutine.rs), checked on built libraries, x86_64 or aarch64:
 # enter_begin and qemu_coroutine_yield reach qemucoro_switch by a tail
 # jump (`jmp`, `b`) and never call it (`call`, `bl`), and
 # qemu_coroutine_enter leaves without a `ret`. Prints each tail jump found.
@@ -39,7 +39,9 @@ for lib in "$@"; do
                 print lib ": qemu_coroutine_enter: " insn; bad["ret in qemu_coroutine_enter"] = 1
             }
         }
-        /qemucoro_switch/ {
+        # The switch: a Rust copy (mangled: "15qemucoro_switch17h") or the
+        # aarch64 one (plain); not the other functions of the switch crate.
+        /15qemucoro_switch17h|[< ]qemucoro_switch([>+]|$)/ {
             if ($0 ~ /^\t/) { rel = $0; gsub(/[\t ]+/, " ", rel); insn = insn " (" substr(rel, 2) ")" }
             if (op == "jmp" || op == "b") { tail[fn] = 1; print lib ": " fn ": " insn }
             else if (op == "call" || op == "bl") { bad[fn " calls qemucoro_switch"] = 1; print lib ": " fn ": " insn }

@@ -3,7 +3,7 @@
 # definite leaks, in the parent or in any forked or exec'd child (each
 # writes its own log in build/valgrind/), and no "client switching stacks?"
 # warning (what a coroutine stack not registered with Valgrind causes:
-# src/switch/stack/valgrind.rs).
+# crates/switch/src/stack/valgrind.rs).
 #
 # Left out: /stack/100000-live and /stack/mapping-budget-counts-own-mappings
 # (Valgrind's own table of mappings, VG_N_SEGMENTS, is smaller than they

@@ -1,7 +1,7 @@
 /*
  * QEMU's thread primitives (qemu/thread.h) as thin inline wrappers over
  * pthreads and futexes (what needs more of POSIX than strict ISO C
- * headers declare is in the library: src/capi/thread.rs): QemuMutex (also a QemuLockable next to CoMutex),
+ * headers declare is in the library: src/thread.rs): QemuMutex (also a QemuLockable next to CoMutex),
  * QemuRecMutex, QemuCond, QemuSemaphore, QemuEvent, QemuSpin and
  * QemuThread. Misuse and pthread failures print one line and abort, as in
  * QEMU. Not here: QemuLockCnt, thread affinity and naming, QSP profiling.

@@ -1,5 +1,5 @@
 //! The raw switch floors of `make bench`: round trips through our switch
-//! (src/switch/arch, compiled here from the library's own source), through
+//! (crates/switch/src/arch, compiled here from the library's own source), through
 //! corosensei, and through the `context` crate (Boost.Context's fcontext),
 //! with none of the API around them. Prints one "name ns" line per floor;
 //! bench/compare.py shows them beside the library's figures.
@@ -23,7 +23,7 @@ use arch::qemucoro_switch;
 
 /// The library's switch, from its source: the floors measure that code.
 #[allow(dead_code)] // the thread block is the library's, unused here
-#[path = "../../../src/switch/arch/x86_64.rs"]
+#[path = "../../../crates/switch/src/arch/x86_64.rs"]
 mod arch;
 
 /// QEMU's `COROUTINE_STACK_SIZE`, as the library's stacks.

@@ -1,0 +1,57 @@
+//! The core's one door upward, inverted: what the coroutine core needs
+//! from the event loop, as functions the event loop registers once.
+//!
+//! Two things the core cannot do alone. A lock that frees a sleeper must
+//! wake it in the AioContext it sleeps in, perhaps another thread's
+//! (`aio_co_wake`, which QEMU keeps in util/async.c, beside the loop); and
+//! the main thread's first enter records the main context, which only the
+//! event loop can make. The locks call `coroutine::wake` and the enter path
+//! calls `current::aio_context`; both end here, and the event loop fills
+//! in `EventLoop` from an ELF constructor (qemucoro-aio's lib.rs), so it is in place
+//! before any C code runs and the core never names the layer above it.
+//!
+//! Neither call is on the enter or yield fast path: `wake` runs only when
+//! a lock or queue hands over, and `main_context` once per process.
+
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use super::Coroutine;
+
+/// The event loop's side of the contract.
+pub struct EventLoop {
+    /// `aio_co_wake`: re-enters `co`, which yielded, in the context it last
+    /// ran in (at once, after the running coroutine yields, or by
+    /// scheduling it on another thread's context).
+    pub wake: fn(co: &Coroutine),
+    /// `qemu_get_aio_context`: the main context, made on first use.
+    pub main_context: fn() -> *mut c_void,
+}
+
+static EVENT_LOOP: AtomicPtr<EventLoop> = AtomicPtr::new(ptr::null_mut());
+
+/// Installs the event loop; called once, before `main`.
+pub fn register(event_loop: &'static EventLoop) {
+    EVENT_LOOP.store(ptr::from_ref(event_loop).cast_mut(), Ordering::Release);
+}
+
+fn get() -> &'static EventLoop {
+    // SAFETY: only `register` stores here, a pointer to a `'static`.
+    match unsafe { EVENT_LOOP.load(Ordering::Acquire).as_ref() } {
+        Some(e) => e,
+        None => qemucoro_util::abort::die(format_args!(
+            "qemucoro: the event loop did not register with the coroutine core"
+        )),
+    }
+}
+
+/// See `EventLoop::wake`.
+pub fn wake(co: &Coroutine) {
+    (get().wake)(co)
+}
+
+/// See `EventLoop::main_context`.
+pub fn main_context() -> *mut c_void {
+    (get().main_context)()
+}
