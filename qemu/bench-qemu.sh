@@ -179,7 +179,7 @@ main() {
     configure_build "$Q" "$LIB"
     for b in "$U" "$Q"; do build_targets "$b" qemu-img tests/unit/test-coroutine; done
     nm "$U/qemu-img" | grep -q coroutine_trampoline || die "$U is not a ucontext build"
-    nm "$Q/qemu-img" | grep -q 8qemucoro12qemu_backend || die "$Q is not a qemucoro build"
+    nm "$Q/qemu-img" | grep -q 21qemucoro_qemu_backend || die "$Q is not a qemucoro build"
     build_floor
 
     log "$ROUNDS runs each, alternating; seconds (lower is better)"

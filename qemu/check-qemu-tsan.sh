@@ -87,10 +87,10 @@ runs_with() {
 prove_tsan_backend() {
     for t in $TESTS; do
         bin=$BQ/tests/unit/$t
-        nm "$bin" | grep -q '8qemucoro12qemu_backend' || die "$bin is not on the qemucoro backend"
+        nm "$bin" | grep -q '21qemucoro_qemu_backend' || die "$bin is not on the qemucoro backend"
         nm "$bin" | grep -q ' U __tsan_switch_to_fiber' ||
             die "$bin does not switch TSan fibers (the plain archive?)"
-        ! nm "$BU/tests/unit/$t" | grep -q '8qemucoro12qemu_backend' ||
+        ! nm "$BU/tests/unit/$t" | grep -q '21qemucoro_qemu_backend' ||
             die "$BU/tests/unit/$t is not on ucontext"
     done
     echo "tsan proof: the qemucoro binaries call __tsan_switch_to_fiber from our backend; the ucontext ones are QEMU's"

@@ -39,8 +39,8 @@ prove_backend() {
         for s in qemu_coroutine_new qemu_coroutine_switch qemu_coroutine_self; do
             echo "$syms" | grep -q " T $s\$" || die "$bin does not define $s"
         done
-        echo "$syms" | grep -q '8qemucoro12qemu_backend' ||
-            die "$bin: qemu_coroutine_* are not qemucoro's (no qemucoro::qemu_backend symbols)"
+        echo "$syms" | grep -q '21qemucoro_qemu_backend' ||
+            die "$bin: qemu_coroutine_* are not qemucoro's (no qemucoro_qemu_backend symbols)"
         if echo "$syms" | grep -q 'coroutine_trampoline'; then
             die "$bin still contains coroutine-ucontext.c (coroutine_trampoline)"
         fi

@@ -41,7 +41,7 @@ for lib in "$@"; do
         }
         # The switch: a Rust copy (mangled: "15qemucoro_switch17h") or the
         # aarch64 one (plain); not the other functions of the switch crate.
-        /15qemucoro_switch17h|[< ]qemucoro_switch([>+]|$)/ {
+        /15qemucoro_switch17h|[<\t ]qemucoro_switch([>+\t ]|$)/ {
             if ($0 ~ /^\t/) { rel = $0; gsub(/[\t ]+/, " ", rel); insn = insn " (" substr(rel, 2) ")" }
             if (op == "jmp" || op == "b") { tail[fn] = 1; print lib ": " fn ": " insn }
             else if (op == "call" || op == "bl") { bad[fn " calls qemucoro_switch"] = 1; print lib ": " fn ": " insn }
