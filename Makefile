@@ -86,3 +86,4 @@ include mk/cross.mk
 include mk/qemu-tests.mk
 include mk/glib.mk
 include mk/poolapi.mk
+include mk/qemu-full-symbols.mk

@@ -127,20 +127,21 @@ static bool message_matches(const char *out, size_t len, const char *message)
     return glob_matches(out, len - 1, message);
 }
 
-/* Runs `child` in a fork with stderr captured; checks that it dies of
- * `sig` after writing `message` (NULL: anything). */
-static bool fork_dies_with(void (*child)(void *), void *opaque, int sig,
-                           const char *message)
+/* Runs `child` in a fork with its stderr into `out` (NUL-terminated,
+ * length in *len); returns its wait status. A child that returns exits
+ * with 99, which no test expects. */
+static int run_captured(void (*child)(void *), void *opaque,
+                        char *out, size_t size, size_t *len)
 {
     int fds[2];
-    char out[4096];
-    size_t len = 0;
     ssize_t n;
     int status;
     pid_t pid;
 
+    *len = 0;
+    out[0] = '\0';
     if (pipe(fds) < 0) {
-        return false;
+        return -1;
     }
     fflush(NULL);
     pid = fork();
@@ -149,22 +150,53 @@ static bool fork_dies_with(void (*child)(void *), void *opaque, int sig,
         close(fds[0]);
         alarm(CHILD_TIMEOUT_S);
         child(opaque);
-        _exit(0);               /* child was supposed to abort */
+        _exit(99);
     }
     close(fds[1]);
-    while ((n = read(fds[0], out + len, sizeof(out) - 1 - len)) > 0) {
-        len += n;
+    while (*len < size - 1 &&
+           (n = read(fds[0], out + *len, size - 1 - *len)) > 0) {
+        *len += n;
     }
-    out[len] = '\0';
+    out[*len] = '\0';
     close(fds[0]);
     waitpid(pid, &status, 0);
-    if (!WIFSIGNALED(status) || WTERMSIG(status) != sig) {
+    return status;
+}
+
+/* Runs `child` in a fork with stderr captured; checks that it dies of
+ * `sig` after writing `message` (NULL: anything). */
+static bool fork_dies_with(void (*child)(void *), void *opaque, int sig,
+                           const char *message)
+{
+    char out[4096];
+    size_t len;
+    int status = run_captured(child, opaque, out, sizeof(out), &len);
+
+    if (status == -1 || !WIFSIGNALED(status) || WTERMSIG(status) != sig) {
         fprintf(stderr, "    child did not die of %s (status %#x; said \"%s\")\n",
                 strsignal(sig), status, out);
         return false;
     }
     if (message && !message_matches(out, len, message)) {
         fprintf(stderr, "    child said \"%s\", expected \"%s\\n\"\n", out, message);
+        return false;
+    }
+    return true;
+}
+
+bool child_ends_with(void (*fn)(void *), void *opaque, int end,
+                     const char *output)
+{
+    char out[4096];
+    size_t len;
+    int status = run_captured(fn, opaque, out, sizeof(out), &len);
+
+    if (status != -1 && WIFSIGNALED(status)) {
+        status = KILLED(WTERMSIG(status));  /* with or without a core dump */
+    }
+    if (status != end || !glob_matches(out, len, output)) {
+        fprintf(stderr, "    child ended with %#x (expected %#x), stderr \"%s\"\n",
+                status, end, out);
         return false;
     }
     return true;

@@ -83,6 +83,19 @@ bool child_aborts_with(void (*fn)(void *), void *opaque, const char *message);
 bool child_dies_with(void (*fn)(void *), void *opaque, int sig,
                      const char *message);
 
+/* How a child ends, for child_ends_with: an exit code, or the signal that
+ * killed it. */
+#define EXITED(code) ((code) << 8)
+#define KILLED(sig) (sig)
+
+/*
+ * Runs fn(opaque) in a forked child under the same alarm and checks that it
+ * ends as `end` says (EXITED or KILLED) after writing exactly `output` on
+ * stderr, any number of lines ('*' matches any run of characters).
+ */
+bool child_ends_with(void (*fn)(void *), void *opaque, int end,
+                     const char *output);
+
 /*
  * Runs fn(opaque) in a forked child with the same alarm: true if it
  * returns with every CHECK holding (a test that could hang runs here).

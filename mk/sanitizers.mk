@@ -46,11 +46,8 @@ TSAN_RUN = TSAN_OPTIONS=halt_on_error=1:exitcode=66
 TSAN_TESTS = /threads /pool /aio /co-mutex/threads /sleep /co-io /main-loop /qemu- /event-notifier
 # It measures RSS, which under TSan is mostly TSan's shadow memory. The fd
 # race test closes fds while registered, on purpose, as other threads'
-# aio_set_fd_handler probe the numbers: TSan reports the fd itself. So
-# does the swapped-number test, which dup2s over a registered number while
-# the iothread waits, and so renews the epoll instance under it.
-TSAN_SKIP = --skip /pool/burst-gives-back-stack-pages --skip /aio/fd-table/race-stale-handler \
-	--skip /aio/fd-table/swapped-number-no-stale-event
+# aio_set_fd_handler probe the numbers: TSan reports the fd itself.
+TSAN_SKIP = --skip /pool/burst-gives-back-stack-pages --skip /aio/fd-table/race-stale-handler
 check-tsan: build/tsan/run build/tsan/overflow build/tsan/hello-coroutine build/tsan/hello-callbacks
 	for t in $(TSAN_TESTS); do $(TSAN_RUN) build/tsan/run $$t $(TSAN_SKIP) || exit 1; done
 	$(TSAN_RUN) build/tsan/overflow /overflow/c-thread

@@ -13,6 +13,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use qemucoro_util::mutex::Mutex;
+use qemucoro_util::sanitizer::{acquire, release};
 
 /// The epoll `data` value that marks the wake-up eventfd; fd handlers use
 /// `key`, whose low half, the fd, is never all ones.
@@ -153,6 +154,9 @@ impl Epoll {
     /// Any thread may call it (under the caller's table lock); the old
     /// instance is closed by the home thread (`close_retired`).
     pub fn rebuild(&self, fds: &[(RawFd, u32, bool, u64)]) -> io::Result<Vec<Option<Watched>>> {
+        // The new instance may take the number of one the home thread
+        // closed (close_retired): its close happens before our create.
+        acquire(self.sync_addr());
         let epfd = new_epoll(self.eventfd.as_raw_fd())?;
         let old_epfd = self.epfd.load(Ordering::Acquire);
         let mut out = Vec::with_capacity(fds.len());
@@ -168,6 +172,7 @@ impl Epoll {
                 }
             });
         }
+        release(self.sync_addr());
         let old = self
             .epfd
             .swap(std::os::fd::IntoRawFd::into_raw_fd(epfd), Ordering::AcqRel);
@@ -191,17 +196,36 @@ impl Epoll {
             && self.any_retired.swap(false, Ordering::AcqRel)
         {
             self.retired.lock().clear();
+            release(self.sync_addr());
         }
     }
 
+    /// The current instance, for a call on it. The number is handed from
+    /// `rebuild` to the waiter through `epfd`, an atomic TSan does not see
+    /// (this crate is not instrumented), so the hand-off is told to it:
+    /// else the waiter's epoll_wait on a fresh instance races the
+    /// epoll_create1 that made it, to TSan's eyes. No-ops outside TSan
+    /// builds.
+    #[inline(always)]
+    fn current(&self) -> RawFd {
+        let fd = self.epfd.load(Ordering::Acquire);
+        acquire(self.sync_addr());
+        fd
+    }
+
+    /// The address TSan's hand-offs of the instance are keyed on.
+    fn sync_addr(&self) -> *const u8 {
+        ptr::from_ref(&self.epfd).cast()
+    }
+
     fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, key: u64) -> io::Result<()> {
-        ctl(self.epfd.load(Ordering::Acquire), op, fd, events, key)
+        ctl(self.current(), op, fd, events, key)
     }
 
     /// The epoll instance's fd, for a poller outside (GLib's main loop):
     /// readable while some watched fd is ready or a wake-up is pending.
     pub fn fd(&self) -> RawFd {
-        self.epfd.load(Ordering::Acquire)
+        self.current()
     }
 
     /// Waits up to `timeout_ns` (-1: forever) and returns the ready events.
@@ -225,12 +249,7 @@ impl Epoll {
             let ms = i32::try_from(ms).unwrap_or(i32::MAX);
             // SAFETY: `buf` has room for MAX_EVENTS events, which we pass.
             n = unsafe {
-                libc::epoll_wait(
-                    self.epfd.load(Ordering::Acquire),
-                    buf.as_mut_ptr(),
-                    MAX_EVENTS as i32,
-                    ms,
-                )
+                libc::epoll_wait(self.current(), buf.as_mut_ptr(), MAX_EVENTS as i32, ms)
             };
         }
         // EINTR (a signal) is an empty wait; nothing else can fail with a
@@ -249,7 +268,7 @@ impl Epoll {
         let n = unsafe {
             libc::syscall(
                 libc::SYS_epoll_pwait2,
-                self.epfd.load(Ordering::Acquire),
+                self.current(),
                 buf.as_mut_ptr(),
                 MAX_EVENTS as libc::c_int,
                 &ts as *const libc::timespec,
