@@ -131,7 +131,7 @@ impl Fiber {
     #[inline(always)]
     pub fn check_stack<F: FnOnce()>(&self, overflowed: F) {
         if let Some(canary) = self.canary.get() {
-            check_band(canary, overflowed);
+            check_band(overflowed, canary);
         }
     }
 
@@ -187,7 +187,7 @@ impl Fiber {
 /// `Fiber::check_stack`'s cold half: saves no register on the hot path.
 #[cold]
 #[inline(never)]
-fn check_band<F: FnOnce()>(canary: Canary, overflowed: F) {
+fn check_band<F: FnOnce()>(overflowed: F, canary: Canary) {
     if !canary.intact() {
         overflowed();
     }

@@ -141,6 +141,23 @@ pub unsafe extern "C" fn qemucoro_switch(slot: *mut usize, value: usize) -> usiz
     crate::switch_body!()
 }
 
+/// How the switch and the stubs below leave, as one template string: the
+/// return address popped and jumped to, never `ret` (see the module
+/// comment), and the end of the function's unwind information.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! leave_by_jmp {
+    () => {
+        concat!(
+            "pop rcx\n",
+            ".cfi_adjust_cfa_offset -8\n",
+            ".cfi_register rip, rcx\n",
+            "jmp rcx\n",
+            ".cfi_endproc",
+        )
+    };
+}
+
 /// The switch's instructions, for `qemucoro_switch` and `define_switch!`.
 #[doc(hidden)]
 #[macro_export]
@@ -188,11 +205,7 @@ macro_rules! switch_body {
             "pop rbp",
             ".cfi_adjust_cfa_offset -8",
             ".cfi_restore rbp",
-            "pop rcx",
-            ".cfi_adjust_cfa_offset -8",
-            ".cfi_register rip, rcx",
-            "jmp rcx",
-            ".cfi_endproc",
+            $crate::leave_by_jmp!(),
         )
     };
 }
@@ -321,11 +334,7 @@ macro_rules! enter_stub {
             "pop rbx",
             ".cfi_adjust_cfa_offset -8",
             ".cfi_restore rbx",
-            "pop rcx",
-            ".cfi_adjust_cfa_offset -8",
-            ".cfi_register rip, rcx",
-            "jmp rcx",
-            ".cfi_endproc",
+            $crate::leave_by_jmp!(),
             begin = sym $begin,
             end = sym $end,
         )
@@ -349,11 +358,7 @@ macro_rules! yield_stub {
             "call {end}",
             "pop rcx",
             ".cfi_adjust_cfa_offset -8",
-            "pop rcx",
-            ".cfi_adjust_cfa_offset -8",
-            ".cfi_register rip, rcx",
-            "jmp rcx",
-            ".cfi_endproc",
+            $crate::leave_by_jmp!(),
             begin = sym $begin,
             end = sym $end,
             switch = sym $switch,
@@ -401,11 +406,7 @@ macro_rules! switch_stub {
             "pop rbx",
             ".cfi_adjust_cfa_offset -8",
             ".cfi_restore rbx",
-            "pop rcx",
-            ".cfi_adjust_cfa_offset -8",
-            ".cfi_register rip, rcx",
-            "jmp rcx",
-            ".cfi_endproc",
+            $crate::leave_by_jmp!(),
             begin = sym $begin,
             end = sym $end,
             switch = sym $switch,
