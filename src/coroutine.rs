@@ -11,9 +11,10 @@
 //! rcx`, `br x30`). `qemu_coroutine_yield` is the core's `yield_begin` and
 //! a tail jump into the switch, so a yielded coroutine resumes straight in
 //! its C caller (in x86_64 sanitizer builds, a stub that calls
-//! `yield_begin`, the switch, then `yield_end`, for the hooks). The halves
-//! the stubs call by symbol are the C-ABI faces of the core's halves of
-//! //! the same names, defined here beside the stubs. The tail jumps are LLVM's
+//! `yield_begin`, the switch, then `yield_end`, for the hooks). The stubs'
+//! instructions are switch/arch's (`enter_stub!`, `yield_stub!`); the
+//! halves they call by symbol are the C-ABI faces of the core's halves of
+//! the same names, defined here beside the stubs. The tail jumps are LLVM's
 //! (a sibling call to this crate's copy of the switch, see
 //! `define_switch!`); `make check-shared` checks that they are there on
 //! x86_64, `make check-aarch64` on aarch64.

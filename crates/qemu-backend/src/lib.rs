@@ -1,7 +1,8 @@
 //! QEMU coroutine backend: the five functions QEMU's generic coroutine layer
 //! (util/qemu-coroutine.c) expects from a util/coroutine-*.c backend,
 //! implemented on the same fibers, switch and thread block as the C API
-//! (qemucoro-switch). A crate of its own: `cargo build -p
+//! (qemucoro-switch), and on the same fiber base (switch/base.rs: the
+//! running coroutine, the leader, the body loop). A crate of its own: `cargo build -p
 //! qemucoro-qemu-backend` (qemu/build-backend.sh).
 //!
 //! QEMU owns everything generic: the pool, locks, sleeping, AioContext
@@ -16,8 +17,9 @@
 //! fiber's slot and YIELD/TERMINATE through the leaving one's: the same
 //! switch either way. `qemu_coroutine_switch` is the checks and
 //! bookkeeping, then a tail jump into the switch (as the C API's yield
-//! is), so no `ret` crosses a switch; sanitizer builds use an assembly stub
-//! that calls `switch_begin` and `switch_end` around it.
+//! is), so no `ret` crosses a switch; x86_64 sanitizer builds use an
+//! assembly stub (switch/arch's `switch_stub!`) that calls `switch_begin`
+//! and `switch_end` around it.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::mem::{offset_of, size_of};
