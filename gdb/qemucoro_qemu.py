@@ -57,6 +57,9 @@ QEMU_LAYOUT_VERSION = 3
 # Offsets in QEMU's struct Coroutine (include/qemu/coroutine_int.h; pinned
 # by crates/qemu-backend/src/lib.rs).
 CO_ENTRY, CO_CTX, CO_SCHEDULED = 0, 40, 48
+# The fiber's body loop (crates/switch/src/base.rs), demangled or not: a
+# coroutine whose saved context resumes there has terminated.
+BODY_LOOP_NAMES = ("qemucoro_switch::base::body", "qemucoro_switch4base4body")
 CURRENT_SYMBOL = b"qemucoro_tls"
 PT_TLS = 7
 STT_TLS = 6
@@ -309,9 +312,9 @@ class QemuCo:
         resume = arch().resume_address(sp)
         if resume == symbol_address("qemucoro_fiber_start"):
             return "created, not yet entered"
-        if "fiber_main" in symbol_name(resume):
-            # Back in the backend's loop after a TERMINATE switch: QEMU's
-            # pool holds it for re-use.
+        if any(n in symbol_name(resume) for n in BODY_LOOP_NAMES):
+            # Back in the fiber's body loop (qemucoro_switch::base::body)
+            # after a TERMINATE switch: QEMU's pool holds it for re-use.
             self.live = False
             return "pooled"
         self.used = self.top - sp

@@ -11,9 +11,10 @@
 //! rcx`, `br x30`). `qemu_coroutine_yield` is the core's `yield_begin` and
 //! a tail jump into the switch, so a yielded coroutine resumes straight in
 //! its C caller (in x86_64 sanitizer builds, a stub that calls
-//! `yield_begin`, the switch, then `yield_end`, for the hooks). The halves
-//! the stubs call by symbol are the C-ABI faces of the core's halves of
-//! //! the same names, defined here beside the stubs. The tail jumps are LLVM's
+//! `yield_begin`, the switch, then `yield_end`, for the hooks). The stubs'
+//! instructions are switch/arch's (`enter_stub!`, `yield_stub!`); the
+//! halves they call by symbol are the C-ABI faces of the core's halves of
+//! the same names, defined here beside the stubs. The tail jumps are LLVM's
 //! (a sibling call to this crate's copy of the switch, see
 //! `define_switch!`); `make check-shared` checks that they are there on
 //! x86_64, `make check-aarch64` on aarch64.
@@ -48,68 +49,13 @@ pub extern "C" fn qemu_coroutine_create(
 /// Coroutines that `co` woke meanwhile (through a lock or queue) run next,
 /// before this returns. Aborts with "Co-routine re-entered recursively" if
 /// `co` is already entered, and if `co` is NULL.
-#[cfg(target_arch = "x86_64")]
+// An assembly stub (qemucoro_switch::enter_stub!, per arch): no `ret`
+// crosses the switch.
 #[unsafe(naked)]
 #[no_mangle]
 #[link_section = ".text.hot.qemucoro"]
 pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
-    std::arch::naked_asm!(
-        ".cfi_startproc",
-        "push rbx",
-        ".cfi_adjust_cfa_offset 8",
-        ".cfi_offset rbx, -16",
-        "mov rbx, rdi",
-        "call {begin}",
-        "mov rdi, rbx",
-        "mov esi, eax",
-        "call {end}",
-        "pop rbx",
-        ".cfi_adjust_cfa_offset -8",
-        ".cfi_restore rbx",
-        "pop rcx",
-        ".cfi_adjust_cfa_offset -8",
-        ".cfi_register rip, rcx",
-        "jmp rcx",
-        ".cfi_endproc",
-        begin = sym enter_begin,
-        end = sym enter_end,
-    )
-}
-
-/// As above, on aarch64 (AAPCS64): `co` stays in x19 across the calls,
-/// and the stub leaves with `br x30`, never `ret`. It keeps a frame record
-/// (x29, x30) as the compiled code around it does, for frame-pointer walks.
-/// cbindgen:ignore
-#[cfg(target_arch = "aarch64")]
-#[unsafe(naked)]
-#[no_mangle]
-#[link_section = ".text.hot.qemucoro"]
-pub extern "C" fn qemu_coroutine_enter(co: *mut Coroutine) {
-    std::arch::naked_asm!(
-        ".cfi_startproc",
-        "stp x29, x30, [sp, #-32]!",
-        ".cfi_def_cfa_offset 32",
-        ".cfi_offset x29, -32",
-        ".cfi_offset x30, -24",
-        "str x19, [sp, #16]",
-        ".cfi_offset x19, -16",
-        "mov x29, sp",
-        "mov x19, x0",
-        "bl {begin}",
-        "mov w1, w0",
-        "mov x0, x19",
-        "bl {end}",
-        "ldr x19, [sp, #16]",
-        ".cfi_restore x19",
-        "ldp x29, x30, [sp], #32",
-        ".cfi_def_cfa_offset 0",
-        ".cfi_restore x29",
-        ".cfi_restore x30",
-        "br x30",
-        ".cfi_endproc",
-        begin = sym enter_begin,
-        end = sym enter_end,
-    )
+    qemucoro_switch::enter_stub!(enter_begin, enter_end)
 }
 
 /// The enter stub's first half: QEMU's NULL check and the core's
@@ -181,26 +127,11 @@ extern "C" fn yield_end() {
 #[unsafe(naked)]
 #[no_mangle]
 pub extern "C" fn qemu_coroutine_yield() {
-    std::arch::naked_asm!(
-        ".cfi_startproc",
-        "push rax",
-        ".cfi_adjust_cfa_offset 8",
-        "call {begin}",
-        "mov rdi, rax",
-        "mov esi, {yield_}",
-        "call {switch}",
-        "call {end}",
-        "pop rcx",
-        ".cfi_adjust_cfa_offset -8",
-        "pop rcx",
-        ".cfi_adjust_cfa_offset -8",
-        ".cfi_register rip, rcx",
-        "jmp rcx",
-        ".cfi_endproc",
-        begin = sym yield_begin,
-        end = sym yield_end,
-        switch = sym qemucoro_switch,
-        yield_ = const coroutine::ACTION_YIELD,
+    qemucoro_switch::yield_stub!(
+        yield_begin,
+        qemucoro_switch,
+        yield_end,
+        coroutine::ACTION_YIELD
     )
 }
 

@@ -13,12 +13,11 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU8};
 
 use crate::{registry, wait};
-use qemucoro_switch::stack::Canary;
 use qemucoro_switch::Fiber;
 use qemucoro_util::list::{Linked, List};
 
 /// `void coroutine_fn CoroutineEntry(void *opaque)`.
-pub type CoroutineEntry = unsafe extern "C" fn(opaque: *mut c_void);
+pub type CoroutineEntry = qemucoro_switch::base::Entry;
 
 /// Stands for QEMU's C function type `CoroutineEntry` so that the header
 /// declares `CoroutineEntry *entry` as QEMU does; never instantiated.
@@ -58,10 +57,8 @@ pub struct Coroutine {
     pub wakeup: CoList,
     /// Link for an event loop's list of scheduled coroutines.
     pub scheduled_next: AtomicPtr<Coroutine>,
-    /// The stack and the switch's slot; stackless for a leader.
+    /// The stack, its check and the switch's slot; stackless for a leader.
     pub fiber: Fiber,
-    /// The switch-out check of a software-checked stack; None for guarded ones.
-    pub canary: Cell<Option<Canary>>,
     /// `STATE_*`; atomic only so that statistics may read it from any
     /// thread (relaxed: a plain store on the create/terminate paths).
     pub state: AtomicU8,
@@ -104,7 +101,6 @@ impl Coroutine {
             wakeup: CoList::new(),
             scheduled_next: AtomicPtr::new(ptr::null_mut()),
             fiber: Fiber::empty(),
-            canary: Cell::new(None),
             state: AtomicU8::new(STATE_POOLED),
             registry: registry::Link::new(),
             stack_clean: Cell::new(false),

@@ -14,11 +14,7 @@ pub use crate::thread_block::peek;
 /// The running coroutine, or this thread's leader outside any coroutine.
 #[inline(always)]
 pub fn get() -> *const Coroutine {
-    let cur = block().current.get();
-    if cur.is_null() {
-        return init::adopt_leader();
-    }
-    cur
+    block().current.get(init::adopt_leader)
 }
 
 /// Makes `co` the running coroutine.

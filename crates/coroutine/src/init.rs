@@ -17,25 +17,21 @@
 
 use std::cell::Cell;
 use std::ffi::c_void;
-use std::mem::ManuallyDrop;
 use std::ptr;
 use std::sync::Once;
 
 use crate::thread_block::block;
 use crate::{event_loop, fork, overflow, Coroutine};
 use qemucoro_switch::stack::page_size;
+use qemucoro_switch::Leader;
 use qemucoro_util::thread_exit::ExitKey;
 
 /// Bytes of alternate signal stack we give a thread that has none.
 const ALT_STACK_SIZE: usize = 64 * 1024;
 
 thread_local! {
-    /// Stands for the thread's own stack, so that `caller` always has
-    /// somewhere to point and `qemu_coroutine_self()` is never NULL.
-    /// Never dropped (it owns no stack, so there is nothing to drop): a
-    /// destructor registered by a thread's first use in a pthread key
-    /// destructor would never run, and glibc's record of it would leak.
-    static LEADER: ManuallyDrop<Coroutine> = const { ManuallyDrop::new(Coroutine::blank()) };
+    /// Stands for the thread's own stack (see `Leader`).
+    static LEADER: Leader<Coroutine> = const { Leader::new(Coroutine::blank()) };
     /// Whether this thread was already asked for its default context.
     static CHECKED: Cell<bool> = const { Cell::new(false) };
 }
@@ -46,8 +42,7 @@ thread_local! {
 #[cold]
 #[inline(never)]
 pub fn adopt_leader() -> *const Coroutine {
-    let leader = LEADER.with(|l| ptr::from_ref::<Coroutine>(l));
-    block().current.set(leader);
+    let leader = block().current.adopt(&LEADER);
     thread_init();
     leader
 }

@@ -24,7 +24,7 @@ use crate::co::{ACTION_ENTER, ACTION_TERMINATE, ACTION_YIELD};
 use crate::{current, event_loop, init, overflow, pool, registry, thread_block};
 use crate::{CoList, Coroutine, CoroutineEntry};
 use qemucoro_switch as switch;
-use qemucoro_switch::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
+use qemucoro_switch::stack::{Stack, DEFAULT_STACK_SIZE};
 use qemucoro_util::abort::die;
 
 /// `qemu_coroutine_create`: a coroutine from the pool, or a new one.
@@ -53,10 +53,9 @@ fn new_boxed(stack_size: usize) -> *mut Coroutine {
     // SAFETY: `co` was just allocated above and is not shared yet.
     let c = unsafe { &*co };
     let stack = Stack::new(stack_size);
-    c.canary.set(stack.arm_canary());
     // SAFETY: the fiber is new, and it lives in the box, which never
     // moves; the body gets the coroutine it was made for.
-    unsafe { c.fiber.prepare(stack, fiber_main, co.cast()) };
+    unsafe { c.fiber.prepare(stack, switch::body::<Coroutine>, co.cast()) };
     registry::add(c);
     co
 }
@@ -79,10 +78,7 @@ pub fn enter(ctx: *mut c_void, co: &Coroutine) {
 pub fn enter_begin(ctx: *mut c_void, to: &Coroutine) -> *mut usize {
     check_enterable(to);
     let t = thread_block::block();
-    let mut from = t.current.get();
-    if from.is_null() {
-        from = init::adopt_leader();
-    }
+    let from = t.current.get(init::adopt_leader);
     to.caller.set(from);
     let ctx = if !ctx.is_null() {
         ctx
@@ -94,10 +90,8 @@ pub fn enter_begin(ctx: *mut c_void, to: &Coroutine) -> *mut usize {
     };
     // Release: a waker that reads ctx also sees what we stored before.
     to.ctx.store(ctx, Ordering::Release);
-    if let Some(canary) = to.canary.get() {
-        canary.prefetch(); // read after the switch back (stack.rs says why)
-    }
-    // The coroutine sets `current` back to `from` before it switches back.
+    to.fiber.prefetch_canary(); // checked after the switch back
+                                // The coroutine sets `current` back to `from` before it switches back.
     t.current.set(to);
     // SAFETY: `from` is the running coroutine or this thread's leader.
     to.fiber.before_resume(unsafe { &(*from).fiber });
@@ -130,19 +124,7 @@ fn resumed(to: &Coroutine) {
 /// Aborts if the coroutine ran past the bottom of a software-checked stack.
 #[inline(always)]
 fn check_canary(co: &Coroutine) {
-    if let Some(canary) = co.canary.get() {
-        check_band(co, canary);
-    }
-}
-
-/// Out of line and cold, so that the hot path of a guarded stack saves
-/// no register for it.
-#[cold]
-#[inline(never)]
-fn check_band(co: &Coroutine, canary: Canary) {
-    if !canary.intact() {
-        overflowed(co);
-    }
+    co.fiber.check_stack(|| overflowed(co));
 }
 
 #[cold]
@@ -266,7 +248,7 @@ pub fn yield_now() {
 pub fn yield_begin() -> *mut usize {
     let t = thread_block::block();
     // SAFETY: `current` is null or the running coroutine, live while it runs.
-    let Some(me) = (unsafe { t.current.get().as_ref() }) else {
+    let Some(me) = (unsafe { t.current.peek().as_ref() }) else {
         yielding_to_no_one()
     };
     let caller = me.caller.get();
@@ -312,23 +294,33 @@ pub fn in_coroutine() -> bool {
     unsafe { current::peek().as_ref() }.is_some_and(Coroutine::is_entered)
 }
 
-/// The body of every fiber: run the entry, report termination, wait to be
-/// re-armed by the pool, forever.
-#[link_section = ".text.hot.qemucoro"]
-unsafe extern "C" fn fiber_main(arg: *mut c_void, _first: usize) -> ! {
-    // SAFETY: `arg` is the coroutine this fiber was made for, which outlives
-    // its fiber.
-    let co = unsafe { &*arg.cast::<Coroutine>() };
-    co.fiber.after_suspend();
-    loop {
-        let Some(entry) = co.entry.get() else {
-            die(format_args!("entered a coroutine with no entry"))
-        };
-        // SAFETY: entry and its argument come from qemu_coroutine_create,
-        // whose caller promises that entry(opaque) is valid to call.
-        unsafe { entry(co.entry_arg.get()) };
-        current::set(co.caller.get());
-        // SAFETY: we run on the fiber's stack, entered by `caller`.
-        unsafe { co.fiber.suspend(ACTION_TERMINATE, true) };
+/// What the fiber base's body loop (`switch::body`) runs a coroutine with.
+impl switch::FiberOwner for Coroutine {
+    #[inline(always)]
+    fn fiber(&self) -> &switch::Fiber {
+        &self.fiber
+    }
+
+    #[inline(always)]
+    fn entry(&self) -> Option<CoroutineEntry> {
+        self.entry.get()
+    }
+
+    #[inline(always)]
+    fn entry_arg(&self) -> *mut c_void {
+        self.entry_arg.get()
+    }
+
+    fn no_entry() -> ! {
+        die(format_args!("entered a coroutine with no entry"))
+    }
+
+    /// Back to the enterer with TERMINATE; it recycles the coroutine.
+    #[inline(always)]
+    unsafe fn terminate(&self) {
+        current::set(self.caller.get());
+        // SAFETY: per the trait, we run on the fiber's stack, entered by
+        // `caller`.
+        unsafe { self.fiber.suspend(ACTION_TERMINATE, true) };
     }
 }

@@ -31,9 +31,9 @@ use qemucoro_switch as switch;
 /// start, so every field starts null / 0 / false).
 #[repr(C)]
 pub struct ThreadBlock {
-    /// The running coroutine; null until the thread first needs one, then
-    /// the leader outside any coroutine.
-    pub current: Cell<*const Coroutine>,
+    /// The running coroutine (the switch's fiber base, as the QEMU
+    /// backend's block has it).
+    pub current: switch::Current<Coroutine>,
     /// The AioContext that `qemu_coroutine_enter` records (opaque here;
     /// the event loop sets it for the threads that run one).
     pub aio_context: Cell<*mut c_void>,
@@ -58,5 +58,5 @@ pub fn block() -> &'static ThreadBlock {
 /// state; initialises nothing, so a signal handler may call it.
 #[inline(always)]
 pub fn peek() -> *const Coroutine {
-    block().current.get()
+    block().current.peek()
 }

@@ -1,7 +1,8 @@
 //! QEMU coroutine backend: the five functions QEMU's generic coroutine layer
 //! (util/qemu-coroutine.c) expects from a util/coroutine-*.c backend,
 //! implemented on the same fibers, switch and thread block as the C API
-//! (qemucoro-switch). A crate of its own: `cargo build -p
+//! (qemucoro-switch), and on the same fiber base (switch/base.rs: the
+//! running coroutine, the leader, the body loop). A crate of its own: `cargo build -p
 //! qemucoro-qemu-backend` (qemu/build-backend.sh).
 //!
 //! QEMU owns everything generic: the pool, locks, sleeping, AioContext
@@ -16,16 +17,17 @@
 //! fiber's slot and YIELD/TERMINATE through the leaving one's: the same
 //! switch either way. `qemu_coroutine_switch` is the checks and
 //! bookkeeping, then a tail jump into the switch (as the C API's yield
-//! is), so no `ret` crosses a switch; sanitizer builds use an assembly stub
-//! that calls `switch_begin` and `switch_end` around it.
+//! is), so no `ret` crosses a switch; x86_64 sanitizer builds use an
+//! assembly stub (switch/arch's `switch_stub!`) that calls `switch_begin`
+//! and `switch_end` around it.
 
-use std::cell::{Cell, UnsafeCell};
 use std::ffi::{c_char, c_int, c_void};
 use std::mem::{offset_of, size_of};
 use std::ptr;
 
-use qemucoro_switch::stack::{Canary, Stack, DEFAULT_STACK_SIZE};
-use qemucoro_switch::{self as switch, Fiber};
+use qemucoro_switch::base::Entry;
+use qemucoro_switch::stack::{Stack, DEFAULT_STACK_SIZE};
+use qemucoro_switch::{self as switch, Current, Fiber, FiberOwner, Leader};
 use qemucoro_util::sanitizer::acquire;
 
 mod registry;
@@ -47,7 +49,7 @@ const COROUTINE_ENTER: c_int = 3;
 /// same table with QEMU's own headers.
 #[repr(C)]
 struct QemuCoroutine {
-    entry: Option<unsafe extern "C" fn(*mut c_void)>,
+    entry: Option<Entry>,
     entry_arg: *mut c_void,
     caller: *mut QemuCoroutine,
     pool_next: *mut QemuCoroutine,
@@ -98,10 +100,7 @@ impl QemuCoroutine {
 #[repr(C)]
 struct BackendCoroutine {
     base: QemuCoroutine,
-    /// The band check of a software-checked slab stack (where userfaultfd
-    /// is refused; see switch/stack.rs); checked whenever the coroutine
-    /// switches out.
-    canary: Cell<Option<Canary>>,
+    /// The stack, its check and the switch's slot; stackless for a leader.
     fiber: Fiber,
     /// On `REGISTRY` from `qemu_coroutine_new` to `qemu_coroutine_delete`
     /// (a leader never is).
@@ -123,7 +122,6 @@ impl BackendCoroutine {
     const fn blank() -> BackendCoroutine {
         BackendCoroutine {
             base: QemuCoroutine::ZERO,
-            canary: Cell::new(None),
             fiber: Fiber::empty(),
             links: Links::new(),
         }
@@ -163,10 +161,10 @@ static GDB_LAYOUT: GdbLayout = GdbLayout {
 };
 
 /// The thread block (switch/arch) as this mode uses it: the running
-/// coroutine, null until the thread's first `qemu_coroutine_self`.
+/// coroutine (the switch's fiber base, as the core's block has it).
 #[repr(C)]
 struct ThreadBlock {
-    current: Cell<*mut QemuCoroutine>,
+    current: Current<BackendCoroutine>,
 }
 
 const _: () = assert!(size_of::<ThreadBlock>() <= switch::THREAD_BLOCK_SIZE);
@@ -182,37 +180,36 @@ fn block() -> &'static ThreadBlock {
 }
 
 thread_local! {
-    /// The thread's leader: never entered and never yields, so it needs no
-    /// stack; its fiber holds the sanitizers' state for the thread's own.
-    /// QEMU writes its fields (`caller`), hence the UnsafeCell.
-    static LEADER: UnsafeCell<BackendCoroutine> = const { UnsafeCell::new(BackendCoroutine::blank()) };
+    /// The thread's leader (see `Leader`).
+    static LEADER: Leader<BackendCoroutine> = const { Leader::new(BackendCoroutine::blank()) };
 }
 
-/// The body every fiber runs, forever: QEMU's pool keeps a terminated
-/// coroutine (stack and all) and re-uses it by setting a new entry/entry_arg
-/// and entering it again, which lands right after our TERMINATE switch.
-///
-/// # Safety
-/// `arg` is the `BackendCoroutine` that owns this fiber, alive for as long as
-/// the fiber can be resumed.
-unsafe extern "C" fn fiber_main(arg: *mut c_void, _first: usize) -> ! {
-    let co = arg.cast::<BackendCoroutine>();
-    // SAFETY: per the contract `co` is live.
-    unsafe { (*co).fiber.after_suspend() };
-    loop {
-        // SAFETY: QEMU sets entry before entering; `co` is live while we run.
-        let (entry, entry_arg) = unsafe { ((*co).base.entry, (*co).base.entry_arg) };
-        match entry {
-            // SAFETY: entry is QEMU's CoroutineEntry for entry_arg.
-            Some(f) => unsafe { f(entry_arg) },
-            None => fatal("entered a coroutine with no entry function"),
-        }
-        // SAFETY: the coroutine is running, so QEMU has set its caller; this
-        // is exactly how QEMU's own backends terminate.
-        unsafe {
-            let base = ptr::addr_of_mut!((*co).base);
-            qemu_coroutine_switch(base, (*base).caller, COROUTINE_TERMINATE);
-        }
+/// What the fiber base's body loop (`switch::body`) runs a coroutine
+/// with. It runs forever: QEMU's pool keeps a terminated coroutine (stack
+/// and all) and re-uses it by setting a new entry/entry_arg and entering
+/// it again, which lands right after our TERMINATE switch.
+impl FiberOwner for BackendCoroutine {
+    fn fiber(&self) -> &Fiber {
+        &self.fiber
+    }
+
+    fn entry(&self) -> Option<Entry> {
+        self.base.entry
+    }
+
+    fn entry_arg(&self) -> *mut c_void {
+        self.base.entry_arg
+    }
+
+    fn no_entry() -> ! {
+        fatal("entered a coroutine with no entry function")
+    }
+
+    /// Exactly how QEMU's own backends terminate.
+    unsafe fn terminate(&self) {
+        let base = ptr::from_ref(&self.base).cast_mut();
+        // SAFETY: the coroutine is running, so QEMU has set its caller.
+        unsafe { qemu_coroutine_switch(base, (*base).caller, COROUTINE_TERMINATE) };
     }
 }
 
@@ -230,9 +227,11 @@ extern "C" fn qemu_coroutine_new() -> *mut QemuCoroutine {
     // SAFETY: `co` came from Box::into_raw just above and is not shared yet.
     let c = unsafe { &*co };
     let stack = Stack::new(DEFAULT_STACK_SIZE);
-    c.canary.set(stack.arm_canary());
     // SAFETY: the fiber is new and lives in the box, which never moves.
-    unsafe { c.fiber.prepare(stack, fiber_main, co.cast()) };
+    unsafe {
+        c.fiber
+            .prepare(stack, switch::body::<BackendCoroutine>, co.cast())
+    };
     // SAFETY: `co` is live and new; `qemu_coroutine_delete` removes it
     // before freeing it.
     unsafe { REGISTRY.insert(co) };
@@ -290,47 +289,7 @@ unsafe extern "C" fn qemu_coroutine_switch(
     to: *mut QemuCoroutine,
     action: c_int,
 ) -> c_int {
-    std::arch::naked_asm!(
-        ".cfi_startproc",
-        "push rbx",
-        ".cfi_adjust_cfa_offset 8",
-        ".cfi_offset rbx, -16",
-        "push r12",
-        ".cfi_adjust_cfa_offset 8",
-        ".cfi_offset r12, -24",
-        "push r13",
-        ".cfi_adjust_cfa_offset 8",
-        ".cfi_offset r13, -32",
-        "mov r12, rdi",
-        "mov r13, rsi",
-        "mov ebx, edx",
-        "call {begin}",
-        "mov rdi, rax",
-        "mov esi, ebx",
-        "call {switch}",
-        "mov ecx, eax",
-        "mov rdi, r12",
-        "mov rsi, r13",
-        "mov edx, ebx",
-        "call {end}",
-        "pop r13",
-        ".cfi_adjust_cfa_offset -8",
-        ".cfi_restore r13",
-        "pop r12",
-        ".cfi_adjust_cfa_offset -8",
-        ".cfi_restore r12",
-        "pop rbx",
-        ".cfi_adjust_cfa_offset -8",
-        ".cfi_restore rbx",
-        "pop rcx",
-        ".cfi_adjust_cfa_offset -8",
-        ".cfi_register rip, rcx",
-        "jmp rcx",
-        ".cfi_endproc",
-        begin = sym switch_begin,
-        end = sym switch_end,
-        switch = sym switch::arch::qemucoro_switch,
-    )
+    qemucoro_switch::switch_stub!(switch_begin, switch::arch::qemucoro_switch, switch_end)
 }
 
 /// As above with the sanitizers' hooks, for targets without an assembly
@@ -364,7 +323,7 @@ extern "C" fn switch_begin(
 #[inline(always)]
 fn begin(from: *mut QemuCoroutine, to: *mut QemuCoroutine, action: c_int) -> *mut usize {
     // Before the switch: after it we may be on another thread.
-    block().current.set(to);
+    block().current.set(to.cast());
     // Under TSan (a no-op otherwise), what QEMU's ucontext backend does
     // around its switch: the TSan fiber we leave is acquired before it and
     // released once we are back on it (switch_end). The fiber switches
@@ -387,11 +346,8 @@ fn begin(from: *mut QemuCoroutine, to: *mut QemuCoroutine, action: c_int) -> *mu
     if action != COROUTINE_YIELD && action != COROUTINE_TERMINATE {
         fatal("qemu_coroutine_switch with an unknown action");
     }
-    if let Some(canary) = from.canary.get() {
-        if !canary.intact() {
-            fatal("a coroutine overflowed its (software-checked, slab) stack");
-        }
-    }
+    from.fiber
+        .check_stack(|| fatal("a coroutine overflowed its (software-checked, slab) stack"));
     from.fiber.before_suspend(action == COROUTINE_TERMINATE);
     from.fiber.slot()
 }
@@ -434,11 +390,7 @@ fn tsan_fiber() -> *const u8 {
 /// QEMU: the running coroutine, or this thread's leader outside any.
 #[unsafe(no_mangle)]
 extern "C" fn qemu_coroutine_self() -> *mut QemuCoroutine {
-    let co = block().current.get();
-    if !co.is_null() {
-        return co;
-    }
-    adopt_leader()
+    block().current.get(adopt_leader).cast_mut().cast()
 }
 
 /// First qemu_coroutine_self() of a thread outside any coroutine: the
@@ -446,18 +398,16 @@ extern "C" fn qemu_coroutine_self() -> *mut QemuCoroutine {
 /// stays a load, a test and a return.
 #[cold]
 #[inline(never)]
-fn adopt_leader() -> *mut QemuCoroutine {
-    let l = LEADER.with(|l| l.get().cast::<QemuCoroutine>());
-    block().current.set(l);
-    l
+fn adopt_leader() -> *const BackendCoroutine {
+    block().current.adopt(&LEADER)
 }
 
 /// QEMU: whether the caller runs inside a coroutine (not the leader).
 #[unsafe(no_mangle)]
 extern "C" fn qemu_in_coroutine() -> bool {
-    let co = block().current.get();
+    let co = block().current.peek();
     // SAFETY: a non-null current is a live coroutine or this thread's leader.
-    !co.is_null() && !unsafe { (*co).caller }.is_null()
+    !co.is_null() && !unsafe { (*co).base.caller }.is_null()
 }
 
 #[cfg(test)]

@@ -13,9 +13,12 @@
 //! This module is the one place every switch and every stack's birth and
 //! death pass through, so the sanitizer and Valgrind hooks live here (the
 //! C API's and the backend's assembly entry points call the same hooks
-//! through the core's begin/end helpers). The assembly only switches;
+//! through the core's begin/end helpers). The base both products build on
+//! (the running coroutine, the leader, the body loop) is base.rs. The
+//! assembly only switches;
 //! checks, thread-locals and bookkeeping stay in Rust.
 
+pub mod base;
 pub mod stack;
 
 /// cbindgen:ignore
@@ -35,10 +38,11 @@ use std::cell::Cell;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::stack::Stack;
+use crate::stack::{Canary, Stack};
 use qemucoro_util::sanitizer::FiberHooks;
 
 pub use arch::{thread_block, StartFn, THREAD_BLOCK_SIZE};
+pub use base::{body, Current, FiberOwner, Leader};
 
 /// A stack plus the context suspended on it; or, with no stack, the
 /// thread's own stack (a leader), which is only ever switched away from.
@@ -51,6 +55,9 @@ pub struct Fiber {
     bottom: Cell<usize>,
     size: Cell<usize>,
     stack: Cell<Option<Stack>>,
+    /// The switch-out check of a software-checked stack (armed by
+    /// `prepare`); None for a guarded stack or a leader.
+    canary: Cell<Option<Canary>>,
     hooks: FiberHooks,
 }
 
@@ -71,11 +78,13 @@ impl Fiber {
             bottom: Cell::new(0),
             size: Cell::new(0),
             stack: Cell::new(None),
+            canary: Cell::new(None),
             hooks: FiberHooks::new(),
         }
     }
 
-    /// Gives the fiber `stack`; the first resume runs `body(arg, value)`.
+    /// Gives the fiber `stack`, arming its canary if it is software-checked;
+    /// the first resume runs `body(arg, value)`.
     ///
     /// # Safety
     /// The fiber has no stack yet and does not move from now on (its slot's
@@ -88,6 +97,7 @@ impl Fiber {
         self.sp.set(sp);
         self.bottom.set(bottom);
         self.size.set(size);
+        self.canary.set(stack.arm_canary());
         self.stack.set(Some(stack));
         self.hooks.init_fiber();
     }
@@ -102,6 +112,27 @@ impl Fiber {
     pub fn stack_bounds(&self) -> Option<(usize, usize)> {
         self.has_stack()
             .then(|| (self.bottom.get(), self.size.get()))
+    }
+
+    /// Starts loading a software-checked stack's band before switching in,
+    /// so that `check_stack` after the switch back finds it in cache
+    /// (stack.rs says why).
+    #[inline(always)]
+    pub fn prefetch_canary(&self) {
+        if let Some(canary) = self.canary.get() {
+            canary.prefetch();
+        }
+    }
+
+    /// Calls `overflowed` (which should not return) if this fiber's software-checked stack was
+    /// written below its bottom; for a fiber that is not running (switched
+    /// out or about to be). The check is cold and out of line, so that the
+    /// hot path of a guarded stack is one load and a test.
+    #[inline(always)]
+    pub fn check_stack<F: FnOnce()>(&self, overflowed: F) {
+        if let Some(canary) = self.canary.get() {
+            check_band(overflowed, canary);
+        }
     }
 
     /// The slot to hand `switch` to enter or leave this fiber.
@@ -150,6 +181,15 @@ impl Fiber {
         let back = unsafe { switch(self.slot(), value) };
         self.after_suspend();
         back
+    }
+}
+
+/// `Fiber::check_stack`'s cold half: saves no register on the hot path.
+#[cold]
+#[inline(never)]
+fn check_band<F: FnOnce()>(overflowed: F, canary: Canary) {
+    if !canary.intact() {
+        overflowed();
     }
 }
 

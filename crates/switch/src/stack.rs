@@ -24,7 +24,7 @@
 //!   write into it raises SIGBUS at the write.
 //! - `Checked`: a slab slot where userfaultfd is refused. The band is never
 //!   written, so it reads as zeros; its top `CHECK_LEN` bytes are checked at
-//!   every switch out (crates/coroutine/src/lib.rs). An overflow is caught at the next
+//!   every switch out (`Fiber::check_stack`). An overflow is caught at the next
 //!   yield or return, or at the fault it meets on the way down.
 //!
 //! The layer above gets a stack region (`bottom()` and `size()`) and the

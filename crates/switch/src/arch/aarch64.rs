@@ -285,3 +285,41 @@ pub fn thread_block() -> *mut u8 {
     }
     p
 }
+
+/// The body of a C entry point `fn(co)` that runs `$begin(co)`, which
+/// switches into a coroutine and comes back with its action in w0 (no
+/// `ret` crosses the switch), then `$end(co, action)`, and leaves with `br
+/// x30`, never `ret`. `co` stays in x19 across the calls; the stub keeps a
+/// frame record (x29, x30) as the compiled code around it does, for
+/// frame-pointer walks. The C function's signature stays in the product
+/// crate (cbindgen reads it there). (`qemu_coroutine_enter`.)
+#[macro_export]
+macro_rules! enter_stub {
+    ($begin:path, $end:path) => {
+        ::std::arch::naked_asm!(
+            ".cfi_startproc",
+            "stp x29, x30, [sp, #-32]!",
+            ".cfi_def_cfa_offset 32",
+            ".cfi_offset x29, -32",
+            ".cfi_offset x30, -24",
+            "str x19, [sp, #16]",
+            ".cfi_offset x19, -16",
+            "mov x29, sp",
+            "mov x19, x0",
+            "bl {begin}",
+            "mov w1, w0",
+            "mov x0, x19",
+            "bl {end}",
+            "ldr x19, [sp, #16]",
+            ".cfi_restore x19",
+            "ldp x29, x30, [sp], #32",
+            ".cfi_def_cfa_offset 0",
+            ".cfi_restore x29",
+            ".cfi_restore x30",
+            "br x30",
+            ".cfi_endproc",
+            begin = sym $begin,
+            end = sym $end,
+        )
+    };
+}

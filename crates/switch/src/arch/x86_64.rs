@@ -141,6 +141,23 @@ pub unsafe extern "C" fn qemucoro_switch(slot: *mut usize, value: usize) -> usiz
     crate::switch_body!()
 }
 
+/// How the switch and the stubs below leave, as one template string: the
+/// return address popped and jumped to, never `ret` (see the module
+/// comment), and the end of the function's unwind information.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! leave_by_jmp {
+    () => {
+        concat!(
+            "pop rcx\n",
+            ".cfi_adjust_cfa_offset -8\n",
+            ".cfi_register rip, rcx\n",
+            "jmp rcx\n",
+            ".cfi_endproc",
+        )
+    };
+}
+
 /// The switch's instructions, for `qemucoro_switch` and `define_switch!`.
 #[doc(hidden)]
 #[macro_export]
@@ -188,11 +205,7 @@ macro_rules! switch_body {
             "pop rbp",
             ".cfi_adjust_cfa_offset -8",
             ".cfi_restore rbp",
-            "pop rcx",
-            ".cfi_adjust_cfa_offset -8",
-            ".cfi_register rip, rcx",
-            "jmp rcx",
-            ".cfi_endproc",
+            $crate::leave_by_jmp!(),
         )
     };
 }
@@ -295,4 +308,108 @@ pub fn thread_block() -> *mut u8 {
         );
     }
     p
+}
+
+// The products' assembly entry points, as macros that expand to the body
+// of a naked C function: the function's signature stays in the product
+// crate (cbindgen reads it there), the instructions live here. Each
+// leaves with `pop rcx; jmp rcx`, never `ret` (see the module comment).
+
+/// A C entry point `fn(co)` that runs `$begin(co)`, which switches into a
+/// coroutine and comes back with its action in eax (no `ret` crosses the
+/// switch), then `$end(co, action)`. (`qemu_coroutine_enter`.)
+#[macro_export]
+macro_rules! enter_stub {
+    ($begin:path, $end:path) => {
+        ::std::arch::naked_asm!(
+            ".cfi_startproc",
+            "push rbx",
+            ".cfi_adjust_cfa_offset 8",
+            ".cfi_offset rbx, -16",
+            "mov rbx, rdi",
+            "call {begin}",
+            "mov rdi, rbx",
+            "mov esi, eax",
+            "call {end}",
+            "pop rbx",
+            ".cfi_adjust_cfa_offset -8",
+            ".cfi_restore rbx",
+            $crate::leave_by_jmp!(),
+            begin = sym $begin,
+            end = sym $end,
+        )
+    };
+}
+
+/// A C entry point `fn()` that switches on the slot `$begin()` returns,
+/// passing `$value`, then runs `$end()` once switched back: the sanitizer
+/// build's `qemu_coroutine_yield`, whose hooks run after the switch.
+#[macro_export]
+macro_rules! yield_stub {
+    ($begin:path, $switch:path, $end:path, $value:expr) => {
+        ::std::arch::naked_asm!(
+            ".cfi_startproc",
+            "push rax",
+            ".cfi_adjust_cfa_offset 8",
+            "call {begin}",
+            "mov rdi, rax",
+            "mov esi, {value}",
+            "call {switch}",
+            "call {end}",
+            "pop rcx",
+            ".cfi_adjust_cfa_offset -8",
+            $crate::leave_by_jmp!(),
+            begin = sym $begin,
+            end = sym $end,
+            switch = sym $switch,
+            value = const $value,
+        )
+    };
+}
+
+/// A C entry point `fn(from, to, action: int) -> int` that switches on the
+/// slot `$begin(from, to, action)` returns, passing `action`, then
+/// returns `$end(from, to, action, back)` with what the switch back
+/// brought: the sanitizer build's QEMU `qemu_coroutine_switch`.
+#[macro_export]
+macro_rules! switch_stub {
+    ($begin:path, $switch:path, $end:path) => {
+        ::std::arch::naked_asm!(
+            ".cfi_startproc",
+            "push rbx",
+            ".cfi_adjust_cfa_offset 8",
+            ".cfi_offset rbx, -16",
+            "push r12",
+            ".cfi_adjust_cfa_offset 8",
+            ".cfi_offset r12, -24",
+            "push r13",
+            ".cfi_adjust_cfa_offset 8",
+            ".cfi_offset r13, -32",
+            "mov r12, rdi",
+            "mov r13, rsi",
+            "mov ebx, edx",
+            "call {begin}",
+            "mov rdi, rax",
+            "mov esi, ebx",
+            "call {switch}",
+            "mov ecx, eax",
+            "mov rdi, r12",
+            "mov rsi, r13",
+            "mov edx, ebx",
+            "call {end}",
+            "pop r13",
+            ".cfi_adjust_cfa_offset -8",
+            ".cfi_restore r13",
+            "pop r12",
+            ".cfi_adjust_cfa_offset -8",
+            ".cfi_restore r12",
+            "pop rbx",
+            ".cfi_adjust_cfa_offset -8",
+            ".cfi_restore rbx",
+            $crate::leave_by_jmp!(),
+            begin = sym $begin,
+            end = sym $end,
+            switch = sym $switch,
+        )
+    };
 }
