@@ -15,6 +15,13 @@
 #define coroutine_mixed_fn
 #endif
 
+/*
+ * A coroutine, or a thread's leader (which has no fiber). Opaque to C:
+ * its first fields are laid out as QEMU's, for QEMU's own util/async.c
+ * when QEMU runs on this library, but programs use the functions.
+ */
+typedef struct Coroutine Coroutine;
+
 /* The function a coroutine runs (a function type, as in QEMU). */
 typedef void coroutine_fn CoroutineEntry(void *opaque);
 

@@ -106,11 +106,6 @@ typedef struct BlockDriverState BlockDriverState;
 typedef struct QemucoroCoRwTicket QemucoroCoRwTicket;
 
 /**
- * A coroutine, or a thread's leader (which has no fiber).
- */
-typedef struct Coroutine Coroutine;
-
-/**
  * An error message: opaque to C. Read it with `error_get_pretty`, free it
  * with `error_free`.
  */
@@ -163,17 +158,28 @@ typedef struct MemReentrancyGuard {
 } MemReentrancyGuard;
 
 /**
- * Head and tail of a singly linked list; empty when `head` is null.
+ * Head of a singly linked FIFO, laid out as QEMU's `QSIMPLEQ_HEAD`: the
+ * first item, and where the last item's link is (`&first` when empty), so
+ * that C code built against QEMU's headers may append to a coroutine's
+ * wake-up queue with `QSIMPLEQ_INSERT_TAIL` (util/async.c does).
+ *
+ * Only `first` says whether the list is empty: `last` is not read then,
+ * so an empty list may be moved or made by `new` (null `last`), and C sees
+ * `&first` again once the list was emptied in place (`reset`).
  */
 typedef struct QemucoroCoList {
-  const struct Coroutine *head;
-  const struct Coroutine *tail;
+  const Coroutine *first;
+  const Coroutine *const *last;
 } QemucoroCoList;
 
 /**
  * A mutex for coroutines: a coroutine that finds it held sleeps until the
  * holder hands it over, in the order the waiters arrived. Embed it by value
  * and initialise it with `qemu_co_mutex_init` (all-zero is unlocked).
+ *
+ * `locked` and `holder` sit where QEMU's `CoMutex` has them, because
+ * QEMU's header reads both inline (`qemu_co_mutex_assert_locked`) and a
+ * QEMU build can run on these locks; the size is QEMU's too.
  */
 typedef struct CoMutex {
   /**
@@ -185,22 +191,22 @@ typedef struct CoMutex {
    */
   unsigned int wait_lock;
   /**
-   * 1 when an unlock passed the mutex to a locker not queued yet.
-   */
-  unsigned int handoff;
-  /**
    * The AioContext the holder runs in, so that lockers elsewhere know
    * spinning may pay off.
    */
   void *ctx;
   /**
-   * The coroutine holding the mutex; NULL while free or being handed over.
-   */
-  struct Coroutine *holder;
-  /**
    * Coroutines sleeping in `qemu_co_mutex_lock`, oldest first.
    */
   struct QemucoroCoList waiters;
+  /**
+   * 1 when an unlock passed the mutex to a locker not queued yet.
+   */
+  unsigned int handoff;
+  /**
+   * The coroutine holding the mutex; NULL while free or being handed over.
+   */
+  Coroutine *holder;
 } CoMutex;
 
 /**
@@ -227,11 +233,18 @@ typedef struct QemuLockable {
 typedef unsigned int CoQueueWaitFlags;
 
 /**
- * Head and tail of a singly linked list; empty when `head` is null.
+ * Head of a singly linked FIFO, laid out as QEMU's `QSIMPLEQ_HEAD`: the
+ * first item, and where the last item's link is (`&first` when empty), so
+ * that C code built against QEMU's headers may append to a coroutine's
+ * wake-up queue with `QSIMPLEQ_INSERT_TAIL` (util/async.c does).
+ *
+ * Only `first` says whether the list is empty: `last` is not read then,
+ * so an empty list may be moved or made by `new` (null `last`), and C sees
+ * `&first` again once the list was emptied in place (`reset`).
  */
 typedef struct QemucoroTicketList {
-  const struct QemucoroCoRwTicket *head;
-  const struct QemucoroCoRwTicket *tail;
+  const struct QemucoroCoRwTicket *first;
+  const struct QemucoroCoRwTicket *const *last;
 } QemucoroTicketList;
 
 /**
@@ -262,7 +275,7 @@ typedef struct QemuCoSleep {
   /**
    * The sleeping coroutine, NULL when none sleeps.
    */
-  struct Coroutine *to_wake;
+  Coroutine *to_wake;
 } QemuCoSleep;
 
 /**
@@ -463,13 +476,13 @@ void aio_context_set_poll_params(struct AioContext *ctx,
  * "qemu_aio_coroutine_enter: Co-routine was already scheduled in '...'"
  * if `co` is scheduled or sleeping.
  */
-void qemu_aio_coroutine_enter(struct AioContext *ctx, struct Coroutine *co);
+void qemu_aio_coroutine_enter(struct AioContext *ctx, Coroutine *co);
 
 /**
  * The context `co` was last entered in (where `aio_co_wake` sends it);
  * NULL if that was on a thread with no context.
  */
-struct AioContext *qemu_coroutine_get_aio_context(struct Coroutine *co);
+struct AioContext *qemu_coroutine_get_aio_context(Coroutine *co);
 
 /**
  * Makes `ctx`'s loop enter `co` on its next iteration. Thread-safe: the
@@ -477,20 +490,20 @@ struct AioContext *qemu_coroutine_get_aio_context(struct Coroutine *co);
  * "aio_co_schedule: Co-routine was already scheduled in '...'" if `co` is
  * already scheduled or sleeping.
  */
-void aio_co_schedule(struct AioContext *ctx, struct Coroutine *co);
+void aio_co_schedule(struct AioContext *ctx, Coroutine *co);
 
 /**
  * Enters `co` in `ctx`: at once if `ctx` is the calling thread's context
  * (from inside a coroutine: right after the running coroutine next yields
  * or returns), otherwise by scheduling it there.
  */
-void aio_co_enter(struct AioContext *ctx, struct Coroutine *co);
+void aio_co_enter(struct AioContext *ctx, Coroutine *co);
 
 /**
  * Restarts `co`, which yielded, in the context it last ran in: from any
  * thread, with `aio_co_enter`'s rules.
  */
-void aio_co_wake(struct Coroutine *co);
+void aio_co_wake(Coroutine *co);
 
 /**
  * Moves the running coroutine to `new_ctx` (its thread, if `new_ctx` is
@@ -760,7 +773,7 @@ void qemu_co_rwlock_unlock(struct CoRwlock *lock);
  * The coroutine comes from a pool when one is free. It is freed (returned
  * to the pool) when `entry` returns. Aborts if `entry` is NULL.
  */
-struct Coroutine *qemu_coroutine_create(CoroutineEntry *entry, void *opaque);
+Coroutine *qemu_coroutine_create(CoroutineEntry *entry, void *opaque);
 
 /**
  * Runs `co` until it yields or returns, then returns to the caller.
@@ -769,12 +782,12 @@ struct Coroutine *qemu_coroutine_create(CoroutineEntry *entry, void *opaque);
  * before this returns. Aborts with "Co-routine re-entered recursively" if
  * `co` is already entered, and if `co` is NULL.
  */
-void qemu_coroutine_enter(struct Coroutine *co);
+void qemu_coroutine_enter(Coroutine *co);
 
 /**
  * Enters `co` unless it is already entered (running or nested below us).
  */
-void qemu_coroutine_enter_if_inactive(struct Coroutine *co);
+void qemu_coroutine_enter_if_inactive(Coroutine *co);
 
 /**
  * Suspends the running coroutine and returns to whoever entered it.
@@ -787,7 +800,7 @@ void qemu_coroutine_yield(void);
  * The running coroutine; outside any coroutine, the calling thread's
  * leader: never NULL, and the same pointer on every call from that thread.
  */
-struct Coroutine *qemu_coroutine_self(void);
+Coroutine *qemu_coroutine_self(void);
 
 /**
  * Whether the caller is running inside a coroutine.
@@ -798,7 +811,7 @@ bool qemu_in_coroutine(void);
  * Whether `co` has been entered and not yet yielded or returned: true for
  * the running coroutine and for every coroutine that entered it.
  */
-bool qemu_coroutine_entered(struct Coroutine *co);
+bool qemu_coroutine_entered(Coroutine *co);
 
 /**
  * Lets the global pool hold `additional_pool_size` more coroutines.
@@ -922,13 +935,13 @@ void qemucoro_iothread_join(struct IOThread *iothread);
  * Legacy `qemu_coroutine_create(entry)`: the opaque comes with the first
  * enter instead.
  */
-struct Coroutine *qemucoro_legacy_create(CoroutineEntry *entry);
+Coroutine *qemucoro_legacy_create(CoroutineEntry *entry);
 
 /**
  * Legacy `qemu_coroutine_enter(co, opaque)`: enters `co`; `opaque` is what
  * the entry function receives if this is the first enter.
  */
-void qemucoro_legacy_enter(struct Coroutine *co, void *opaque);
+void qemucoro_legacy_enter(Coroutine *co, void *opaque);
 
 /**
  * Yields the running coroutine for `ns` nanoseconds of clock `type` (never
@@ -987,7 +1000,7 @@ void qemucoro_get_stack_stats(struct QemucoroStackStats *stats);
  * The usable size in bytes of `co`'s stack (0 for a thread's leader, from
  * `qemu_coroutine_self()` outside a coroutine). Not in QEMU.
  */
-size_t qemucoro_stack_size(struct Coroutine *co);
+size_t qemucoro_stack_size(Coroutine *co);
 
 /**
  * How many bytes of `co`'s stack have been used at the deepest point so
@@ -999,7 +1012,7 @@ size_t qemucoro_stack_size(struct Coroutine *co);
  * this stack reached. Compare with `qemucoro_stack_size()` to choose stack
  * sizes. Aborts if `co` is NULL.
  */
-size_t qemucoro_stack_high_water(struct Coroutine *co);
+size_t qemucoro_stack_high_water(Coroutine *co);
 
 /**
  * Runs `func(arg)` on a worker thread of the calling thread's context,

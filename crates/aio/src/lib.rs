@@ -25,6 +25,7 @@ pub mod sleep;
 pub mod thread_pool;
 pub mod timer;
 
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -144,11 +145,28 @@ pub fn wake(co: &Coroutine) {
 /// What the coroutine core calls up for (coroutine/event_loop.rs).
 static EVENT_LOOP: EventLoop = EventLoop {
     wake,
-    main_context: main_context_ptr,
+    default_context,
 };
 
-fn main_context_ptr() -> *mut c_void {
-    main_context().as_ptr().cast()
+thread_local! {
+    /// Whether this thread was already asked for its default context.
+    static CHECKED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The context of a thread that has not set one: the main context on the
+/// main thread (recorded, so this runs once there), null elsewhere.
+fn default_context() -> *mut c_void {
+    if CHECKED.with(|c| c.replace(true)) {
+        return ptr::null_mut();
+    }
+    // SAFETY: plain system calls without arguments.
+    let main_thread = unsafe { libc::syscall(libc::SYS_gettid) == libc::getpid() as libc::c_long };
+    if !main_thread {
+        return ptr::null_mut();
+    }
+    let ctx = main_context().as_ptr().cast();
+    current::set_aio_context(ctx);
+    ctx
 }
 
 /// Registers `EVENT_LOOP` with the core before `main` (and before any test

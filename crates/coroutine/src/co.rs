@@ -40,17 +40,27 @@ pub const STATE_LIVE: u8 = 1;
 pub type CoList = List<Coroutine>;
 
 /// A coroutine, or a thread's leader (which has no fiber).
+///
+/// The fields up to `scheduled_next` are laid out as QEMU's `struct
+/// Coroutine` (qemu/coroutine_int.h), because QEMU's util/async.c reads and
+/// writes them when a QEMU build runs on this core: `ctx`, `scheduled`,
+/// `scheduled_next`, and the wake-up queue through `queue_next`. The
+/// offsets are checked below and, against QEMU's own header, by the C file
+/// QEMU compiles with it (qemu/coroutine-qemucoro.c).
+#[repr(C)]
 pub struct Coroutine {
     pub entry: Cell<Option<CoroutineEntry>>,
     pub entry_arg: Cell<*mut c_void>,
     /// Who entered us last; null while not entered.
     pub caller: Cell<*const Coroutine>,
+    /// Link for the pool's free lists (pool.rs).
+    pub pool_next: Cell<*const Coroutine>,
+    pub locks_held: Cell<usize>,
     /// The AioContext the coroutine was last entered in (opaque here).
     /// Atomic because wakers on other threads read it.
     pub ctx: AtomicPtr<c_void>,
     /// Name of the function that scheduled us, while scheduled.
     pub scheduled: AtomicPtr<c_char>,
-    pub locks_held: Cell<usize>,
     /// Link for whichever `CoList` the coroutine is on.
     pub queue_next: Cell<*const Coroutine>,
     /// Coroutines to run after this one next yields or terminates.
@@ -70,6 +80,26 @@ pub struct Coroutine {
     /// What the coroutine waits for while suspended (wait.rs).
     pub wait: wait::Wait,
 }
+
+/// QEMU's `struct Coroutine` on 64-bit hosts, in pointer-sized words: the
+/// C file a QEMU build compiles checks QEMU's header against the same.
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    use std::mem::offset_of;
+    const W: usize = 8;
+    assert!(offset_of!(Coroutine, entry) == 0);
+    assert!(offset_of!(Coroutine, entry_arg) == W);
+    assert!(offset_of!(Coroutine, caller) == 2 * W);
+    assert!(offset_of!(Coroutine, pool_next) == 3 * W);
+    assert!(offset_of!(Coroutine, locks_held) == 4 * W);
+    assert!(offset_of!(Coroutine, ctx) == 5 * W);
+    assert!(offset_of!(Coroutine, scheduled) == 6 * W);
+    assert!(offset_of!(Coroutine, queue_next) == 7 * W);
+    assert!(offset_of!(Coroutine, wakeup) == 8 * W);
+    assert!(offset_of!(Coroutine, scheduled_next) == 10 * W);
+    // QEMU's struct ends here (11 words); ours goes on.
+    assert!(offset_of!(Coroutine, fiber) >= 11 * W);
+};
 
 /// What `caller` holds while a coroutine is pooled: not null, so the enter
 /// path's existing "already entered?" test catches a stale `Coroutine *`
@@ -94,9 +124,10 @@ impl Coroutine {
             entry: Cell::new(None),
             entry_arg: Cell::new(ptr::null_mut()),
             caller: Cell::new(ptr::null()),
+            pool_next: Cell::new(ptr::null()),
+            locks_held: Cell::new(0),
             ctx: AtomicPtr::new(ptr::null_mut()),
             scheduled: AtomicPtr::new(ptr::null_mut()),
-            locks_held: Cell::new(0),
             queue_next: Cell::new(ptr::null()),
             wakeup: CoList::new(),
             scheduled_next: AtomicPtr::new(ptr::null_mut()),

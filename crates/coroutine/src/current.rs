@@ -24,7 +24,7 @@ pub fn set(co: *const Coroutine) {
 }
 
 /// The calling thread's AioContext, or null if it runs none. The main
-/// thread runs the main context, bound here on first use.
+/// thread runs the main context, which the event loop binds on first use.
 #[inline(always)]
 pub fn aio_context() -> *mut c_void {
     let ctx = block().aio_context.get();

@@ -4,14 +4,16 @@
 //! Two things the core cannot do alone. A lock that frees a sleeper must
 //! wake it in the AioContext it sleeps in, perhaps another thread's
 //! (`aio_co_wake`, which QEMU keeps in util/async.c, beside the loop); and
-//! the main thread's first enter records the main context, which only the
-//! event loop can make. The locks call `coroutine::wake` and the enter path
-//! calls `current::aio_context`; both end here, and the event loop fills
-//! in `EventLoop` from an ELF constructor (qemucoro-aio's lib.rs), so it is in place
-//! before any C code runs and the core never names the layer above it.
+//! an enter on a thread that recorded no context must ask the event loop
+//! which one it runs in (`qemu_get_current_aio_context`). The locks call `coroutine::wake` and the enter path
+//! calls `current::aio_context`; both end here. The event loop fills in
+//! `EventLoop` from an ELF constructor, so it is in place before any C code
+//! runs and the core never names the layer above it: our own AioContext
+//! (qemucoro-aio's lib.rs), or QEMU's (qemucoro-qemu-full's lib.rs).
 //!
 //! Neither call is on the enter or yield fast path: `wake` runs only when
-//! a lock or queue hands over, and `main_context` once per process.
+//! a lock or queue hands over, and `default_context` only on threads that
+//! record no context of their own.
 
 use std::ffi::c_void;
 use std::ptr;
@@ -25,8 +27,9 @@ pub struct EventLoop {
     /// ran in (at once, after the running coroutine yields, or by
     /// scheduling it on another thread's context).
     pub wake: fn(co: &Coroutine),
-    /// `qemu_get_aio_context`: the main context, made on first use.
-    pub main_context: fn() -> *mut c_void,
+    /// `qemu_get_current_aio_context` for a thread that recorded none with
+    /// `current::set_aio_context`: the context an enter there records.
+    pub default_context: fn() -> *mut c_void,
 }
 
 static EVENT_LOOP: AtomicPtr<EventLoop> = AtomicPtr::new(ptr::null_mut());
@@ -51,7 +54,7 @@ pub fn wake(co: &Coroutine) {
     (get().wake)(co)
 }
 
-/// See `EventLoop::main_context`.
-pub fn main_context() -> *mut c_void {
-    (get().main_context)()
+/// See `EventLoop::default_context`.
+pub fn default_context() -> *mut c_void {
+    (get().default_context)()
 }

@@ -10,12 +10,10 @@
 //! - the thread gets a small alternate signal stack unless it has one
 //!   (Rust's own threads do; C threads usually do not), since the overflow
 //!   handler can only run on an overflowed stack's thread from one;
-//! - the main thread's AioContext is bound on its first ask.
 //!
 //! It sits above the modules it sets up and they never call back into it,
 //! so the first-use chain is no import circle.
 
-use std::cell::Cell;
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::Once;
@@ -32,8 +30,6 @@ const ALT_STACK_SIZE: usize = 64 * 1024;
 thread_local! {
     /// Stands for the thread's own stack (see `Leader`).
     static LEADER: Leader<Coroutine> = const { Leader::new(Coroutine::blank()) };
-    /// Whether this thread was already asked for its default context.
-    static CHECKED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// First use of coroutine state on this thread: the leader becomes the
@@ -62,22 +58,13 @@ fn thread_init() {
     }
 }
 
-/// The context of a thread that has not set one: the main context on the
-/// main thread (recorded, so this runs once), null elsewhere.
+/// The context an enter records on a thread that set none: the event
+/// loop's answer (which may change, as QEMU's does with its BQL, so it is
+/// asked each time; a loop that has a fixed answer records it itself).
 #[cold]
 #[inline(never)]
 pub fn thread_default_context() -> *mut c_void {
-    if CHECKED.with(|c| c.replace(true)) {
-        return ptr::null_mut();
-    }
-    // SAFETY: plain system calls without arguments.
-    let main_thread = unsafe { libc::syscall(libc::SYS_gettid) == libc::getpid() as libc::c_long };
-    if !main_thread {
-        return ptr::null_mut();
-    }
-    let ctx = event_loop::main_context();
-    block().aio_context.set(ctx);
-    ctx
+    event_loop::default_context()
 }
 
 /// An alternate signal stack we installed; uninstalled at thread exit.

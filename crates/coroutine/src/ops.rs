@@ -52,6 +52,9 @@ fn new_boxed(stack_size: usize) -> *mut Coroutine {
     let co = Box::into_raw(Box::new(Coroutine::blank()));
     // SAFETY: `co` was just allocated above and is not shared yet.
     let c = unsafe { &*co };
+    // In place, the wake-up queue's `last` can point at its own head, as C
+    // code appending to it expects (co.rs).
+    c.wakeup.reset();
     let stack = Stack::new(stack_size);
     // SAFETY: the fiber is new, and it lives in the box, which never
     // moves; the body gets the coroutine it was made for.

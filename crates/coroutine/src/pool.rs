@@ -65,7 +65,7 @@ static GLOBAL: Mutex<Global> = Mutex::new(Global {
 });
 
 /// This thread's free list lives in the thread block (thread_block.rs), linked
-/// through `Coroutine::queue_next` (free coroutines are on no other list):
+/// through `Coroutine::pool_next` (free coroutines are on no other list):
 /// `pool_head`, `pool_len`, and `pool_armed` (whether `EXIT` is armed for
 /// this thread: once is enough). `EXIT` empties it when the thread ends.
 type Local = ThreadBlock;
@@ -102,7 +102,7 @@ pub fn get() -> Option<*mut Coroutine> {
         return refill(l);
     }
     // SAFETY: the free list holds only live, pooled coroutines.
-    l.pool_head.set(unsafe { (*co).queue_next.get() });
+    l.pool_head.set(unsafe { (*co).pool_next.get() });
     l.pool_len.set(l.pool_len.get() - 1);
     // SAFETY: as above; it is about to run and touch its stack.
     unsafe { (*co).stack_clean.set(false) };
@@ -121,7 +121,7 @@ pub(crate) fn put(co: *mut Coroutine) {
         discard_below_hot(l);
     }
     // SAFETY: a terminated coroutine is ours and on no list.
-    unsafe { (*co).queue_next.set(l.pool_head.get()) };
+    unsafe { (*co).pool_next.set(l.pool_head.get()) };
     l.pool_head.set(co);
     l.pool_len.set(l.pool_len.get() + 1);
 }
@@ -138,7 +138,7 @@ fn discard_below_hot(l: &Local) {
     let mut co = l.pool_head.get();
     for _ in 0..LOCAL_HOT {
         // SAFETY: the free list holds only live, pooled coroutines.
-        co = unsafe { (*co).queue_next.get() };
+        co = unsafe { (*co).pool_next.get() };
     }
     // SAFETY: as above; a pooled coroutine is not running.
     while let Some(c) = unsafe { co.as_ref() } {
@@ -146,7 +146,7 @@ fn discard_below_hot(l: &Local) {
             break;
         }
         c.discard_cold_stack();
-        co = c.queue_next.get();
+        co = c.pool_next.get();
     }
 }
 
@@ -186,7 +186,7 @@ fn refill(l: &Local) -> Option<*mut Coroutine> {
     // Batches list the most recently freed first; keep that order on top.
     for c in batch.0.into_iter().rev() {
         // SAFETY: the batch owned these pooled coroutines; now the list does.
-        unsafe { (*c).queue_next.set(l.pool_head.get()) };
+        unsafe { (*c).pool_next.set(l.pool_head.get()) };
         l.pool_head.set(c);
         l.pool_len.set(l.pool_len.get() + 1);
     }
@@ -207,7 +207,7 @@ fn spill(l: &Local, co: *mut Coroutine) -> bool {
     while batch.len() < BATCH {
         let co = l.pool_head.get();
         // SAFETY: the list has LOCAL_MAX > BATCH live, pooled coroutines.
-        l.pool_head.set(unsafe { (*co).queue_next.get() });
+        l.pool_head.set(unsafe { (*co).pool_next.get() });
         batch.push(co.cast_mut());
     }
     l.pool_len.set(l.pool_len.get() - BATCH);
@@ -227,7 +227,7 @@ fn take_all(l: &Local) -> Vec<*mut Coroutine> {
             break;
         }
         // SAFETY: the free list holds only live, pooled coroutines.
-        l.pool_head.set(unsafe { (*co).queue_next.get() });
+        l.pool_head.set(unsafe { (*co).pool_next.get() });
         all.push(co);
     }
     if all.len() != len || !l.pool_head.get().is_null() {

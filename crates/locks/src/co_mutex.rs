@@ -49,25 +49,31 @@ const SPIN_LIMIT: u32 = 1000;
 /// A mutex for coroutines: a coroutine that finds it held sleeps until the
 /// holder hands it over, in the order the waiters arrived. Embed it by value
 /// and initialise it with `qemu_co_mutex_init` (all-zero is unlocked).
+///
+/// `locked` and `holder` sit where QEMU's `CoMutex` has them, because
+/// QEMU's header reads both inline (`qemu_co_mutex_assert_locked`) and a
+/// QEMU build can run on these locks; the size is QEMU's too.
 #[repr(C)]
 pub struct CoMutex {
     /// Lockers: the holder plus coroutines waiting or about to; 0 when free.
     locked: UnsafeCell<c_uint>,
     /// Spinlock over `handoff` and `waiters`.
     wait_lock: UnsafeCell<c_uint>,
-    /// 1 when an unlock passed the mutex to a locker not queued yet.
-    handoff: Cell<c_uint>,
     /// The AioContext the holder runs in, so that lockers elsewhere know
     /// spinning may pay off.
     ctx: UnsafeCell<*mut c_void>,
-    /// The coroutine holding the mutex; NULL while free or being handed over.
-    holder: UnsafeCell<*mut Coroutine>,
     /// Coroutines sleeping in `qemu_co_mutex_lock`, oldest first.
     waiters: List<Coroutine>,
+    /// 1 when an unlock passed the mutex to a locker not queued yet.
+    handoff: Cell<c_uint>,
+    /// The coroutine holding the mutex; NULL while free or being handed over.
+    holder: UnsafeCell<*mut Coroutine>,
 }
 
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(size_of::<CoMutex>() == 48 && align_of::<CoMutex>() == 8);
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(HOLDER_OFFSET == 40 && LOCKED_OFFSET == 0);
 
 /// For gdb (the crate's lib.rs): where the count and the holder are.
 pub const LOCKED_OFFSET: usize = std::mem::offset_of!(CoMutex, locked);
@@ -78,10 +84,10 @@ impl CoMutex {
         CoMutex {
             locked: UnsafeCell::new(0),
             wait_lock: UnsafeCell::new(0),
-            handoff: Cell::new(0),
             ctx: UnsafeCell::new(ptr::null_mut()),
-            holder: UnsafeCell::new(ptr::null_mut()),
             waiters: List::new(),
+            handoff: Cell::new(0),
+            holder: UnsafeCell::new(ptr::null_mut()),
         }
     }
 

@@ -17,11 +17,18 @@ pub trait Linked {
     fn next(&self) -> &Cell<*const Self>;
 }
 
-/// Head and tail of a singly linked list; empty when `head` is null.
+/// Head of a singly linked FIFO, laid out as QEMU's `QSIMPLEQ_HEAD`: the
+/// first item, and where the last item's link is (`&first` when empty), so
+/// that C code built against QEMU's headers may append to a coroutine's
+/// wake-up queue with `QSIMPLEQ_INSERT_TAIL` (util/async.c does).
+///
+/// Only `first` says whether the list is empty: `last` is not read then,
+/// so an empty list may be moved or made by `new` (null `last`), and C sees
+/// `&first` again once the list was emptied in place (`reset`).
 #[repr(C)]
 pub struct List<T> {
-    head: Cell<*const T>,
-    tail: Cell<*const T>,
+    first: Cell<*const T>,
+    last: Cell<*const Cell<*const T>>,
 }
 
 impl<T: Linked> Default for List<T> {
@@ -33,44 +40,48 @@ impl<T: Linked> Default for List<T> {
 impl<T: Linked> List<T> {
     pub const fn new() -> List<T> {
         List {
-            head: Cell::new(ptr::null()),
-            tail: Cell::new(ptr::null()),
+            first: Cell::new(ptr::null()),
+            last: Cell::new(ptr::null()),
         }
     }
 
+    /// Empties the list where it lies, with `last` at `first` as QEMU's
+    /// `QSIMPLEQ_INIT` leaves it.
+    pub fn reset(&self) {
+        self.first.set(ptr::null());
+        self.last.set(&self.first);
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.head.get().is_null()
+        self.first.get().is_null()
     }
 
     pub fn first(&self) -> Option<&T> {
         // SAFETY: items are live while linked (module doc).
-        unsafe { self.head.get().as_ref() }
+        unsafe { self.first.get().as_ref() }
     }
 
     /// Appends `item`, which must not be on any list.
     pub fn push_back(&self, item: &T) {
         item.next().set(ptr::null());
-        match self.tail_ref() {
-            Some(tail) => tail.next().set(item),
-            None => self.head.set(item),
-        }
-        self.tail.set(item);
+        self.last_link().set(item);
+        self.last.set(item.next());
     }
 
     /// Puts `item`, which must not be on any list, in front.
     pub fn push_front(&self, item: &T) {
-        item.next().set(self.head.get());
         if self.is_empty() {
-            self.tail.set(item);
+            return self.push_back(item);
         }
-        self.head.set(item);
+        item.next().set(self.first.get());
+        self.first.set(item);
     }
 
     pub fn pop_front(&self) -> Option<&T> {
         let first = self.first()?;
-        self.head.set(first.next().get());
-        if self.head.get().is_null() {
-            self.tail.set(ptr::null());
+        self.first.set(first.next().get());
+        if self.is_empty() {
+            self.reset();
         }
         first.next().set(ptr::null());
         Some(first)
@@ -79,20 +90,25 @@ impl<T: Linked> List<T> {
     /// Moves every element of `other` in front of this list's elements,
     /// keeping their order; `other` ends empty.
     pub fn prepend(&self, other: &List<T>) {
-        let Some(other_tail) = other.tail_ref() else {
+        if other.is_empty() {
             return;
-        };
-        other_tail.next().set(self.head.get());
-        if self.is_empty() {
-            self.tail.set(other.tail.get());
         }
-        self.head.set(other.head.get());
-        other.head.set(ptr::null());
-        other.tail.set(ptr::null());
+        let other_last = other.last_link();
+        other_last.set(self.first.get());
+        if self.is_empty() {
+            self.last.set(other_last);
+        }
+        self.first.set(other.first.get());
+        other.reset();
     }
 
-    fn tail_ref(&self) -> Option<&T> {
-        // SAFETY: as in `first`, linked items are live.
-        unsafe { self.tail.get().as_ref() }
+    /// The link the next `push_back` writes: the last item's, or `first`.
+    fn last_link(&self) -> &Cell<*const T> {
+        if self.is_empty() {
+            return &self.first;
+        }
+        // SAFETY: a non-empty list's `last` is the link of its last item,
+        // which is live while linked (module doc).
+        unsafe { &*self.last.get() }
     }
 }
