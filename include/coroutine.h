@@ -158,6 +158,85 @@ typedef struct MemReentrancyGuard {
 } MemReentrancyGuard;
 
 /**
+ * What a sleep is waiting for: embed it (usually on the sleeper's stack)
+ * and pass it to `qemu_co_sleep_wake` to end the sleep early.
+ */
+typedef struct QemuCoSleep {
+  /**
+   * The sleeping coroutine, NULL when none sleeps.
+   */
+  Coroutine *to_wake;
+} QemuCoSleep;
+
+/**
+ * Counts of coroutines that have a stack.
+ */
+typedef struct QemucoroStats {
+  /**
+   * Created and not yet terminated.
+   */
+  size_t live;
+  /**
+   * Terminated, waiting in a pool for the next create.
+   */
+  size_t pooled;
+} QemucoroStats;
+
+/**
+ * Coroutine stacks that exist now (of live and pooled coroutines), by how
+ * an overflow of each is caught (docs/stacks.md).
+ */
+typedef struct QemucoroStackStats {
+  /**
+   * Own mapping, PROT_NONE guard band: caught at the faulting write.
+   */
+  size_t guarded_mapped;
+  /**
+   * Slab slot, userfaultfd write-protected guard band: caught at the
+   * faulting write.
+   */
+  size_t guarded_uffd;
+  /**
+   * Slab slot, guard band checked by software: caught at the next
+   * switch out, or at the fault a runaway recursion meets.
+   */
+  size_t checked;
+} QemucoroStackStats;
+
+/**
+ * A timer. C code may embed it by value and set it up with `timer_init`
+ * or `aio_timer_init`, or get one from `timer_new` / `aio_timer_new`; its
+ * fields are private to the library. All-zero is a timer that was never
+ * initialised: using it aborts with a message.
+ */
+typedef struct QEMUTimer {
+  /**
+   * Expiry in ns of the clock, -1 while not armed. Written only under
+   * the list's lock; read atomically anywhere (`timer_pending`).
+   */
+  int64_t expire_time;
+  /**
+   * The context whose loop runs the timer; NULL before `timer_init` and
+   * after `timer_deinit`.
+   */
+  const struct AioContext *ctx;
+  void (*cb)(void *opaque);
+  void *opaque;
+  /**
+   * Next armed timer of the same list; guarded by the list's lock.
+   */
+  struct QEMUTimer *next;
+  /**
+   * The QEMUClockType, validated when the timer is set up.
+   */
+  int clock;
+  /**
+   * Nanoseconds per unit of `timer_mod`'s expiry.
+   */
+  int scale;
+} QEMUTimer;
+
+/**
  * Head of a singly linked FIFO, laid out as QEMU's `QSIMPLEQ_HEAD`: the
  * first item, and where the last item's link is (`&first` when empty), so
  * that C code built against QEMU's headers may append to a coroutine's
@@ -266,85 +345,6 @@ typedef struct CoRwlock {
    */
   struct QemucoroTicketList tickets;
 } CoRwlock;
-
-/**
- * What a sleep is waiting for: embed it (usually on the sleeper's stack)
- * and pass it to `qemu_co_sleep_wake` to end the sleep early.
- */
-typedef struct QemuCoSleep {
-  /**
-   * The sleeping coroutine, NULL when none sleeps.
-   */
-  Coroutine *to_wake;
-} QemuCoSleep;
-
-/**
- * Counts of coroutines that have a stack.
- */
-typedef struct QemucoroStats {
-  /**
-   * Created and not yet terminated.
-   */
-  size_t live;
-  /**
-   * Terminated, waiting in a pool for the next create.
-   */
-  size_t pooled;
-} QemucoroStats;
-
-/**
- * Coroutine stacks that exist now (of live and pooled coroutines), by how
- * an overflow of each is caught (docs/stacks.md).
- */
-typedef struct QemucoroStackStats {
-  /**
-   * Own mapping, PROT_NONE guard band: caught at the faulting write.
-   */
-  size_t guarded_mapped;
-  /**
-   * Slab slot, userfaultfd write-protected guard band: caught at the
-   * faulting write.
-   */
-  size_t guarded_uffd;
-  /**
-   * Slab slot, guard band checked by software: caught at the next
-   * switch out, or at the fault a runaway recursion meets.
-   */
-  size_t checked;
-} QemucoroStackStats;
-
-/**
- * A timer. C code may embed it by value and set it up with `timer_init`
- * or `aio_timer_init`, or get one from `timer_new` / `aio_timer_new`; its
- * fields are private to the library. All-zero is a timer that was never
- * initialised: using it aborts with a message.
- */
-typedef struct QEMUTimer {
-  /**
-   * Expiry in ns of the clock, -1 while not armed. Written only under
-   * the list's lock; read atomically anywhere (`timer_pending`).
-   */
-  int64_t expire_time;
-  /**
-   * The context whose loop runs the timer; NULL before `timer_init` and
-   * after `timer_deinit`.
-   */
-  const struct AioContext *ctx;
-  void (*cb)(void *opaque);
-  void *opaque;
-  /**
-   * Next armed timer of the same list; guarded by the list's lock.
-   */
-  struct QEMUTimer *next;
-  /**
-   * The QEMUClockType, validated when the timer is set up.
-   */
-  int clock;
-  /**
-   * Nanoseconds per unit of `timer_mod`'s expiry.
-   */
-  int scale;
-} QEMUTimer;
 
 /**
  * Wait at the front of the queue instead of the back: for re-queueing a
@@ -623,207 +623,6 @@ void qemu_bh_delete(struct QEMUBH *bh);
 void yield_until_fd_readable(int fd);
 
 /**
- * Sends (`do_send`) or receives `bytes` bytes of the `iov_cnt` buffers of
- * `iov`, starting `offset` bytes in, on the non-blocking `sockfd`.
- *
- * Partial transfers continue. When `sockfd` would block, the coroutine
- * just yields: the caller's own fd handler must re-enter it (this never
- * installs handlers). EINTR is retried. Returns the number of bytes moved,
- * fewer only at EOF or after an error that followed some data; an error
- * before any byte moved returns -errno. Sends use MSG_NOSIGNAL (EPIPE, not
- * SIGPIPE); descriptors that are not sockets fall back to readv/writev.
- */
-ssize_t qemu_co_sendv_recvv(int sockfd,
-                            struct iovec *iov,
-                            unsigned int iov_cnt,
-                            size_t offset,
-                            size_t bytes,
-                            bool do_send);
-
-/**
- * `qemu_co_sendv_recvv` on the single buffer `buf` of `bytes` bytes.
- */
-ssize_t qemu_co_send_recv(int sockfd, void *buf, size_t bytes, bool do_send);
-
-/**
- * Initialises `mutex` as unlocked. Call it before any other operation on
- * the mutex.
- */
-void qemu_co_mutex_init(struct CoMutex *mutex);
-
-/**
- * Takes `mutex`. If another coroutine holds it, the caller yields and
- * sleeps until the mutex is handed to it; waiters get it in the order they
- * arrived, whichever thread they run on.
- */
-void qemu_co_mutex_lock(struct CoMutex *mutex);
-
-/**
- * Releases `mutex`. If coroutines wait for it, the oldest now owns it and
- * runs after the caller next yields or terminates (or, on another thread,
- * from that thread's event loop). Aborts if the mutex is not locked, if
- * the calling coroutine does not hold it, and outside coroutine context.
- */
-void qemu_co_mutex_unlock(struct CoMutex *mutex);
-
-/**
- * Aborts unless the calling coroutine holds `mutex`.
- */
-void qemu_co_mutex_assert_locked(struct CoMutex *mutex);
-
-/**
- * Initialises `queue` as empty. Call it before any other operation on the
- * queue.
- */
-void qemu_co_queue_init(struct CoQueue *queue);
-
-/**
- * Queues the running coroutine on `queue` and yields; `lock` (may be
- * NULL) is released while it waits and taken again before this returns.
- * With `CO_QUEUE_WAIT_FRONT` in `flags` the coroutine waits at the front.
- *
- * Use the macros `qemu_co_queue_wait(queue, lock)` and
- * `qemu_co_queue_wait_flags(queue, lock, flags)`, which accept a
- * `CoMutex *`, `QemuMutex *`, `QemuLockable *` or NULL. Aborts outside
- * coroutine context.
- */
-void qemu_co_queue_wait_impl(struct CoQueue *queue,
-                             struct QemuLockable *lock,
-                             CoQueueWaitFlags flags);
-
-/**
- * Wakes the coroutine that has waited longest; it runs after the caller
- * next yields or terminates. Returns false if the queue was empty. For
- * coroutine context; outside it use `qemu_co_enter_next`.
- */
-bool qemu_co_queue_next(struct CoQueue *queue);
-
-/**
- * Wakes every waiting coroutine, oldest first; they run after the caller
- * next yields or terminates. For coroutine context; outside it use
- * `qemu_co_enter_all`.
- */
-void qemu_co_queue_restart_all(struct CoQueue *queue);
-
-/**
- * Wakes the coroutine that has waited longest, releasing `lock` (may be
- * NULL) during the wake-up. Outside coroutine context the woken coroutine
- * runs before this returns; inside, this is `qemu_co_queue_next`. Returns
- * false if the queue was empty. Use the macro
- * `qemu_co_enter_next(queue, lock)`.
- */
-bool qemu_co_enter_next_impl(struct CoQueue *queue, struct QemuLockable *lock);
-
-/**
- * Wakes every waiting coroutine, oldest first, one at a time as
- * `qemu_co_enter_next` does. Use the macro `qemu_co_enter_all(queue, lock)`.
- */
-void qemu_co_enter_all_impl(struct CoQueue *queue, struct QemuLockable *lock);
-
-/**
- * Whether no coroutine waits on `queue`.
- */
-bool qemu_co_queue_empty(struct CoQueue *queue);
-
-/**
- * Initialises `lock` as unlocked. Call it before any other operation on
- * the lock.
- */
-void qemu_co_rwlock_init(struct CoRwlock *lock);
-
-/**
- * Takes `lock` for reading, alongside other readers. The caller yields
- * and waits while a writer holds the lock, and also while any coroutine is
- * queued for it, so that a waiting writer is not starved by new readers.
- */
-void qemu_co_rwlock_rdlock(struct CoRwlock *lock);
-
-/**
- * Takes `lock` for writing. The caller yields and waits, in arrival
- * order, while any reader or writer holds it.
- */
-void qemu_co_rwlock_wrlock(struct CoRwlock *lock);
-
-/**
- * Turns the caller's read lock into a write lock, more cheaply than
- * unlock + wrlock. Unless the caller is the only reader and nobody is
- * queued, it gives up its read lock, queues behind earlier waiters and
- * yields: another writer may run before this returns. Aborts if the lock
- * is not held for reading.
- */
-void qemu_co_rwlock_upgrade(struct CoRwlock *lock);
-
-/**
- * Turns the caller's write lock into a read lock, admitting queued
- * readers next to it. Never yields (unlike unlock + rdlock). Aborts if the
- * lock is not held for writing.
- */
-void qemu_co_rwlock_downgrade(struct CoRwlock *lock);
-
-/**
- * Releases the caller's read or write lock and wakes the next waiter(s),
- * which run after the caller next yields or terminates. Aborts if the
- * lock is not held, and outside coroutine context.
- */
-void qemu_co_rwlock_unlock(struct CoRwlock *lock);
-
-/**
- * Creates a coroutine that will run `entry(opaque)` when first entered.
- *
- * The coroutine comes from a pool when one is free. It is freed (returned
- * to the pool) when `entry` returns. Aborts if `entry` is NULL.
- */
-Coroutine *qemu_coroutine_create(CoroutineEntry *entry, void *opaque);
-
-/**
- * Runs `co` until it yields or returns, then returns to the caller.
- *
- * Coroutines that `co` woke meanwhile (through a lock or queue) run next,
- * before this returns. Aborts with "Co-routine re-entered recursively" if
- * `co` is already entered, and if `co` is NULL.
- */
-void qemu_coroutine_enter(Coroutine *co);
-
-/**
- * Enters `co` unless it is already entered (running or nested below us).
- */
-void qemu_coroutine_enter_if_inactive(Coroutine *co);
-
-/**
- * Suspends the running coroutine and returns to whoever entered it.
- *
- * Aborts with "Co-routine is yielding to no one" outside a coroutine.
- */
-void qemu_coroutine_yield(void);
-
-/**
- * The running coroutine; outside any coroutine, the calling thread's
- * leader: never NULL, and the same pointer on every call from that thread.
- */
-Coroutine *qemu_coroutine_self(void);
-
-/**
- * Whether the caller is running inside a coroutine.
- */
-bool qemu_in_coroutine(void);
-
-/**
- * Whether `co` has been entered and not yet yielded or returned: true for
- * the running coroutine and for every coroutine that entered it.
- */
-bool qemu_coroutine_entered(Coroutine *co);
-
-/**
- * Lets the global pool hold `additional_pool_size` more coroutines.
- */
-void qemu_coroutine_inc_pool_size(unsigned int additional_pool_size);
-
-/**
- * Undoes `qemu_coroutine_inc_pool_size`.
- */
-void qemu_coroutine_dec_pool_size(unsigned int removing_pool_size);
-
-/**
  * Writes the hang dump to `fd`: every live coroutine with what it waits
  * for (a CoMutex or CoRwlock and its holders, a CoQueue, a sleep and its
  * time left, an fd, a schedule, or a plain yield and who entered it last)
@@ -951,23 +750,10 @@ void qemucoro_legacy_enter(Coroutine *co, void *opaque);
 void qemu_co_sleep_ns_wakeable(struct QemuCoSleep *w, QEMUClockType type, int64_t ns);
 
 /**
- * Yields the running coroutine until `qemu_co_sleep_wake(w)`. Aborts with
- * "qemu_co_sleep: Co-routine was already scheduled in '...'" if the
- * coroutine is scheduled elsewhere.
- */
-void qemu_co_sleep(struct QemuCoSleep *w);
-
-/**
  * Yields the running coroutine for `ns` nanoseconds of clock `type`.
  * (A static inline function in QEMU's header.)
  */
 void qemu_co_sleep_ns(QEMUClockType type, int64_t ns);
-
-/**
- * Wakes the coroutine sleeping on `w`, if any, in its own context; its
- * timer is deleted when it resumes. Does nothing if none sleeps on `w`.
- */
-void qemu_co_sleep_wake(struct QemuCoSleep *w);
 
 /**
  * Runs `entry(opaque)` in a new coroutine of the current context and waits
@@ -1190,6 +976,220 @@ int64_t timer_expire_time_ns(struct QEMUTimer *ts);
  * aio_notify is what wakes it.
  */
 void init_clocks(void (*notify_cb)(void *opaque, QEMUClockType type));
+
+/**
+ * Sends (`do_send`) or receives `bytes` bytes of the `iov_cnt` buffers of
+ * `iov`, starting `offset` bytes in, on the non-blocking `sockfd`.
+ *
+ * Partial transfers continue. When `sockfd` would block, the coroutine
+ * just yields: the caller's own fd handler must re-enter it (this never
+ * installs handlers). EINTR is retried. Returns the number of bytes moved,
+ * fewer only at EOF or after an error that followed some data; an error
+ * before any byte moved returns -errno. Sends use MSG_NOSIGNAL (EPIPE, not
+ * SIGPIPE); descriptors that are not sockets fall back to readv/writev.
+ */
+ssize_t qemu_co_sendv_recvv(int sockfd,
+                            struct iovec *iov,
+                            unsigned int iov_cnt,
+                            size_t offset,
+                            size_t bytes,
+                            bool do_send);
+
+/**
+ * `qemu_co_sendv_recvv` on the single buffer `buf` of `bytes` bytes.
+ */
+ssize_t qemu_co_send_recv(int sockfd, void *buf, size_t bytes, bool do_send);
+
+/**
+ * Initialises `mutex` as unlocked. Call it before any other operation on
+ * the mutex.
+ */
+void qemu_co_mutex_init(struct CoMutex *mutex);
+
+/**
+ * Takes `mutex`. If another coroutine holds it, the caller yields and
+ * sleeps until the mutex is handed to it; waiters get it in the order they
+ * arrived, whichever thread they run on.
+ */
+void qemu_co_mutex_lock(struct CoMutex *mutex);
+
+/**
+ * Releases `mutex`. If coroutines wait for it, the oldest now owns it and
+ * runs after the caller next yields or terminates (or, on another thread,
+ * from that thread's event loop). Aborts if the mutex is not locked, if
+ * the calling coroutine does not hold it, and outside coroutine context.
+ */
+void qemu_co_mutex_unlock(struct CoMutex *mutex);
+
+/**
+ * Aborts unless the calling coroutine holds `mutex`.
+ */
+void qemu_co_mutex_assert_locked(struct CoMutex *mutex);
+
+/**
+ * Initialises `queue` as empty. Call it before any other operation on the
+ * queue.
+ */
+void qemu_co_queue_init(struct CoQueue *queue);
+
+/**
+ * Queues the running coroutine on `queue` and yields; `lock` (may be
+ * NULL) is released while it waits and taken again before this returns.
+ * With `CO_QUEUE_WAIT_FRONT` in `flags` the coroutine waits at the front.
+ *
+ * Use the macros `qemu_co_queue_wait(queue, lock)` and
+ * `qemu_co_queue_wait_flags(queue, lock, flags)`, which accept a
+ * `CoMutex *`, `QemuMutex *`, `QemuLockable *` or NULL. Aborts outside
+ * coroutine context.
+ */
+void qemu_co_queue_wait_impl(struct CoQueue *queue,
+                             struct QemuLockable *lock,
+                             CoQueueWaitFlags flags);
+
+/**
+ * Wakes the coroutine that has waited longest; it runs after the caller
+ * next yields or terminates. Returns false if the queue was empty. For
+ * coroutine context; outside it use `qemu_co_enter_next`.
+ */
+bool qemu_co_queue_next(struct CoQueue *queue);
+
+/**
+ * Wakes every waiting coroutine, oldest first; they run after the caller
+ * next yields or terminates. For coroutine context; outside it use
+ * `qemu_co_enter_all`.
+ */
+void qemu_co_queue_restart_all(struct CoQueue *queue);
+
+/**
+ * Wakes the coroutine that has waited longest, releasing `lock` (may be
+ * NULL) during the wake-up. Outside coroutine context the woken coroutine
+ * runs before this returns; inside, this is `qemu_co_queue_next`. Returns
+ * false if the queue was empty. Use the macro
+ * `qemu_co_enter_next(queue, lock)`.
+ */
+bool qemu_co_enter_next_impl(struct CoQueue *queue, struct QemuLockable *lock);
+
+/**
+ * Wakes every waiting coroutine, oldest first, one at a time as
+ * `qemu_co_enter_next` does. Use the macro `qemu_co_enter_all(queue, lock)`.
+ */
+void qemu_co_enter_all_impl(struct CoQueue *queue, struct QemuLockable *lock);
+
+/**
+ * Whether no coroutine waits on `queue`.
+ */
+bool qemu_co_queue_empty(struct CoQueue *queue);
+
+/**
+ * Initialises `lock` as unlocked. Call it before any other operation on
+ * the lock.
+ */
+void qemu_co_rwlock_init(struct CoRwlock *lock);
+
+/**
+ * Takes `lock` for reading, alongside other readers. The caller yields
+ * and waits while a writer holds the lock, and also while any coroutine is
+ * queued for it, so that a waiting writer is not starved by new readers.
+ */
+void qemu_co_rwlock_rdlock(struct CoRwlock *lock);
+
+/**
+ * Takes `lock` for writing. The caller yields and waits, in arrival
+ * order, while any reader or writer holds it.
+ */
+void qemu_co_rwlock_wrlock(struct CoRwlock *lock);
+
+/**
+ * Turns the caller's read lock into a write lock, more cheaply than
+ * unlock + wrlock. Unless the caller is the only reader and nobody is
+ * queued, it gives up its read lock, queues behind earlier waiters and
+ * yields: another writer may run before this returns. Aborts if the lock
+ * is not held for reading.
+ */
+void qemu_co_rwlock_upgrade(struct CoRwlock *lock);
+
+/**
+ * Turns the caller's write lock into a read lock, admitting queued
+ * readers next to it. Never yields (unlike unlock + rdlock). Aborts if the
+ * lock is not held for writing.
+ */
+void qemu_co_rwlock_downgrade(struct CoRwlock *lock);
+
+/**
+ * Releases the caller's read or write lock and wakes the next waiter(s),
+ * which run after the caller next yields or terminates. Aborts if the
+ * lock is not held, and outside coroutine context.
+ */
+void qemu_co_rwlock_unlock(struct CoRwlock *lock);
+
+/**
+ * Yields the running coroutine until `qemu_co_sleep_wake(w)`. Aborts with
+ * "qemu_co_sleep: Co-routine was already scheduled in '...'" if the
+ * coroutine is scheduled elsewhere.
+ */
+void qemu_co_sleep(struct QemuCoSleep *w);
+
+/**
+ * Wakes the coroutine sleeping on `w`, if any, in its own context; its
+ * timer is deleted when it resumes. Does nothing if none sleeps on `w`.
+ */
+void qemu_co_sleep_wake(struct QemuCoSleep *w);
+
+/**
+ * Creates a coroutine that will run `entry(opaque)` when first entered.
+ *
+ * The coroutine comes from a pool when one is free. It is freed (returned
+ * to the pool) when `entry` returns. Aborts if `entry` is NULL.
+ */
+Coroutine *qemu_coroutine_create(CoroutineEntry *entry, void *opaque);
+
+/**
+ * Runs `co` until it yields or returns, then returns to the caller.
+ *
+ * Coroutines that `co` woke meanwhile (through a lock or queue) run next,
+ * before this returns. Aborts with "Co-routine re-entered recursively" if
+ * `co` is already entered, and if `co` is NULL.
+ */
+void qemu_coroutine_enter(Coroutine *co);
+
+/**
+ * Enters `co` unless it is already entered (running or nested below us).
+ */
+void qemu_coroutine_enter_if_inactive(Coroutine *co);
+
+/**
+ * Suspends the running coroutine and returns to whoever entered it.
+ *
+ * Aborts with "Co-routine is yielding to no one" outside a coroutine.
+ */
+void qemu_coroutine_yield(void);
+
+/**
+ * The running coroutine; outside any coroutine, the calling thread's
+ * leader: never NULL, and the same pointer on every call from that thread.
+ */
+Coroutine *qemu_coroutine_self(void);
+
+/**
+ * Whether the caller is running inside a coroutine.
+ */
+bool qemu_in_coroutine(void);
+
+/**
+ * Whether `co` has been entered and not yet yielded or returned: true for
+ * the running coroutine and for every coroutine that entered it.
+ */
+bool qemu_coroutine_entered(Coroutine *co);
+
+/**
+ * Lets the global pool hold `additional_pool_size` more coroutines.
+ */
+void qemu_coroutine_inc_pool_size(unsigned int additional_pool_size);
+
+/**
+ * Undoes `qemu_coroutine_inc_pool_size`.
+ */
+void qemu_coroutine_dec_pool_size(unsigned int removing_pool_size);
 
 #ifdef __cplusplus
 }  // extern "C"

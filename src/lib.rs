@@ -24,10 +24,6 @@ mod aio_wait;
 mod aiocb;
 mod bh;
 mod co_io;
-mod co_mutex;
-mod co_queue;
-mod co_rwlock;
-mod coroutine;
 mod dump;
 mod error;
 mod gsource;
@@ -39,45 +35,6 @@ mod thread;
 mod thread_pool;
 mod timer;
 
-use qemucoro_coroutine::{CoroutineEntry, CoroutineEntryFn};
-use qemucoro_util::abort::null_arg;
-
-/// Borrows a C pointer that must not be NULL.
-///
-/// The pointee must be live for the duration of the call, which every C
-/// caller of this API promises (it is the object they created or embed).
-pub(crate) fn deref<'a, T>(func: &str, what: &str, ptr: *const T) -> &'a T {
-    // SAFETY: non-null pointers passed by C point to live objects of the
-    // right type for the length of the call; that is the API's contract.
-    match unsafe { ptr.as_ref() } {
-        Some(r) => r,
-        None => null_arg(func, what),
-    }
-}
-
-/// Borrows a C pointer that may be NULL (an optional argument).
-pub(crate) fn deref_opt<'a, T>(ptr: *const T) -> Option<&'a T> {
-    // SAFETY: as in `deref`; NULL becomes None.
-    unsafe { ptr.as_ref() }
-}
-
-/// Initialises the object C embeds at `ptr`, whatever its bytes were.
-pub(crate) fn init<T>(func: &str, what: &str, ptr: *mut T, value: T) {
-    if ptr.is_null() {
-        null_arg(func, what);
-    }
-    // SAFETY: C passes memory it owns for an object of this type, aligned
-    // as the header's definition requires; it holds nothing to drop (the
-    // lock types are plain data), so overwriting it is what init means.
-    unsafe { ptr.write(value) }
-}
-
-/// Turns C's `CoroutineEntry *` into a callable Rust fn pointer.
-pub(crate) fn entry_fn(func: &str, entry: *mut CoroutineEntryFn) -> CoroutineEntry {
-    if entry.is_null() {
-        null_arg(func, "entry");
-    }
-    // SAFETY: C passes a pointer to a function of type CoroutineEntry, which
-    // has exactly this ABI and signature; it is not NULL (checked above).
-    unsafe { std::mem::transmute::<*mut CoroutineEntryFn, CoroutineEntry>(entry) }
-}
+// The coroutine core's and the locks' exports, shared with QEMU's full
+// mode, and the pointer helpers every export uses.
+pub(crate) use qemucoro_capi::{deref, deref_opt, entry_fn, init};

@@ -15,14 +15,6 @@ pub extern "C" fn qemu_co_sleep_ns_wakeable(w: *mut QemuCoSleep, r#type: QEMUClo
     sleep::sleep_ns_wakeable(SleepPtr::from_c("qemu_co_sleep_ns_wakeable", w), r#type, ns);
 }
 
-/// Yields the running coroutine until `qemu_co_sleep_wake(w)`. Aborts with
-/// "qemu_co_sleep: Co-routine was already scheduled in '...'" if the
-/// coroutine is scheduled elsewhere.
-#[no_mangle]
-pub extern "C" fn qemu_co_sleep(w: *mut QemuCoSleep) {
-    sleep::sleep(SleepPtr::from_c("qemu_co_sleep", w));
-}
-
 /// Yields the running coroutine for `ns` nanoseconds of clock `type`.
 /// (A static inline function in QEMU's header.)
 #[no_mangle]
@@ -31,13 +23,6 @@ pub extern "C" fn qemu_co_sleep_ns(r#type: QEMUClockType, ns: i64) {
         to_wake: std::ptr::null_mut(),
     };
     sleep::sleep_ns_wakeable(SleepPtr::from_c("qemu_co_sleep_ns", &mut w), r#type, ns);
-}
-
-/// Wakes the coroutine sleeping on `w`, if any, in its own context; its
-/// timer is deleted when it resumes. Does nothing if none sleeps on `w`.
-#[no_mangle]
-pub extern "C" fn qemu_co_sleep_wake(w: *mut QemuCoSleep) {
-    sleep::wake(SleepPtr::from_c("qemu_co_sleep_wake", w));
 }
 
 /// Stands for QEMU's function type `CleanupFunc` (`void CleanupFunc(void

@@ -3,9 +3,12 @@
 depends on one of a layer above its own.
 
 The layers, lowest first (docs/design.md, "Layout"); each may use the ones
-before it. The C library (the root package) is the top; the QEMU backend is a
-product beside it that may use util and switch only. Cargo already rejects
-cycles; this holds the order itself.
+before it. The C library (the root package) is the top. Beside the event
+loop, on the locks, sit the C exports both products share (capi). The QEMU
+products are beside the C library: the switch backend may use util and switch
+only; full mode takes everything below the event loop, and the shared
+exports, and runs on QEMU's own loop. Cargo already rejects cycles; this
+holds the order itself.
 """
 import json
 import sys
@@ -13,7 +16,11 @@ import sys
 ORDER = ["qemucoro-util", "qemucoro-switch", "qemucoro-coroutine",
          "qemucoro-locks", "qemucoro-aio", "qemucoro"]
 ALLOWED = {name: set(ORDER[:i]) for i, name in enumerate(ORDER)}
+BELOW_LOOP = set(ORDER[:4])
+ALLOWED["qemucoro-capi"] = BELOW_LOOP
+ALLOWED["qemucoro"] |= {"qemucoro-capi"}
 ALLOWED["qemucoro-qemu-backend"] = {"qemucoro-util", "qemucoro-switch"}
+ALLOWED["qemucoro-qemu-full"] = BELOW_LOOP | {"qemucoro-capi"}
 
 meta = json.load(sys.stdin)
 bad = []
@@ -30,6 +37,7 @@ for line in bad:
     print(line)
 if bad:
     print("layers: a crate depends on a layer above its own (order: "
-          + " < ".join(ORDER) + "; qemucoro-qemu-backend: util, switch)")
+          + " < ".join(ORDER) + "; capi and qemu-full: below aio;"
+          " qemucoro-qemu-backend: util, switch)")
     sys.exit(1)
 print("layers: no crate depends on a layer above its own")

@@ -1,10 +1,14 @@
-//! Locks and queues for coroutines: CoQueue, CoMutex, CoRwlock and the
-//! `QemuLockable` a queue waits with. They sit on the coroutine core and
-//! wake sleepers through `coroutine::wake`, never naming the event loop.
+//! What a coroutine waits with: CoQueue, CoMutex, CoRwlock and the
+//! `QemuLockable` a queue waits with, `QemuCoSleep`, and transfers on
+//! non-blocking descriptors that yield when they would block. They sit on
+//! the coroutine core and wake sleepers through `coroutine::wake`, never
+//! naming the event loop, so our AioContext and QEMU's both run them.
 
+pub mod co_io;
 pub mod co_mutex;
 pub mod co_queue;
 pub mod co_rwlock;
+pub mod co_sleep;
 pub mod lockable;
 
 /// Where gdb/qemucoro.py finds a lock's holder, in bytes from the start of

@@ -1,6 +1,6 @@
 //! C exports of `CoMutex` (QEMU's `qemu_co_mutex_*`).
 
-use super::{deref, init};
+use crate::{deref, init};
 use qemucoro_locks::co_mutex::CoMutex;
 
 /// Initialises `mutex` as unlocked. Call it before any other operation on

@@ -3,7 +3,7 @@
 //! `qemu_co_enter_next` and `qemu_co_enter_all` macros in
 //! `qemu/coroutine.h` turn any lock into the `QemuLockable *` taken here.
 
-use super::{deref, deref_opt, init};
+use crate::{deref, deref_opt, init};
 use qemucoro_locks::co_queue::{CoQueue, CoQueueWaitFlags};
 use qemucoro_locks::lockable::QemuLockable;
 

@@ -1,6 +1,6 @@
 //! C exports of `CoRwlock` (QEMU's `qemu_co_rwlock_*`).
 
-use super::{deref, init};
+use crate::{deref, init};
 use qemucoro_locks::co_rwlock::CoRwlock;
 
 /// Initialises `lock` as unlocked. Call it before any other operation on

@@ -22,7 +22,7 @@
 use std::ffi::{c_uint, c_void};
 use std::ptr;
 
-use super::deref;
+use crate::deref;
 use qemucoro_coroutine::{self as coroutine, Coroutine, CoroutineEntryFn};
 use qemucoro_coroutine::{current, pool};
 
@@ -40,7 +40,7 @@ pub extern "C" fn qemu_coroutine_create(
     entry: *mut CoroutineEntryFn,
     opaque: *mut c_void,
 ) -> *mut Coroutine {
-    let entry = super::entry_fn("qemu_coroutine_create", entry);
+    let entry = crate::entry_fn("qemu_coroutine_create", entry);
     coroutine::create(entry, opaque)
 }
 
