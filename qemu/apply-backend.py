@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """Adds the qemucoro backend choice to a QEMU source tree (7.2 .. 10.x).
 
-Idempotent. Makes three edits, all opt-in at configure time (and a fourth,
+Idempotent. Makes these edits, all opt-in at configure time (and one more,
 a fix, below):
   * meson_options.txt gains  option('qemucoro_lib', type: 'string', ...)
+    and option('qemucoro_mode', type: 'combo', choices: switch, full)
   * util/meson.build: when qemucoro_lib is set, build util/coroutine-qemucoro.c
     (layout checks only) instead of util/coroutine-<backend>.c, and link the
-    archive named by the option into everything that links libqemuutil.a
-  * util/coroutine-qemucoro.c is copied from this repository
+    archive named by the option into everything that links libqemuutil.a;
+    in full mode, build util/coroutine-qemucoro-full.c (layout checks and
+    the timer glue) instead, and not util/qemu-coroutine*.c either: the
+    archive then holds the whole coroutine API
+  * util/coroutine-qemucoro.c and coroutine-qemucoro-full.c are copied from
+    this repository
 With the option left empty the tree builds exactly as before.
 The fix: Debian's +ds tarball ships no edk2 firmware, yet QEMU's top-level
 meson.build unpacks it for x86_64-softmmu even with --disable-install-blobs;
@@ -36,6 +41,37 @@ BLOCK = """{i}if get_option('qemucoro_lib') != ''
 {i}else
 {i}  {orig}
 {i}endif"""
+MODE_OPTION = (
+    "\n# Added by qemucoro's apply-backend.py\n"
+    "option('qemucoro_mode', type: 'combo', choices: ['switch', 'full'],\n"
+    "       value: 'switch', description: 'with qemucoro_lib: replace the "
+    "switch only, or the whole coroutine API (util/qemu-coroutine*.c)')\n"
+)
+# QEMU's generic coroutine files: left out in full mode.
+GENERIC_LINE = re.compile(
+    r"^(\s*)(util_ss\.add\(files\('qemu-coroutine[^)]*\)\))\s*$", re.M)
+GENERIC_BLOCK = """{i}if get_option('qemucoro_lib') == '' or get_option('qemucoro_mode') != 'full'  # qemucoro
+{i}  {orig}
+{i}endif"""
+GLUE_LINE = "util_ss.add(files('coroutine-qemucoro.c'))"
+GLUE_BY_MODE = ("util_ss.add(files(get_option('qemucoro_mode') == 'full' ? "
+                "'coroutine-qemucoro-full.c' : 'coroutine-qemucoro.c'))")
+
+
+def add_full_mode(src: pathlib.Path) -> None:
+    opts = src / "meson_options.txt"
+    text = opts.read_text()
+    if "qemucoro_mode" not in text:
+        opts.write_text(text + MODE_OPTION)
+    util = src / "util" / "meson.build"
+    text = util.read_text()
+    if "qemucoro_mode" in text:
+        return
+    text = GENERIC_LINE.sub(
+        lambda m: GENERIC_BLOCK.format(i=m.group(1), orig=m.group(2)), text)
+    util.write_text(text.replace(GLUE_LINE, GLUE_BY_MODE))
+
+
 # The top-level meson.build's edk2 unpack condition (10.x; 7.2 has none).
 EDK2_LINE = "    unpack_edk2_blobs = bzip2.found()\n"
 EDK2_FIXED = ("    unpack_edk2_blobs = bzip2.found() and "
@@ -51,11 +87,12 @@ def fix_edk2_unpack(src: pathlib.Path) -> None:
 
 def main(src: pathlib.Path) -> None:
     here = pathlib.Path(__file__).resolve().parent
-    shim = here / "coroutine-qemucoro.c"
-    dest = src / "util" / "coroutine-qemucoro.c"
-    # Copy only on change, so an unchanged tree does not rebuild.
-    if not dest.exists() or dest.read_bytes() != shim.read_bytes():
-        shutil.copyfile(shim, dest)
+    for name in ("coroutine-qemucoro.c", "coroutine-qemucoro-full.c"):
+        shim = here / name
+        dest = src / "util" / name
+        # Copy only on change, so an unchanged tree does not rebuild.
+        if not dest.exists() or dest.read_bytes() != shim.read_bytes():
+            shutil.copyfile(shim, dest)
 
     opts = src / "meson_options.txt"
     text = opts.read_text()
@@ -71,6 +108,7 @@ def main(src: pathlib.Path) -> None:
                      "QEMU's build changed, see docs/qemu-backend.md")
         block = BLOCK.format(i=m.group(1), orig=m.group(0).strip())
         util.write_text(text[: m.start()] + block + text[m.end():])
+    add_full_mode(src)
     fix_edk2_unpack(src)
     print(f"apply-backend: {src} has the qemucoro backend choice")
 

@@ -10,16 +10,33 @@
 #                                acquire/release around each switch, for a
 #                                QEMU built --enable-tsan:
 #                                build/qemu-backend-tsan/libqemucoro-backend.a
+# QEMUCORO_MODE=full builds full mode's archive instead (crates/qemu-full,
+# build/qemu-full[-asan|-tsan]/): the whole coroutine API, whose global
+# definitions are every function util/qemu-coroutine*.c define in the QEMU
+# versions of qemu/full-mode/symbols-*.txt, plus the backend's self and
+# in_coroutine.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 case "${1:-}" in
-    "") FEATURES=; NAME=qemu-backend ;;
-    asan) FEATURES=asan; NAME=qemu-backend-asan ;;
-    tsan) FEATURES=tsan; NAME=qemu-backend-tsan ;;
+    "") FEATURES= ;;
+    asan|tsan) FEATURES=$1 ;;
     *) echo "build-backend: unknown mode '$1' (want nothing, asan or tsan)" >&2; exit 2 ;;
 esac
+case "${QEMUCORO_MODE:-switch}" in
+    switch)
+        PKG=qemucoro-qemu-backend; BASE=qemu-backend; TAIL=qemu_coroutine_switch
+        SYMS="qemu_coroutine_new qemu_coroutine_delete qemu_coroutine_switch qemu_coroutine_self qemu_in_coroutine"
+        KEEP=qemucoro_qemu_gdb_layout ;;
+    full)
+        PKG=qemucoro-qemu-full; BASE=qemu-full; TAIL="enter_begin qemu_coroutine_yield"
+        SYMS=$(awk '$1 == "def" || $1 == "backend" { print $4 }' "$ROOT"/qemu/full-mode/symbols-*.txt |
+            grep -v -x -e qemu_coroutine_new -e qemu_coroutine_delete -e qemu_coroutine_switch |
+            sort -u | xargs)
+        KEEP="qemucoro_gdb_layout qemucoro_gdb_lock_layout qemucoro_registry" ;;
+    *) echo "build-backend: QEMUCORO_MODE=$QEMUCORO_MODE (want switch or full)" >&2; exit 2 ;;
+esac
+NAME=$BASE${FEATURES:+-$FEATURES}
 OUT=${QEMUCORO_BACKEND_DIR:-$ROOT/build/$NAME}
-SYMS="qemu_coroutine_new qemu_coroutine_delete qemu_coroutine_switch qemu_coroutine_self qemu_in_coroutine"
 
 cd "$ROOT"
 # Only the staticlib, compiled for PIE: QEMU links the backend into its
@@ -27,18 +44,19 @@ cd "$ROOT"
 # %fs-relative access). RUSTFLAGS, not `cargo rustc -- ...`, so that the
 # layer crates below the backend are compiled that way too.
 RUSTFLAGS="${RUSTFLAGS:-} -C relocation-model=pie" \
-    cargo build --release --locked --quiet -p qemucoro-qemu-backend --lib \
+    cargo build --release --locked --quiet -p "$PKG" --lib \
     --features "$FEATURES" --target-dir "target/$NAME" >&2
 mkdir -p "$OUT"
-# ld -r pulls from the Rust staticlib only the members the five symbols need
+# ld -r pulls from the Rust staticlib only the members the symbols need
 # (not all of std); objcopy then makes every other definition local, so the
 # object cannot clash with anything QEMU (or another Rust archive) defines.
 undef=""
 keep=""
 for s in $SYMS; do undef="$undef -u $s"; keep="$keep --keep-global-symbol=$s"; done
-# (-u also keeps qemucoro_qemu_gdb_layout, which gdb/qemucoro.py reads.)
+# (-u also keeps the layout tables gdb/qemucoro.py reads, as locals.)
+for s in $KEEP; do undef="$undef -u $s"; done
 # shellcheck disable=SC2086
-ld -r --gc-sections $undef -u qemucoro_qemu_gdb_layout -o "$OUT/qemucoro-backend.o" "target/$NAME/release/libqemucoro_qemu_backend.a"
+ld -r --gc-sections $undef -o "$OUT/qemucoro-backend.o" "target/$NAME/release/lib$(echo "$PKG" | tr - _).a"
 # shellcheck disable=SC2086
 # Embedded LLVM bitcode (from std) is dropped: binutils' LLVM plugin, if
 # installed, chokes on bitcode from a newer LLVM when ar/nm read the object.
@@ -46,9 +64,9 @@ objcopy $keep --remove-section=.llvmbc --remove-section=.llvmcmd "$OUT/qemucoro-
 rm -f "$OUT/libqemucoro-backend.a"
 ar rcs "$OUT/libqemucoro-backend.a" "$OUT/qemucoro-backend.o"
 
-# No `ret` crosses a switch: qemu_coroutine_switch tail-jumps into it.
+# No `ret` crosses a switch: the switch is reached by tail jumps.
 if [ -z "${1:-}" ]; then
-    "$ROOT/tools/check-tail-branches.sh" --want qemu_coroutine_switch objdump \
+    "$ROOT/tools/check-tail-branches.sh" --want "$TAIL" objdump \
         "$OUT/qemucoro-backend.o" >&2
 fi
 

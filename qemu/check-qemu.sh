@@ -30,6 +30,27 @@ else
     TESTS="test-coroutine test-aio test-aio-multithread test-thread-pool test-bdrv-drain test-block-iothread test-blockjob"
 fi
 
+# Full mode: every binary we run must carry our whole coroutine API and
+# none of QEMU's util/qemu-coroutine*.c (whose static helpers would show).
+prove_full() {
+    for bin in "$@"; do
+        syms=$(nm "$bin")
+        for s in qemu_coroutine_create qemu_aio_coroutine_enter qemu_co_mutex_lock qemu_co_sleep_ns_wakeable; do
+            echo "$syms" | grep -q " T $s\$" || die "$bin does not define $s"
+        done
+        echo "$syms" | grep -q '13qemucoro_capi' ||
+            die "$bin: the coroutine API is not qemucoro's (no qemucoro_capi symbols)"
+        if echo "$syms" | grep -q -e 'qemu_co_mutex_lock_slowpath' -e 'coroutine_trampoline'; then
+            die "$bin still contains QEMU's coroutine code"
+        fi
+    done
+    if ar t "$BUILD/libqemuutil.a" | grep -q -e 'qemu-coroutine' -e 'coroutine-ucontext'; then
+        die "libqemuutil.a still contains QEMU's coroutine files"
+    fi
+    echo "full-mode proof: $# binaries define the coroutine API from qemucoro"
+    echo "  (qemucoro_capi symbols present; util/qemu-coroutine*.c absent from them and from libqemuutil.a)"
+}
+
 # Every binary we run must carry our backend and not QEMU's ucontext one.
 # Our functions keep their Rust names as local symbols in the symbol table;
 # coroutine-ucontext.c's static trampoline would show up as coroutine_trampoline.
@@ -162,12 +183,12 @@ round_trip() {
 main() {
     t_start=$(now)
     select_version
-    log "QEMU $QV with the qemucoro backend${ASAN:+ (AddressSanitizer)}"
+    log "QEMU $QV with the qemucoro backend ($MODE mode)${ASAN:+ (AddressSanitizer)}"
     timed deps install_system_deps
     select_python
     timed source prepare_source
     timed backend build_backend
-    BUILD=$WORK/build-$QV-qemucoro${ASAN:+-asan}
+    BUILD=$WORK/build-$QV-qemucoro$MODE_SUFFIX${ASAN:+-asan}
     timed configure configure_build "$BUILD" "$LIB"
     bins=""
     [ -n "$ASAN" ] || bins="qemu-img qemu-io"
@@ -176,7 +197,11 @@ main() {
     timed build build_targets "$BUILD" $bins
     log "checking that the binaries use qemucoro"
     # shellcheck disable=SC2086
-    prove_backend $(for b in $bins; do echo "$BUILD/$b"; done)
+    if [ "$MODE" = full ]; then
+        prove_full $(for b in $bins; do echo "$BUILD/$b"; done)
+    else
+        prove_backend $(for b in $bins; do echo "$BUILD/$b"; done)
+    fi
     # shellcheck disable=SC2086
     [ -z "$ASAN" ] || prove_asan_annotations $(for b in $bins; do echo "$BUILD/$b"; done)
     log "QEMU unit tests${ASAN:+ under ASan}"

@@ -5,6 +5,15 @@
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${QEMUCORO_QEMU_WORK:-$ROOT/build/qemu}
 JOBS=${JOBS:-$(nproc)}
+# QEMUCORO_MODE=switch (our switch under QEMU's generic coroutine layer) or
+# full (our whole coroutine API in place of util/qemu-coroutine*.c).
+MODE=${QEMUCORO_MODE:-switch}
+case $MODE in
+    switch) MODE_SUFFIX= ;;
+    full) MODE_SUFFIX=-full ;;
+    *) printf 'qemu: error: QEMUCORO_MODE=%s (want switch or full)\n' "$MODE" >&2; exit 1 ;;
+esac
+export QEMUCORO_MODE=$MODE
 
 log() { printf '\n=== %s\n' "$*"; }
 die() { printf 'qemu: error: %s\n' "$*" >&2; exit 1; }
@@ -163,7 +172,7 @@ configure_build() {
     fi
     _meson=$_b/pyvenv/bin/meson
     [ -x "$_meson" ] || _meson=$(dirname "$PY")/meson
-    "$_meson" configure "$_b" "-Dqemucoro_lib=$_lib" >/dev/null
+    "$_meson" configure "$_b" "-Dqemucoro_lib=$_lib" "-Dqemucoro_mode=$MODE" >/dev/null
 }
 
 # The backend archive, built fresh (cargo is incremental), as a copy named
