@@ -17,7 +17,8 @@ qemu-backend-asan:
 qemu-backend-tsan:
 	qemu/build-backend.sh tsan
 
-# QEMU_VERSION=10.0.2 (default) or 7.2; QEMU_SRC=dir for an existing tree
+# QEMU_VERSION=10.0.2 (default) or 7.2; QEMU_SRC=dir for an existing tree;
+# QEMUCORO_MODE=switch (default) or full (docs/qemu-full-mode.md)
 check-qemu:
 	qemu/check-qemu.sh
 

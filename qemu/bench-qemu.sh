@@ -38,31 +38,37 @@ img_bench() {
 min() { printf '%s\n' "$@" | sort -g | head -1; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-# measure NAME CMD_UCONTEXT CMD_QEMUCORO [CMD_FLOOR]: alternates the
-# commands ROUNDS times and prints a row: each side's best, its ratio to
-# ucontext's best and, in brackets, the ratio of the medians.
+# measure NAME CMD_UCONTEXT CMD_SWITCH CMD_FULL [CMD_FLOOR]: alternates the
+# commands ROUNDS times and prints a row: each side's best, and each
+# qemucoro side's (and the floor's) ratio to ucontext's best with, in
+# brackets, the ratio of the medians.
 measure() {
-    name=$1; u_cmd=$2; q_cmd=$3; f_cmd=${4:-}; u=""; q=""; f=""
+    name=$1; shift
+    t1=""; t2=""; t3=""; t4=""
     i=0
     while [ "$i" -lt "$ROUNDS" ]; do
-        u="$u $(eval "$u_cmd")"
-        q="$q $(eval "$q_cmd")"
-        [ -z "$f_cmd" ] || f="$f $(eval "$f_cmd")"
+        j=1
+        for side in "$@"; do
+            eval "t$j=\"\$t$j $(eval "$side")\""
+            j=$((j + 1))
+        done
         i=$((i + 1))
     done
-    # shellcheck disable=SC2086
-    set -- "$(min $u)" "$(min $q)" "$(median $u)" "$(median $q)"
-    [ -n "$1" ] && [ -n "$2" ] || die "no timing for $name"
-    if [ -n "$f_cmd" ]; then
-        # shellcheck disable=SC2086
-        set -- "$@" "$(min $f)" "$(median $f)"
-        [ -n "$5" ] || die "no floor timing for $name"
-    fi
-    awk -v n="$name" -v u="$1" -v q="$2" -v um="$3" -v qm="$4" -v f="${5:-}" -v fm="${6:-}" 'BEGIN {
-        r = sprintf("%.2f (%.2f)", q / u, qm / um)
-        if (f == "") printf "%-22s %9.3f %9.3f %9s %13s %13s %8.2fx\n", n, u, q, "-", r, "-", u / q
-        else printf "%-22s %9.3f %9.3f %9.3f %13s %13s %8.2fx\n", n, u, q, f, r,
-            sprintf("%.2f (%.2f)", f / u, fm / um), u / q }'
+    bests=""; medians=""; j=1
+    for side in "$@"; do
+        eval "v=\$t$j"
+        # shellcheck disable=SC2086,SC2154
+        b=$(min $v); m=$(median $v)
+        [ -n "$b" ] || die "no timing for $name ($side)"
+        bests="$bests $b"; medians="$medians $m"; j=$((j + 1))
+    done
+    echo "$bests|$medians" | awk -v n="$name" -F'|' '{
+        nb = split($1, b, " "); split($2, m, " ")
+        line = sprintf("%-22s", n)
+        for (j = 1; j <= 4; j++) line = line sprintf(" %9s", j <= nb ? sprintf("%.3f", b[j]) : "-")
+        for (j = 2; j <= 4; j++)
+            line = line sprintf(" %13s", j <= nb ? sprintf("%.2f (%.2f)", b[j] / b[1], m[j] / m[1]) : "-")
+        print line }'
 }
 
 # build_floor: test-coroutine linked again from the ucontext tree's objects
@@ -168,35 +174,47 @@ yield_instructions() {
 
 main() {
     select_version
-    log "bench-qemu: QEMU $QV, ucontext vs qemucoro vs the floor backend"
+    log "bench-qemu: QEMU $QV, ucontext vs qemucoro (switch and full mode) vs the floor backend"
     install_system_deps
     select_python
     prepare_source
-    build_backend
     U=$WORK/build-$QV-ucontext
     Q=$WORK/build-$QV-qemucoro
-    configure_build "$U" ""
+    QF=$WORK/build-$QV-qemucoro-full
+    # Both modes, whatever QEMUCORO_MODE says (configure_build reads MODE).
+    MODE=switch; QEMUCORO_MODE=switch
+    build_backend
     configure_build "$Q" "$LIB"
-    for b in "$U" "$Q"; do build_targets "$b" qemu-img tests/unit/test-coroutine; done
+    MODE=full; QEMUCORO_MODE=full
+    build_backend
+    configure_build "$QF" "$LIB"
+    MODE=switch; QEMUCORO_MODE=switch
+    configure_build "$U" ""
+    for b in "$U" "$Q" "$QF"; do build_targets "$b" qemu-img tests/unit/test-coroutine; done
     nm "$U/qemu-img" | grep -q coroutine_trampoline || die "$U is not a ucontext build"
     nm "$Q/qemu-img" | grep -q 21qemucoro_qemu_backend || die "$Q is not a qemucoro build"
+    nm "$QF/qemu-img" | grep -q 13qemucoro_capi || die "$QF is not a qemucoro full-mode build"
     build_floor
 
     log "$ROUNDS runs each, alternating; seconds (lower is better)"
     # Other load on the machine skews all sides; say how much there was.
     echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
-    printf "%-22s %9s %9s %9s %13s %13s %9s\n" "case (best s)" ucontext qemucoro floor \
-        "qemucoro/uc" "floor/uc" speedup
+    printf "%-22s %9s %9s %9s %9s %13s %13s %13s\n" "case (best s)" ucontext switch full floor \
+        "switch/uc" "full/uc" "floor/uc"
     for c in $PERF_CASES; do
         measure "perf/$c" "perf_case $U/tests/unit/test-coroutine $c" \
-            "perf_case $Q/tests/unit/test-coroutine $c" "perf_case $F_TEST $c"
+            "perf_case $Q/tests/unit/test-coroutine $c" \
+            "perf_case $QF/tests/unit/test-coroutine $c" "perf_case $F_TEST $c"
     done
     for d in 1 64; do
-        measure "qemu-img null-co d=$d" "img_bench $U/qemu-img $d" "img_bench $Q/qemu-img $d"
+        measure "qemu-img null-co d=$d" "img_bench $U/qemu-img $d" "img_bench $Q/qemu-img $d" \
+            "img_bench $QF/qemu-img $d"
     done
-    echo "times: the best of $ROUNDS; ratios: of the bests (of the medians in brackets);"
-    echo "speedup = ucontext/qemucoro of the bests."
-    echo "Goals: perf/yield qemucoro/uc <= 0.30, perf/cost <= 0.6, qemu-img null-co d=64 speedup >= 1.10."
+    echo "times: the best of $ROUNDS; ratios: of the bests (of the medians in brackets)."
+    echo "switch = QEMU's generic coroutine layer on our switch (QEMUCORO_MODE=switch);"
+    echo "full = our whole coroutine API in place of util/qemu-coroutine*.c (QEMUCORO_MODE=full)."
+    echo "Goals: switch: perf/yield <= 0.30, perf/cost <= 0.6 of ucontext; full: perf/yield <= 0.20,"
+    echo "perf/lifecycle and perf/cost <= 0.25, qemu-img null-co no slower than switch."
     echo "floor = test-coroutine on qemu/bench-floor-backend.c: the bare switch and the TLS"
     echo "store QEMU's contract needs, nothing else; floor/uc is the least any backend can reach."
     echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -54,7 +54,12 @@ pub fn wake(co: &Coroutine) {
     (get().wake)(co)
 }
 
-/// See `EventLoop::default_context`.
+/// See `EventLoop::default_context`. With no event loop (the core's own
+/// unit tests) there is no context to record.
 pub fn default_context() -> *mut c_void {
-    (get().default_context)()
+    // SAFETY: as in `get`.
+    match unsafe { EVENT_LOOP.load(Ordering::Acquire).as_ref() } {
+        Some(e) => (e.default_context)(),
+        None => ptr::null_mut(),
+    }
 }
