@@ -13,6 +13,7 @@
 #   JOBS=n                          parallel compile jobs (default: nproc)
 set -eu
 . "$(dirname "$0")/common.sh"
+switch_mode_only check-qemu-full
 . "$(dirname "$0")/full-suites.sh"
 
 QEMU_VERSION=10.0.2

@@ -20,6 +20,7 @@
 #   QEMU_DL_DIR=dir   look here for the orig tarball first
 set -eu
 . "$(dirname "$0")/common.sh"
+switch_mode_only check-qemu-gdb
 
 QEMU_VERSION=10.0.2
 # gdb NAME ARGS...: gdb in batch mode with our script and the command file

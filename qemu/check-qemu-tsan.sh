@@ -11,6 +11,7 @@
 #   QEMU_DL_DIR=dir   look here for the orig tarball first
 set -eu
 . "$(dirname "$0")/common.sh"
+switch_mode_only check-qemu-tsan
 
 QEMU_VERSION=10.0.2
 TESTS="test-coroutine test-aio-multithread"

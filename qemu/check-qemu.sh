@@ -15,7 +15,7 @@ set -eu
 ASAN=""
 case "${1:-}" in
     "") ;;
-    --asan) ASAN=1 ;;
+    --asan) ASAN=1; switch_mode_only check-qemu-asan ;;
     *) die "usage: check-qemu.sh [--asan]" ;;
 esac
 
