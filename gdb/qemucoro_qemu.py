@@ -16,7 +16,12 @@
 #                         live coroutine holds, in `coroutine deadlocks`'s
 #                         words (the same cycle search, gdb/qemucoro.py's Hang)
 #
-# QEMU keeps no list of its coroutines and records no waits: the backend
+# In full mode (QEMU on the library's whole coroutine API) the same commands
+# read the core's layout table instead, and `qemu coroutines` / `qemu
+# deadlocks` are `coroutine list` / `coroutine deadlocks`: the core keeps
+# the registry and the wait records itself (with times).
+#
+# In switch mode QEMU keeps no list of its coroutines and records no waits: the backend
 # links every coroutine it made into `qemucoro_qemu_registry`
 # (crates/qemu-backend/src/registry.rs), and what a suspended coroutine waits for
 # is read off its stack: the innermost frame in one of QEMU's wait
@@ -47,7 +52,7 @@ import struct
 
 import gdb
 
-from __main__ import arch, read_layout, read_word, symbol_address, backtrace_from
+from __main__ import arch, layout, read_layout, read_word, symbol_address, backtrace_from
 from __main__ import (Hang, running_sps, symbol_name, walk_frames, WAIT_NONE, WAIT_MUTEX,
                       WAIT_RDLOCK, WAIT_WRLOCK, WAIT_QUEUE, WAIT_SLEEP, WAIT_FD_READ,
                       WAIT_FD_WRITE, WAIT_SCHEDULED)
@@ -69,9 +74,22 @@ def qemu_layout():
     try:
         symbol_address("qemucoro_qemu_gdb_layout")
     except gdb.error:
-        raise gdb.GdbError("not a QEMU built with the qemucoro backend "
-                           "(no qemucoro_qemu_gdb_layout)")
+        return full_mode_layout()
     return read_layout("qemucoro_qemu_gdb_layout", QEMU_LAYOUT_FIELDS, QEMU_LAYOUT_VERSION)
+
+
+def full_mode_layout():
+    """Full mode (crates/qemu-full): QEMU runs on the library's own core,
+    whose layout table has the words this script needs under the core's
+    names; its registry, wait records and hang analysis are gdb/qemucoro.py's."""
+    try:
+        core = layout()
+    except gdb.error:
+        raise gdb.GdbError("not a QEMU built with qemucoro (neither "
+                           "qemucoro_qemu_gdb_layout nor qemucoro_gdb_layout)")
+    return {"version": QEMU_LAYOUT_VERSION, "caller": core["co_caller"],
+            "stack_bottom": core["co_stack_bottom"], "stack_size": core["co_stack_size"],
+            "sp": core["co_sp"], "next": core["co_next"], "full": True}
 
 
 class Elf:
@@ -444,6 +462,9 @@ stack use, entry, and for a suspended one what it waits for."""
         super().__init__("qemu coroutines", gdb.COMMAND_STACK)
 
     def invoke(self, arg, from_tty):
+        if qemu_layout().get("full"):
+            gdb.execute("coroutine list")
+            return
         hang = QemuHang()
         for co in hang.everything:
             use = "%d/%d" % (co.used, co.size) if co.used is not None else "-/%d" % co.size
@@ -464,6 +485,9 @@ on locks no live coroutine holds (the words of `coroutine deadlocks`)."""
         super().__init__("qemu deadlocks", gdb.COMMAND_STACK)
 
     def invoke(self, arg, from_tty):
+        if qemu_layout().get("full"):
+            gdb.execute("coroutine deadlocks")
+            return
         gdb.write("\n".join(QemuHang().problems()) + "\n")
 
 

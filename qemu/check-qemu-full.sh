@@ -6,14 +6,15 @@
 # and the iotests `quick` group for qcow2, raw and nbd. Prints pass/fail/skip
 # per suite and backend. A test that fails on both backends is reported as
 # environmental (named, never hidden); one that fails only with qemucoro is
-# run once more, and fails the target if it fails again.
+# run once more, and fails the target if it fails again. QEMUCORO_MODE=full
+# builds the qemucoro tree in full mode (build/qemu/full-10.0.2-qemucoro-full,
+# results in build/qemu/full-results-full); the ucontext tree is shared.
 #   check-qemu-full.sh [SUITE...]   default: unit block qcow2 raw nbd
 #   check-qemu-full.sh --build-only builds both trees, runs nothing
 #   QEMU_DL_DIR=dir                 look here for the orig tarball first
 #   JOBS=n                          parallel compile jobs (default: nproc)
 set -eu
 . "$(dirname "$0")/common.sh"
-switch_mode_only check-qemu-full
 . "$(dirname "$0")/full-suites.sh"
 
 QEMU_VERSION=10.0.2
@@ -52,7 +53,7 @@ configure_full() {
             >configure.log 2>&1) || {
             tail -30 "$_b/configure.log"; die "configure failed, see $_b/configure.log"; }
     fi
-    "$_b/pyvenv/bin/meson" configure "$_b" "-Dqemucoro_lib=$_lib" >/dev/null
+    "$_b/pyvenv/bin/meson" configure "$_b" "-Dqemucoro_lib=$_lib" "-Dqemucoro_mode=$MODE" >/dev/null
 }
 
 # build_full BUILD_DIR: what the suites run. check-block and the iotests
@@ -112,7 +113,7 @@ install_firmware() {
 }
 
 build_both() {
-    BQ=$WORK/full-$QV-qemucoro
+    BQ=$WORK/full-$QV-qemucoro$MODE_SUFFIX
     BU=$WORK/full-$QV-ucontext
     timed configure configure_full "$BQ" "$LIB"
     ccache -z >/dev/null
@@ -133,7 +134,7 @@ main() {
     if [ "${1:-}" = "--build-only" ]; then only_build=1; shift; fi
     SUITES=${*:-unit block qcow2 raw nbd}
     select_version
-    log "QEMU $QV full (x86_64-softmmu + tools): qemucoro and ucontext"
+    log "QEMU $QV full (x86_64-softmmu + tools): qemucoro ($MODE mode) and ucontext"
     timed deps install_full_deps
     select_python
     timed source prepare_source

@@ -20,7 +20,6 @@
 #   QEMU_DL_DIR=dir   look here for the orig tarball first
 set -eu
 . "$(dirname "$0")/common.sh"
-switch_mode_only check-qemu-gdb
 
 QEMU_VERSION=10.0.2
 # gdb NAME ARGS...: gdb in batch mode with our script and the command file
@@ -51,7 +50,15 @@ session() {
 
 # The innermost frame of a coroutine that entered another, and of one that
 # yielded (see the top).
-ENTERER='qemu_aio_coroutine_enter \(\)'
+# Where a coroutine that entered another stopped: QEMU's enter in switch
+# mode; in full mode our own (the enter stub, or the enter of a woken one).
+ENTERER='(qemu_aio_coroutine_enter|qemu_coroutine_enter|enter_begin|qemucoro_coroutine::ops::[a-z_]+)'
+# Switch mode keeps no wait times ("? s"); full mode's core does.
+AGE='(\?|[0-9.]+)'
+# Full mode's core also records the thread a coroutine waits on.
+THR='(\[thread [0-9]+\] )?'
+ETHR='(, thread [0-9]+)?'
+
 YIELDER='(qemu_coroutine_yield|yield_5_times)'
 
 fail=0
@@ -76,7 +83,7 @@ for e in json.load(open(sys.argv[1])):
     [ -n "$_flags" ] || die "no compile command for test-coroutine.c in $BUILD"
     # shellcheck disable=SC2086
     (cd "$BUILD" && cc $_flags -o "$OUT/gdb-deadlock" "$ROOT/qemu/gdb-deadlock.c" \
-        libqom.a.p/*.o libevent-loop-base.a.p/*.o libqemuutil.a "$LIB" $(pkg-config --libs glib-2.0 gthread-2.0) -lm -lz -lrt -pthread) ||
+        libqom.a.p/*.o libevent-loop-base.a.p/*.o -Wl,--start-group libqemuutil.a "$LIB" -Wl,--end-group $(pkg-config --libs glib-2.0 gthread-2.0) -lm -lz -lrt -pthread) ||
         die "building qemu/gdb-deadlock.c failed"
 }
 
@@ -85,18 +92,18 @@ for e in json.load(open(sys.argv[1])):
 check_deadlock() {
     f=$1
     co='0x[0-9a-f]+'
-    expect "$f" "^$co  suspended +stack [0-9]+/[0-9]+ +entry deadlock_a  waits \\? s for CoMutex $co held by $co \\(entry deadlock_b\\)$"
-    expect "$f" "^$co  suspended +stack [0-9]+/[0-9]+ +entry deadlock_b  waits \\? s for CoMutex $co held by $co \\(entry deadlock_a\\)$"
-    expect "$f" "^deadlock: coroutine $co \\(entry deadlock_[ab]\\) waits for CoMutex $co held by $co; coroutine $co \\(entry deadlock_[ab]\\) waits for CoMutex $co held by $co$"
+    expect "$f" "^$co  suspended +stack [0-9]+/[0-9]+ +entry deadlock_a  ${THR}waits $AGE s for CoMutex $co held by $co \\(entry deadlock_b\\)$"
+    expect "$f" "^$co  suspended +stack [0-9]+/[0-9]+ +entry deadlock_b  ${THR}waits $AGE s for CoMutex $co held by $co \\(entry deadlock_a\\)$"
+    expect "$f" "^deadlock: coroutine $co \\(entry deadlock_[ab]$ETHR\\) waits for CoMutex $co held by $co; coroutine $co \\(entry deadlock_[ab]$ETHR\\) waits for CoMutex $co held by $co$"
     expect "$f" '^qemucoro dump: 1 deadlock cycle\(s\)$'
     # The addresses in the lines must be the program's: its stderr names them.
     _m=$(sed -n 's/^gdb-deadlock: coroutines \(0x[0-9a-f]*\) and \(0x[0-9a-f]*\) deadlocked on \(0x[0-9a-f]*\) and \(0x[0-9a-f]*\)$/\1 \2 \3 \4/p' "$OUT/deadlock-live.txt")
     [ -n "$_m" ] || { echo "check-qemu-gdb: gdb-deadlock did not print its addresses"; fail=1; return; }
     set -- "$f" $_m
-    expect "$1" "^$2  suspended .*entry deadlock_a  waits .* for CoMutex $5 held by $3 \\(entry deadlock_b\\)$"
-    expect "$1" "^$3  suspended .*entry deadlock_b  waits .* for CoMutex $4 held by $2 \\(entry deadlock_a\\)$"
-    _a="coroutine $2 \\(entry deadlock_a\\) waits for CoMutex $5 held by $3"
-    _b="coroutine $3 \\(entry deadlock_b\\) waits for CoMutex $4 held by $2"
+    expect "$1" "^$2  suspended .*entry deadlock_a  .*waits .* for CoMutex $5 held by $3 \\(entry deadlock_b\\)$"
+    expect "$1" "^$3  suspended .*entry deadlock_b  .*waits .* for CoMutex $4 held by $2 \\(entry deadlock_a\\)$"
+    _a="coroutine $2 \\(entry deadlock_a$ETHR\\) waits for CoMutex $5 held by $3"
+    _b="coroutine $3 \\(entry deadlock_b$ETHR\\) waits for CoMutex $4 held by $2"
     expect "$1" "^deadlock: ($_a; $_b|$_b; $_a)$"
 }
 
@@ -106,7 +113,7 @@ check_nesting() {
     [ "$n" -eq 3 ] || { echo "check-qemu-gdb: $f: $n coroutine sections, want 3"; fail=1; }
     expect "$f" '^#0 .* nest \(.*test-coroutine\.c:[0-9]+$'
     for k in 1 2; do
-        section "$f" $k | grep -Eq "^#0 .* in $ENTERER " &&
+        section "$f" $k | grep -Eq "^#0 .* in $ENTERER" &&
         section "$f" $k | grep -Eq '^#[0-9]+ .* in nest \(\) at .*test-coroutine\.c:[0-9]+$' ||
             { echo "check-qemu-gdb: $f: section $k is not a nest coroutine in qemu_aio_coroutine_enter"; fail=1; }
     done
@@ -124,24 +131,28 @@ check_yield() {
 
 main() {
     select_version
-    log "gdb: qemu bt / qemu coroutine on QEMU $QV's test-coroutine (qemucoro backend)"
+    log "gdb: qemu bt / qemu coroutine on QEMU $QV's test-coroutine (qemucoro, $MODE mode)"
     command -v gdb >/dev/null || die "gdb is not installed"
     install_system_deps
     select_python
     prepare_source
     build_backend
-    BUILD=$WORK/build-$QV-qemucoro
+    BUILD=$WORK/build-$QV-qemucoro$MODE_SUFFIX
     configure_build "$BUILD" "$LIB"
     build_targets "$BUILD" tests/unit/test-coroutine
     BIN=$BUILD/tests/unit/test-coroutine
     OUT=$WORK/gdb; rm -rf "$OUT"; mkdir -p "$OUT"
+    # The coroutine qemu_coroutine_enter was called with: QEMU's C names it
+    # `co`; full mode's enter is an assembly stub, its argument in rdi.
+    CO_ARG=co
+    [ "$MODE" = switch ] || CO_ARG='$rdi'
 
     session nesting /basic/nesting \
         "$(printf '%s\n' 'break nest if ((NestData *)opaque)->n_enter == 2' run)" \
         'qemu bt'
     session yield /basic/yield \
         "$(printf '%s\n' 'break qemu_coroutine_enter' run continue)" \
-        "$(printf '%s\n' 'qemu coroutine co' 'printf "pc: "' 'info symbol $qemu_coroutine_pc(co)')"
+        "$(printf '%s\n' "qemu coroutine $CO_ARG" 'printf "pc: "' "info symbol \$qemu_coroutine_pc($CO_ARG)")"
 
     build_deadlock
     BIN=$OUT/gdb-deadlock

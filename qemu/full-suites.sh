@@ -4,7 +4,7 @@
 # check-block), qcow2, raw, nbd (the iotests `quick` group for that format or
 # protocol). Results go to $RESULTS/<backend>/<suite>.txt.
 
-RESULTS=${RESULTS:-$WORK/full-results}
+RESULTS=${RESULTS:-$WORK/full-results$MODE_SUFFIX}
 FR="python3 $ROOT/qemu/full-results.py"
 
 # run_meson_suite BUILD OUTFILE TARGET: QEMU's own make target; its exit
