@@ -44,7 +44,7 @@ cd "$ROOT"
 # %fs-relative access). RUSTFLAGS, not `cargo rustc -- ...`, so that the
 # layer crates below the backend are compiled that way too.
 RUSTFLAGS="${RUSTFLAGS:-} -C relocation-model=pie" \
-    cargo build --release --locked --quiet -p "$PKG" --lib \
+    cargo build --profile qemu --locked --quiet -p "$PKG" --lib \
     --features "$FEATURES" --target-dir "target/$NAME" >&2
 mkdir -p "$OUT"
 # ld -r pulls from the Rust staticlib only the members the symbols need
@@ -55,8 +55,22 @@ keep=""
 for s in $SYMS; do undef="$undef -u $s"; keep="$keep --keep-global-symbol=$s"; done
 # (-u also keeps the layout tables gdb/qemucoro.py reads, as locals.)
 for s in $KEEP; do undef="$undef -u $s"; done
+RUSTLIB="target/$NAME/qemu/lib$(echo "$PKG" | tr - _).a"
+# std's panic entry and allocation-error handler, called from core and
+# alloc, become the archive's own aborts (util's define_abort_hooks!): then
+# nothing reaches std's hooks, and --gc-sections drops them and the
+# backtrace printer they use. The names carry the toolchain's hash: read
+# them from the archive (readelf, as nm trips over std's embedded bitcode).
+wrap=""
+for pair in rust_begin_unwind:qemucoro_panic_abort \
+            __rust_alloc_error_handler:qemucoro_alloc_abort; do
+    sym=$(readelf -sW "$RUSTLIB" | grep -o "_RNvCs[A-Za-z0-9_]*[0-9_]${pair%%:*}\$" | sort -u)
+    [ "$(echo "$sym" | grep -c .)" = 1 ] ||
+        { echo "build-backend: no single ${pair%%:*} symbol in $RUSTLIB ($sym)" >&2; exit 1; }
+    wrap="$wrap --wrap=$sym --defsym=__wrap_$sym=${pair#*:} -u ${pair#*:}"
+done
 # shellcheck disable=SC2086
-ld -r --gc-sections $undef -o "$OUT/qemucoro-backend.o" "target/$NAME/release/lib$(echo "$PKG" | tr - _).a"
+ld -r --gc-sections $undef $wrap -o "$OUT/qemucoro-backend.o" "$RUSTLIB"
 # shellcheck disable=SC2086
 # Embedded LLVM bitcode (from std) is dropped: binutils' LLVM plugin, if
 # installed, chokes on bitcode from a newer LLVM when ar/nm read the object.
@@ -70,6 +84,10 @@ if [ -z "${1:-}" ]; then
         "$OUT/qemucoro-backend.o" >&2
 fi
 
+if nm "$OUT/qemucoro-backend.o" | grep -q backtrace_rs; then
+    echo "build-backend: std's backtrace printer is still linked (the panic hooks were not replaced)" >&2
+    exit 1
+fi
 got=$(nm -g --defined-only "$OUT/qemucoro-backend.o" | awk '{print $3}' | sort | tr '\n' ' ')
 want=$(echo "$SYMS" | tr ' ' '\n' | sort | tr '\n' ' ')
 if [ "$got" != "$want" ]; then

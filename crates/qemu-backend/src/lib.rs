@@ -498,3 +498,6 @@ mod tests {
         .unwrap();
     }
 }
+
+// A panic or an allocation failure: one line and abort (see the macro).
+qemucoro_util::define_abort_hooks!();

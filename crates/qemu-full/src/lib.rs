@@ -55,3 +55,6 @@ static REGISTER: extern "C" fn() = register;
 extern "C" fn register() {
     event_loop::register(&EVENT_LOOP);
 }
+
+// A panic or an allocation failure: one line and abort (see the macro).
+qemucoro_util::define_abort_hooks!();
