@@ -3,7 +3,7 @@
 # QEMU's own util code. The logic is in qemu/*.sh.
 
 .PHONY: qemu-backend qemu-backend-asan qemu-backend-tsan check-qemu check-qemu-asan \
-        check-qemu-tsan check-qemu-gdb check-qemu-full bench-qemu check-vs-qemu
+        check-qemu-tsan check-qemu-gdb check-qemu-full check-qemu-nbd bench-qemu check-vs-qemu
 
 # build/qemu-backend/libqemucoro-backend.a, the archive QEMU links
 qemu-backend:
@@ -43,9 +43,16 @@ check-qemu-full:
 	qemu/check-qemu-full.sh $(SUITES)
 
 # QEMU's test-coroutine perf cases and qemu-img bench on the ucontext
-# backend, on qemucoro and on the bare-switch floor, side by side
+# backend, on qemucoro (switch and full mode) and on the bare-switch floor,
+# side by side
 bench-qemu:
 	qemu/bench-qemu.sh
+
+# qemu-nbd and qemu-storage-daemon (iothread) on ucontext, switch and full
+# mode serving one qcow2 image to nbdcopy and fio: identical data, and the
+# throughput of each side
+check-qemu-nbd:
+	qemu/check-qemu-nbd.sh
 
 # The C suite built a second time against QEMU 10.0.2's own coroutine, lock,
 # sleep, AioContext and iothread code (the tree `make bench` builds): every

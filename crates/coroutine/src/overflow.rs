@@ -27,6 +27,7 @@ use std::sync::OnceLock;
 use crate::thread_block;
 use crate::Coroutine;
 use qemucoro_switch::stack::page_size;
+use qemucoro_util::line::Line;
 
 /// A SIGSEGV or SIGBUS disposition we replaced.
 struct Previous(libc::sigaction);
@@ -166,10 +167,7 @@ fn overflowed(addr: usize, sp: usize) -> Option<&'static Coroutine> {
 /// guard page) after it, and aborts. Async-signal-safe: a fixed buffer,
 /// write(2), and a symbol lookup that only reads files (symbol.rs).
 pub fn report(co: &Coroutine, how: &str) -> ! {
-    let mut msg = Line {
-        buf: [0; 512],
-        len: 0,
-    };
+    let mut msg = Line::new();
     let size = co
         .stack_bounds()
         .map_or(0, |(_, size)| qemucoro_switch::stack::requested_size(size));
@@ -188,11 +186,9 @@ pub fn report(co: &Coroutine, how: &str) -> ! {
     msg.push(b" bytes");
     msg.push(how.as_bytes());
     msg.push(b"\n");
-    // SAFETY: writing our own buffer to stderr; abort takes no arguments.
-    unsafe {
-        libc::write(libc::STDERR_FILENO, msg.buf.as_ptr().cast(), msg.len);
-        libc::abort()
-    }
+    msg.write_to_stderr();
+    // SAFETY: abort takes no arguments and does not return.
+    unsafe { libc::abort() }
 }
 
 /// Hands a fault that is not ours to the previous disposition, the way
@@ -226,47 +222,5 @@ unsafe fn chain(sig: c_int, info: *mut libc::siginfo_t) {
                 libc::raise(sig);
             }
         }
-    }
-}
-
-/// A fixed buffer that formats without allocating.
-struct Line {
-    buf: [u8; 512],
-    len: usize,
-}
-
-impl Line {
-    fn push(&mut self, s: &[u8]) {
-        let n = s.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s[..n]);
-        self.len += n;
-    }
-
-    fn push_decimal(&mut self, mut n: usize) {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.push(&digits[i..]);
-    }
-
-    fn push_hex(&mut self, mut n: usize) {
-        let mut digits = [0u8; 16];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b"0123456789abcdef"[n & 15];
-            n >>= 4;
-            if n == 0 {
-                break;
-            }
-        }
-        self.push(&digits[i..]);
     }
 }

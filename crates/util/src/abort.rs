@@ -1,18 +1,20 @@
 //! How the library stops the process on misuse: one line on stderr, then
-//! abort(), as QEMU does. Nothing here allocates or unwinds.
+//! abort(), as QEMU does. Nothing here allocates, locks or unwinds.
 
-use std::fmt;
-use std::io::Write;
+use std::fmt::{self, Write};
 
-/// Prints `msg` and a newline on stderr, then aborts (SIGABRT).
+use crate::line::Line;
+
+/// Prints `msg` and a newline on stderr (one write, cut at 512 bytes),
+/// then aborts (SIGABRT).
 #[cold]
 #[inline(never)]
 pub fn die(msg: fmt::Arguments<'_>) -> ! {
-    let mut err = std::io::stderr().lock();
-    // Nothing useful can be done if stderr is gone: abort regardless.
-    let _ = err.write_fmt(msg);
-    let _ = err.write_all(b"\n");
-    let _ = err.flush();
+    let mut line = Line::new();
+    // Line's writes cannot fail; a message that long is cut.
+    let _ = line.write_fmt(msg);
+    line.push(b"\n");
+    line.write_to_stderr();
     std::process::abort()
 }
 

@@ -22,8 +22,6 @@
 //! refuses one (RLIMIT_AS, address space), smaller ones are tried, down to
 //! a single slot, before giving up.
 
-use std::collections::HashMap;
-
 use super::valgrind::ValgrindStackRegistration;
 
 use super::{die_os, guard_len, page_size, try_map_anonymous, uffd, Protection, Stack};
@@ -43,9 +41,29 @@ struct SlabMap {
     uffd: bool,
 }
 
+/// Free slots by usable size: the slots' lowest addresses, tagged. Stacks
+/// come in few sizes (QEMU uses one), so a short list searched in order
+/// does, and it keeps std's hash map and its random seeding out of the
+/// archives QEMU links.
+#[derive(Default)]
+struct FreeSlots(Vec<(usize, Vec<usize>)>);
+
+impl FreeSlots {
+    /// The free slots of `usable`-byte stacks (a new, empty list at first).
+    fn of(&mut self, usable: usize) -> &mut Vec<usize> {
+        let i = match self.0.iter().position(|(u, _)| *u == usable) {
+            Some(i) => i,
+            None => {
+                self.0.push((usable, Vec::new()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+}
+
 pub(super) struct Slabs {
-    /// Free slots by usable size: the slots' lowest addresses, tagged.
-    free: HashMap<usize, Vec<usize>>,
+    free: FreeSlots,
     /// Slots in the next slab.
     next_slots: usize,
     maps: Vec<SlabMap>,
@@ -65,16 +83,15 @@ pub fn take(usable: usize) -> Stack {
     let slot = {
         let mut guard = SLABS.lock();
         let slabs = guard.get_or_insert_with(|| Slabs {
-            free: HashMap::new(),
+            free: FreeSlots::default(),
             next_slots: FIRST_SLOTS,
             maps: Vec::new(),
         });
-        if slabs.free.get(&usable).is_none_or(Vec::is_empty) {
+        if slabs.free.of(usable).is_empty() {
             // Slabs are few and big: map the next one under the lock.
             new_slab(slabs, usable);
         }
-        let slots = slabs.free.get_mut(&usable).expect("just refilled");
-        slots.pop().expect("just refilled")
+        slabs.free.of(usable).pop().expect("just refilled")
     };
     let protection = if slot & CHECKED_TAG != 0 {
         Protection::Checked
@@ -137,7 +154,7 @@ fn new_slab(slabs: &mut Slabs, usable: usize) {
         CHECKED_TAG
     };
     let first = start + page;
-    let slots = slabs.free.entry(usable).or_default();
+    let slots = slabs.free.of(usable);
     slots.extend((0..n).rev().map(|i| (first + i * stride) | tag));
     slabs.maps.push(map);
 }
@@ -183,11 +200,7 @@ pub fn give_back(start: *mut u8, len: usize, protection: Protection) {
     };
     let mut guard = SLABS.lock();
     let slabs = guard.as_mut().expect("a slab stack came from a slab");
-    slabs
-        .free
-        .entry(usable)
-        .or_default()
-        .push(start as usize | tag);
+    slabs.free.of(usable).push(start as usize | tag);
 }
 
 /// Guards every userfaultfd slab again in a forked child (the child has
