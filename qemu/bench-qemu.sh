@@ -178,18 +178,7 @@ main() {
     install_system_deps
     select_python
     prepare_source
-    U=$WORK/build-$QV-ucontext
-    Q=$WORK/build-$QV-qemucoro
-    QF=$WORK/build-$QV-qemucoro-full
-    # Both modes, whatever QEMUCORO_MODE says (configure_build reads MODE).
-    MODE=switch; QEMUCORO_MODE=switch
-    build_backend
-    configure_build "$Q" "$LIB"
-    MODE=full; QEMUCORO_MODE=full
-    build_backend
-    configure_build "$QF" "$LIB"
-    MODE=switch; QEMUCORO_MODE=switch
-    configure_build "$U" ""
+    configure_mode_trees
     for b in "$U" "$Q" "$QF"; do build_targets "$b" qemu-img tests/unit/test-coroutine; done
     nm "$U/qemu-img" | grep -q coroutine_trampoline || die "$U is not a ucontext build"
     nm "$Q/qemu-img" | grep -q 21qemucoro_qemu_backend || die "$Q is not a qemucoro build"

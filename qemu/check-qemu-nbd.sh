@@ -24,24 +24,17 @@ install_nbd_clients() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q libnbd-bin fio
 }
 
-# tree SIDE: the build directory of a side.
+# tree SIDE: the build directory of a side (configure_mode_trees sets them).
 tree() {
     case $1 in
-        ucontext) echo "$WORK/build-$QV-ucontext" ;;
-        switch) echo "$WORK/build-$QV-qemucoro" ;;
-        full) echo "$WORK/build-$QV-qemucoro-full" ;;
+        ucontext) echo "$U" ;;
+        switch) echo "$Q" ;;
+        full) echo "$QF" ;;
     esac
 }
 
 build_trees() {
-    MODE=switch; QEMUCORO_MODE=switch
-    build_backend
-    configure_build "$(tree switch)" "$LIB"
-    MODE=full; QEMUCORO_MODE=full
-    build_backend
-    configure_build "$(tree full)" "$LIB"
-    MODE=switch; QEMUCORO_MODE=switch
-    configure_build "$(tree ucontext)" ""
+    configure_mode_trees
     for s in $SIDES; do
         build_targets "$(tree "$s")" qemu-img qemu-nbd storage-daemon/qemu-storage-daemon
     done

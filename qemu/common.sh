@@ -198,6 +198,23 @@ build_backend() {
     LIB=$_named
 }
 
+# configure_mode_trees: the same QEMU configured three times, with fresh
+# archives: U on ucontext, Q in switch mode, QF in full mode (for the
+# scripts that compare the modes; QEMUCORO_MODE does not matter to them).
+configure_mode_trees() {
+    U=$WORK/build-$QV-ucontext
+    Q=$WORK/build-$QV-qemucoro
+    QF=$WORK/build-$QV-qemucoro-full
+    _mode=$MODE
+    for MODE in switch full; do
+        QEMUCORO_MODE=$MODE
+        build_backend
+        if [ "$MODE" = full ]; then configure_build "$QF" "$LIB"; else configure_build "$Q" "$LIB"; fi
+    done
+    MODE=$_mode; QEMUCORO_MODE=$_mode
+    configure_build "$U" ""
+}
+
 # build_targets BUILD_DIR TARGET...
 build_targets() {
     _b=$1; shift
