@@ -150,7 +150,7 @@ yield_instructions() {
     fi
     log "perf/yield instructions per enter+yield (callgrind, grouped by source file)"
     pids=""
-    for b in ucontext qemucoro floor; do
+    for b in ucontext qemucoro qemucoro-full floor; do
         case $b in floor) bin=$F_TEST ;; *) bin=$WORK/build-$QV-$b/tests/unit/test-coroutine ;; esac
         rm -f "$F/callgrind-$b".*
         valgrind --tool=callgrind --callgrind-out-file="$F/callgrind-$b.out" \
@@ -163,13 +163,14 @@ yield_instructions() {
     # shellcheck disable=SC2086
     kill $pids 2>/dev/null || true
     for pid in $pids; do wait "$pid" 2>/dev/null || true; done
-    printf "%-10s %9s %9s %9s %9s\n" build backend "QEMU gen." "test loop" all
-    for b in ucontext qemucoro floor; do
+    printf "%-13s %9s %9s %9s %9s\n" build backend "QEMU gen." "test loop" all
+    for b in ucontext qemucoro qemucoro-full floor; do
         "$PY" "$ROOT/qemu/yield-instructions.py" "$b" "$F/callgrind-$b.out.1" ||
             echo "$b: no callgrind dump (see $F/callgrind-$b.log)"
     done
     echo "QEMU gen. = util/qemu-coroutine.c, util/async.c, stubs/, trace/ and include/qemu/"
-    echo "code; test loop = tests/unit/test-coroutine.c; backend = everything else."
+    echo "code; test loop = tests/unit/test-coroutine.c; backend = everything else (in full"
+    echo "mode, qemucoro-full, that is our whole enter and yield: QEMU's are not linked)."
 }
 
 main() {

@@ -70,7 +70,7 @@ def main() -> None:
         sys.exit(f"yield-instructions: no calls into qemu_coroutine_yield in {dump}")
     g = by_group(dump)
     total = sum(g.values())
-    print(f"{name:<10} {g['backend'] / n:9.0f} {g['generic'] / n:9.0f} "
+    print(f"{name:<13} {g['backend'] / n:9.0f} {g['generic'] / n:9.0f} "
           f"{g['test'] / n:9.0f} {total / n:9.0f}")
 
 
