@@ -5,7 +5,7 @@
 
 use std::ffi::c_void;
 
-use crate::init;
+use crate::{event_loop, init};
 use crate::thread_block::block;
 use crate::Coroutine;
 
@@ -29,7 +29,7 @@ pub fn set(co: *const Coroutine) {
 pub fn aio_context() -> *mut c_void {
     let ctx = block().aio_context.get();
     if ctx.is_null() {
-        return init::thread_default_context();
+        return event_loop::default_context();
     }
     ctx
 }

@@ -55,7 +55,11 @@ pub fn wake(co: &Coroutine) {
 }
 
 /// See `EventLoop::default_context`. With no event loop (the core's own
-/// unit tests) there is no context to record.
+/// unit tests) there is no context to record. Asked each time, as QEMU's
+/// answer may change (with its BQL); a loop with a fixed answer records it
+/// with `current::set_aio_context`, and this cold path is not taken again.
+#[cold]
+#[inline(never)]
 pub fn default_context() -> *mut c_void {
     // SAFETY: as in `get`.
     match unsafe { EVENT_LOOP.load(Ordering::Acquire).as_ref() } {

@@ -19,7 +19,7 @@ use std::ptr;
 use std::sync::Once;
 
 use crate::thread_block::block;
-use crate::{event_loop, fork, overflow, Coroutine};
+use crate::{fork, overflow, Coroutine};
 use qemucoro_switch::stack::page_size;
 use qemucoro_switch::Leader;
 use qemucoro_util::thread_exit::ExitKey;
@@ -56,15 +56,6 @@ fn thread_init() {
             ALT.set(Box::into_raw(Box::new(alt)).cast());
         }
     }
-}
-
-/// The context an enter records on a thread that set none: the event
-/// loop's answer (which may change, as QEMU's does with its BQL, so it is
-/// asked each time; a loop that has a fixed answer records it itself).
-#[cold]
-#[inline(never)]
-pub fn thread_default_context() -> *mut c_void {
-    event_loop::default_context()
 }
 
 /// An alternate signal stack we installed; uninstalled at thread exit.

@@ -87,7 +87,7 @@ pub fn enter_begin(ctx: *mut c_void, to: &Coroutine) -> *mut usize {
         ctx
     } else {
         match t.aio_context.get() {
-            c if c.is_null() => init::thread_default_context(),
+            c if c.is_null() => event_loop::default_context(),
             c => c,
         }
     };
