@@ -11,8 +11,9 @@ a fix, below):
     in full mode, build util/coroutine-qemucoro-full.c (layout checks and
     the timer glue) instead, and not util/qemu-coroutine*.c either: the
     archive then holds the whole coroutine API
-  * util/coroutine-qemucoro.c and coroutine-qemucoro-full.c are copied from
-    this repository
+  * util/coroutine-qemucoro.c, coroutine-qemucoro-full.c and the layout
+    table both include, coroutine-qemucoro-layout.h, are copied from this
+    repository
 With the option left empty the tree builds exactly as before.
 The fix: Debian's +ds tarball ships no edk2 firmware, yet QEMU's top-level
 meson.build unpacks it for x86_64-softmmu even with --disable-install-blobs;
@@ -58,11 +59,15 @@ GLUE_BY_MODE = ("util_ss.add(files(get_option('qemucoro_mode') == 'full' ? "
                 "'coroutine-qemucoro-full.c' : 'coroutine-qemucoro.c'))")
 
 
+def append_once(path: pathlib.Path, mark: str, addition: str) -> None:
+    """Appends `addition` to the file unless `mark` is already in it."""
+    text = path.read_text()
+    if mark not in text:
+        path.write_text(text + addition)
+
+
 def add_full_mode(src: pathlib.Path) -> None:
-    opts = src / "meson_options.txt"
-    text = opts.read_text()
-    if "qemucoro_mode" not in text:
-        opts.write_text(text + MODE_OPTION)
+    append_once(src / "meson_options.txt", "qemucoro_mode", MODE_OPTION)
     util = src / "util" / "meson.build"
     text = util.read_text()
     if "qemucoro_mode" in text:
@@ -87,17 +92,15 @@ def fix_edk2_unpack(src: pathlib.Path) -> None:
 
 def main(src: pathlib.Path) -> None:
     here = pathlib.Path(__file__).resolve().parent
-    for name in ("coroutine-qemucoro.c", "coroutine-qemucoro-full.c"):
+    for name in ("coroutine-qemucoro.c", "coroutine-qemucoro-full.c",
+                 "coroutine-qemucoro-layout.h"):
         shim = here / name
         dest = src / "util" / name
         # Copy only on change, so an unchanged tree does not rebuild.
         if not dest.exists() or dest.read_bytes() != shim.read_bytes():
             shutil.copyfile(shim, dest)
 
-    opts = src / "meson_options.txt"
-    text = opts.read_text()
-    if "qemucoro_lib" not in text:
-        opts.write_text(text + OPTION)
+    append_once(src / "meson_options.txt", "qemucoro_lib", OPTION)
 
     util = src / "util" / "meson.build"
     text = util.read_text()

@@ -35,8 +35,6 @@ img_bench() {
         sed -n 's/^Run completed in \([0-9.]*\) seconds.*/\1/p'
 }
 
-min() { printf '%s\n' "$@" | sort -g | head -1; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # measure NAME CMD_UCONTEXT CMD_SWITCH CMD_FULL [CMD_FLOOR]: alternates the
 # commands ROUNDS times and prints a row: each side's best, and each

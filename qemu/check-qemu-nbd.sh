@@ -113,7 +113,6 @@ fio_run() {
     echo "$out" | awk -F';' '{print $8}'
 }
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # measure LABEL FUNC KIND: ROUNDS rounds, the sides in turn; one row.
 measure() {

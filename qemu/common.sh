@@ -25,6 +25,10 @@ switch_mode_only() {
 log() { printf '\n=== %s\n' "$*"; }
 die() { printf 'qemu: error: %s\n' "$*" >&2; exit 1; }
 now() { date +%s; }
+# The least and the median of numbers, for the scripts that time runs.
+min() { printf '%s\n' "$@" | sort -g | head -1; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
 # Records "label seconds" for the summary table.
 TIMES=""
 timed() { _label=$1; shift; _t0=$(now); "$@"; TIMES="$TIMES$_label $(( $(now) - _t0 ))s\n"; }

@@ -4,40 +4,24 @@
  * on qemucoro's whole coroutine API (crates/qemu-full) instead of its
  * util/qemu-coroutine*.c. It checks, with this tree's own headers, that
  * the structures QEMU's other code touches are laid out as the Rust core
- * lays them out, and it arms QEMU timers for qemucoro's sleeps (QEMU's
+ * lays them out (struct Coroutine's table is coroutine-qemucoro-layout.h,
+ * shared with switch mode), and it arms QEMU timers for qemucoro's sleeps (QEMU's
  * aio_timer_init is an inline function, so Rust cannot call it).
  *
  * SPDX-License-Identifier: MIT OR Apache-2.0
  */
 #include "qemu/osdep.h"
-#include "qemu/coroutine_int.h"
+#include "coroutine-qemucoro-layout.h"
 #include "qemu/timer.h"
 #include "block/aio.h"
-
-#define QC_WORD sizeof(void *)
-#define QC_CHECK(type, field, bytes)                                        \
-    _Static_assert(offsetof(type, field) == (bytes),                        \
-                   "qemucoro: " #type "." #field " is not where the Rust "  \
-                   "core has it; this QEMU tree changed the layout")
-
-/* crates/coroutine/src/co.rs: the head QEMU's util/async.c shares. */
-QC_CHECK(Coroutine, entry, 0);
-QC_CHECK(Coroutine, entry_arg, 1 * QC_WORD);
-QC_CHECK(Coroutine, caller, 2 * QC_WORD);
-QC_CHECK(Coroutine, pool_next, 3 * QC_WORD);
-QC_CHECK(Coroutine, locks_held, 4 * QC_WORD);
-QC_CHECK(Coroutine, ctx, 5 * QC_WORD);
-QC_CHECK(Coroutine, scheduled, 6 * QC_WORD);
-QC_CHECK(Coroutine, co_queue_next, 7 * QC_WORD);
-QC_CHECK(Coroutine, co_queue_wakeup, 8 * QC_WORD);
-QC_CHECK(Coroutine, co_scheduled_next, 10 * QC_WORD);
 
 /*
  * crates/locks: QEMU's code embeds these by value (its sizes must hold
  * ours) and its header reads CoMutex's locked and holder inline.
  */
-QC_CHECK(CoMutex, locked, 0);
-QC_CHECK(CoMutex, holder, 5 * QC_WORD);
+_Static_assert(offsetof(CoMutex, locked) == 0 &&
+               offsetof(CoMutex, holder) == 5 * QC_WORD,
+               "qemucoro: CoMutex's locked or holder moved");
 _Static_assert(sizeof(CoMutex) == 6 * QC_WORD, "qemucoro: CoMutex size");
 _Static_assert(sizeof(CoQueue) == 2 * QC_WORD, "qemucoro: CoQueue size");
 _Static_assert(sizeof(CoRwlock) >= 3 * QC_WORD, "qemucoro: CoRwlock too small");
@@ -63,7 +47,3 @@ void qemucoro_qemu_timer_stop(QEMUTimer *ts)
 {
     timer_del(ts);
 }
-
-#ifdef CONFIG_SAFESTACK
-#error "qemucoro full mode: SafeStack is not supported (needs a second stack)"
-#endif
