@@ -4,8 +4,9 @@
  * to util/ by qemu/apply-backend.py): in switch mode QEMU's generic layer
  * uses every field of the backend's mirror (crates/qemu-backend/src/lib.rs);
  * in full mode util/async.c shares the head of the core's own Coroutine
- * (crates/coroutine/src/co.rs). Both Rust structs pin the same word offsets;
- * keep the three tables in step.
+ * (crates/coroutine/src/co.rs). Both Rust structs are checked against one
+ * Rust table of the same word offsets (crates/util/src/qemu_layout.rs);
+ * keep it and this one in step.
  *
  * SPDX-License-Identifier: MIT OR Apache-2.0
  */

@@ -81,25 +81,23 @@ pub struct Coroutine {
     pub wait: wait::Wait,
 }
 
-/// QEMU's `struct Coroutine` on 64-bit hosts, in pointer-sized words: the
-/// C file a QEMU build compiles checks QEMU's header against the same.
-#[cfg(target_pointer_width = "64")]
-const _: () = {
-    use std::mem::offset_of;
-    const W: usize = 8;
-    assert!(offset_of!(Coroutine, entry) == 0);
-    assert!(offset_of!(Coroutine, entry_arg) == W);
-    assert!(offset_of!(Coroutine, caller) == 2 * W);
-    assert!(offset_of!(Coroutine, pool_next) == 3 * W);
-    assert!(offset_of!(Coroutine, locks_held) == 4 * W);
-    assert!(offset_of!(Coroutine, ctx) == 5 * W);
-    assert!(offset_of!(Coroutine, scheduled) == 6 * W);
-    assert!(offset_of!(Coroutine, queue_next) == 7 * W);
-    assert!(offset_of!(Coroutine, wakeup) == 8 * W);
-    assert!(offset_of!(Coroutine, scheduled_next) == 10 * W);
-    // QEMU's struct ends here (11 words); ours goes on.
-    assert!(offset_of!(Coroutine, fiber) >= 11 * W);
-};
+// QEMU's `struct Coroutine` is the head of ours (see the struct).
+qemucoro_util::assert_qemu_coroutine_layout!(Coroutine {
+    entry,
+    entry_arg,
+    caller,
+    pool_next,
+    locks_held,
+    ctx,
+    scheduled,
+    queue_next,
+    wakeup,
+    scheduled_next
+});
+const _: () = assert!(
+    std::mem::offset_of!(Coroutine, fiber)
+        >= qemucoro_util::qemu_layout::QEMU_COROUTINE_WORDS * std::mem::size_of::<usize>()
+);
 
 /// What `caller` holds while a coroutine is pooled: not null, so the enter
 /// path's existing "already entered?" test catches a stale `Coroutine *`

@@ -5,9 +5,9 @@
 
 use std::ffi::c_void;
 
-use crate::{event_loop, init};
 use crate::thread_block::block;
 use crate::Coroutine;
+use crate::{event_loop, init};
 
 pub use crate::thread_block::peek;
 

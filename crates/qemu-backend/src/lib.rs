@@ -28,6 +28,7 @@ use std::ptr;
 use qemucoro_switch::base::Entry;
 use qemucoro_switch::stack::{Stack, DEFAULT_STACK_SIZE};
 use qemucoro_switch::{self as switch, Current, Fiber, FiberOwner, Leader};
+use qemucoro_util::qemu_layout::QEMU_COROUTINE_WORDS;
 use qemucoro_util::sanitizer::acquire;
 
 mod registry;
@@ -45,8 +46,8 @@ const COROUTINE_ENTER: c_int = 3;
 /// Mirror of QEMU's `struct Coroutine` (include/qemu/coroutine_int.h). QEMU's
 /// generic code reads and writes all of these; we only touch `entry`,
 /// `entry_arg` and `caller`. The offsets are pinned below and checked against
-/// the QEMU tree being built by qemu/coroutine-qemucoro.c, which asserts the
-/// same table with QEMU's own headers.
+/// the QEMU tree being built by qemu/coroutine-qemucoro-layout.h, which
+/// asserts the same table with QEMU's own headers.
 #[repr(C)]
 struct QemuCoroutine {
     entry: Option<Entry>,
@@ -61,23 +62,21 @@ struct QemuCoroutine {
     co_scheduled_next: *mut QemuCoroutine,
 }
 
-/// The layout contract, in pointer-sized words: (field offset, ...) and the
-/// size. qemu/coroutine-qemucoro.c asserts the same numbers in C; change both
-/// together if QEMU's struct ever changes.
-const W: usize = size_of::<usize>();
-const _: () = {
-    assert!(offset_of!(QemuCoroutine, entry) == 0);
-    assert!(offset_of!(QemuCoroutine, entry_arg) == W);
-    assert!(offset_of!(QemuCoroutine, caller) == 2 * W);
-    assert!(offset_of!(QemuCoroutine, pool_next) == 3 * W);
-    assert!(offset_of!(QemuCoroutine, locks_held) == 4 * W);
-    assert!(offset_of!(QemuCoroutine, ctx) == 5 * W);
-    assert!(offset_of!(QemuCoroutine, scheduled) == 6 * W);
-    assert!(offset_of!(QemuCoroutine, co_queue_next) == 7 * W);
-    assert!(offset_of!(QemuCoroutine, co_queue_wakeup) == 8 * W);
-    assert!(offset_of!(QemuCoroutine, co_scheduled_next) == 10 * W);
-    assert!(size_of::<QemuCoroutine>() == 11 * W);
-};
+// The layout contract: QEMU's word offsets (util's qemu_layout, which
+// qemu/coroutine-qemucoro-layout.h checks in C), and exactly QEMU's size.
+qemucoro_util::assert_qemu_coroutine_layout!(QemuCoroutine {
+    entry,
+    entry_arg,
+    caller,
+    pool_next,
+    locks_held,
+    ctx,
+    scheduled,
+    co_queue_next,
+    co_queue_wakeup,
+    co_scheduled_next
+});
+const _: () = assert!(size_of::<QemuCoroutine>() == QEMU_COROUTINE_WORDS * size_of::<usize>());
 
 impl QemuCoroutine {
     const ZERO: QemuCoroutine = QemuCoroutine {
