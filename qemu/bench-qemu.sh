@@ -180,8 +180,8 @@ main() {
     configure_mode_trees
     for b in "$U" "$Q" "$QF"; do build_targets "$b" qemu-img tests/unit/test-coroutine; done
     nm "$U/qemu-img" | grep -q coroutine_trampoline || die "$U is not a ucontext build"
-    nm "$Q/qemu-img" | grep -q 21qemucoro_qemu_backend || die "$Q is not a qemucoro build"
-    nm "$QF/qemu-img" | grep -q 13qemucoro_capi || die "$QF is not a qemucoro full-mode build"
+    built_with "$Q/qemu-img" switch || die "$Q is not a qemucoro build"
+    built_with "$QF/qemu-img" full || die "$QF is not a qemucoro full-mode build"
     build_floor
 
     log "$ROUNDS runs each, alternating; seconds (lower is better)"

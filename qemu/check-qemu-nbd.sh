@@ -38,8 +38,8 @@ build_trees() {
     for s in $SIDES; do
         build_targets "$(tree "$s")" qemu-img qemu-nbd storage-daemon/qemu-storage-daemon
     done
-    nm "$(tree full)/qemu-nbd" | grep -q 13qemucoro_capi || die "qemu-nbd of the full tree is not on qemucoro"
-    nm "$(tree switch)/qemu-nbd" | grep -q 21qemucoro_qemu_backend || die "qemu-nbd of the switch tree is not on qemucoro"
+    built_with "$(tree full)/qemu-nbd" full || die "qemu-nbd of the full tree is not on qemucoro"
+    built_with "$(tree switch)/qemu-nbd" switch || die "qemu-nbd of the switch tree is not on qemucoro"
     nm "$(tree ucontext)/qemu-nbd" | grep -q coroutine_trampoline || die "qemu-nbd of the ucontext tree is not on ucontext"
 }
 

@@ -90,10 +90,10 @@ runs_with() {
 prove_tsan_backend() {
     for t in $TESTS; do
         bin=$BQ/tests/unit/$t
-        nm "$bin" | grep -q "$OURS_SYMBOL" || die "$bin is not on qemucoro ($MODE mode)"
+        built_with "$bin" "$MODE" || die "$bin is not on qemucoro ($MODE mode)"
         nm "$bin" | grep -q ' U __tsan_switch_to_fiber' ||
             die "$bin does not switch TSan fibers (the plain archive?)"
-        ! nm "$BU/tests/unit/$t" | grep -q '21qemucoro_qemu_backend' ||
+        ! built_with "$BU/tests/unit/$t" switch ||
             die "$BU/tests/unit/$t is not on ucontext"
     done
     echo "tsan proof: the qemucoro binaries call __tsan_switch_to_fiber from our backend; the ucontext ones are QEMU's"
@@ -109,8 +109,6 @@ main() {
     BACKEND_MODE=tsan
     timed backend build_backend
     BQ=$WORK/build-$QV-qemucoro$MODE_SUFFIX-tsan
-    OURS_SYMBOL=21qemucoro_qemu_backend
-    [ "$MODE" = switch ] || OURS_SYMBOL=13qemucoro_capi
     BU=$WORK/build-$QV-ucontext-tsan
     bins=""
     for t in $TESTS; do bins="$bins tests/unit/$t"; done

@@ -38,7 +38,7 @@ prove_full() {
         for s in qemu_coroutine_create qemu_aio_coroutine_enter qemu_co_mutex_lock qemu_co_sleep_ns_wakeable; do
             echo "$syms" | grep -q " T $s\$" || die "$bin does not define $s"
         done
-        echo "$syms" | grep -q '13qemucoro_capi' ||
+        echo "$syms" | grep -q "$(mode_mark full)" ||
             die "$bin: the coroutine API is not qemucoro's (no qemucoro_capi symbols)"
         if echo "$syms" | grep -q -e 'qemu_co_mutex_lock_slowpath' -e 'coroutine_trampoline'; then
             die "$bin still contains QEMU's coroutine code"
@@ -60,7 +60,7 @@ prove_backend() {
         for s in qemu_coroutine_new qemu_coroutine_switch qemu_coroutine_self; do
             echo "$syms" | grep -q " T $s\$" || die "$bin does not define $s"
         done
-        echo "$syms" | grep -q '21qemucoro_qemu_backend' ||
+        echo "$syms" | grep -q "$(mode_mark switch)" ||
             die "$bin: qemu_coroutine_* are not qemucoro's (no qemucoro_qemu_backend symbols)"
         if echo "$syms" | grep -q 'coroutine_trampoline'; then
             die "$bin still contains coroutine-ucontext.c (coroutine_trampoline)"

@@ -15,6 +15,18 @@ case $MODE in
 esac
 export QEMUCORO_MODE=$MODE
 
+# mode_mark MODE: what shows a mode's archive in a binary's symbol table
+# (the Rust crates' local symbols keep their mangled names).
+mode_mark() {
+    case $1 in
+        switch) echo 21qemucoro_qemu_backend ;;
+        full) echo 13qemucoro_capi ;;
+    esac
+}
+
+# built_with BIN MODE: whether BIN carries that mode's archive.
+built_with() { nm "$1" | grep -q "$(mode_mark "$2")"; }
+
 # switch_mode_only WHAT: the scripts not yet adapted to full mode say so
 # instead of building something half full.
 switch_mode_only() {
