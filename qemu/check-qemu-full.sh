@@ -1,14 +1,14 @@
 #!/bin/sh
-# `make check-qemu-full`: QEMU 10.0.2 (x86_64-softmmu and tools, lean) built
-# twice from the same patched tree, with the qemucoro backend and with QEMU's
-# own ucontext one (ccache makes the second build cheap: only the coroutine
-# backend differs), then QEMU's own suites on both: check-unit, check-block
+# `make check-qemu-full`: QEMU 10.0.2 (or QEMU_VERSION=7.2; x86_64-softmmu
+# and tools, lean) built twice from the same patched tree, with the qemucoro
+# backend and with QEMU's own ucontext one (ccache makes the second build
+# cheap: only the coroutine backend differs), then QEMU's own suites on both: check-unit, check-block
 # and the iotests `quick` group for qcow2, raw and nbd. Prints pass/fail/skip
 # per suite and backend. A test that fails on both backends is reported as
 # environmental (named, never hidden); one that fails only with qemucoro is
 # run once more, and fails the target if it fails again. QEMUCORO_MODE=full
-# builds the qemucoro tree in full mode (build/qemu/full-10.0.2-qemucoro-full,
-# results in build/qemu/full-results-full); the ucontext tree is shared.
+# builds the qemucoro tree in full mode (build/qemu/full-$QV-qemucoro-full,
+# results in build/qemu/full-results-$QV-full); the ucontext tree is shared.
 #   check-qemu-full.sh [SUITE...]   default: unit block qcow2 raw nbd
 #   check-qemu-full.sh --build-only builds both trees, runs nothing
 #   QEMU_DL_DIR=dir                 look here for the orig tarball first
@@ -17,7 +17,6 @@ set -eu
 . "$(dirname "$0")/common.sh"
 . "$(dirname "$0")/full-suites.sh"
 
-QEMU_VERSION=10.0.2
 # Everything compiled goes through ccache, whose cache lives in the build
 # tree (a fresh CI clone has none); the base dir and no-hash-dir settings let
 # the ucontext tree hit what the qemucoro tree stored.
@@ -46,14 +45,14 @@ configure_full() {
     if [ ! -f "$_b/build.ninja" ]; then
         rm -rf "$_b"; mkdir -p "$_b"
         (cd "$_b" && PATH="/usr/lib/ccache:$(dirname "$PY"):$PATH" "$SRC/configure" \
-            --python="$PY" --target-list=x86_64-softmmu --disable-user \
+            "$(configure_args)" --target-list=x86_64-softmmu --disable-user \
             --enable-tools --disable-docs --disable-gtk --disable-sdl \
             --disable-opengl --disable-spice --disable-vnc --disable-werror \
             --disable-install-blobs --audio-drv-list= \
             >configure.log 2>&1) || {
             tail -30 "$_b/configure.log"; die "configure failed, see $_b/configure.log"; }
     fi
-    "$_b/pyvenv/bin/meson" configure "$_b" "-Dqemucoro_lib=$_lib" "-Dqemucoro_mode=$MODE" >/dev/null
+    "$(tree_meson "$_b")" configure "$_b" "-Dqemucoro_lib=$_lib" "-Dqemucoro_mode=$MODE" >/dev/null
 }
 
 # build_full BUILD_DIR: what the suites run. check-block and the iotests
@@ -74,7 +73,7 @@ build_full() {
 # The unit suite's executables and what they depend on, as ninja targets
 # of BUILD_DIR (meson's own record of the tests and targets).
 unit_targets() {
-    _m="$1/pyvenv/bin/meson"
+    _m=$(tree_meson "$1")
     { "$_m" introspect --tests "$1"; echo; "$_m" introspect --targets "$1"; } | python3 -c '
 import json, os, sys
 tests, targets = (json.loads(part) for part in sys.stdin.read().split("\n\n", 1))

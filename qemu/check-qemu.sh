@@ -79,8 +79,7 @@ prove_backend() {
 RACY_72="/blockjob/complete_in_standby"
 
 run_unit_tests() {
-    _meson=$BUILD/pyvenv/bin/meson
-    [ -x "$_meson" ] || _meson=$(dirname "$PY")/meson
+    _meson=$(tree_meson "$BUILD")
     # meson test gives each test the environment QEMU's build intends.
     _tests=$TESTS
     case $QV in

@@ -171,6 +171,18 @@ legacy_configure() {
     case $QV in [1-7].*|8.0*) return 0 ;; *) return 1 ;; esac
 }
 
+# configure_args: what tells QEMU's configure the python (and meson) to use.
+# 10.x takes the python to build its venv from; 7.2 refuses --python with an
+# external meson, so it gets --meson (and the python on PATH).
+configure_args() {
+    if legacy_configure; then echo "--meson=$(dirname "$PY")/meson"; else echo "--python=$PY"; fi
+}
+
+# tree_meson BUILD_DIR / tree_python BUILD_DIR: the meson and python a tree
+# was configured with (10.x: the venv configure made; 7.2: ours).
+tree_meson() { if [ -x "$1/pyvenv/bin/meson" ]; then echo "$1/pyvenv/bin/meson"; else echo "$(dirname "$PY")/meson"; fi; }
+tree_python() { if [ -x "$1/pyvenv/bin/python3" ]; then echo "$1/pyvenv/bin/python3"; else echo "$PY"; fi; }
+
 # configure_build BUILD_DIR LIB: a minimal tools-only build in BUILD_DIR,
 # with the qemucoro backend archive LIB, or QEMU's ucontext backend if LIB
 # is empty. Re-running only refreshes the option. CONFIGURE_EXTRA adds
@@ -183,19 +195,11 @@ configure_build() {
             --disable-user --disable-install-blobs --disable-docs
         # shellcheck disable=SC2086
         set -- "$@" ${CONFIGURE_EXTRA:-}
-        # 10.x takes the python (with meson) to build its venv from; 7.2
-        # refuses --python with an external meson, so it gets PATH + --meson.
-        if legacy_configure; then
-            set -- "$@" --meson="$(dirname "$PY")/meson"
-        else
-            set -- "$@" --python="$PY"
-        fi
+        set -- "$@" "$(configure_args)"
         (cd "$_b" && PATH="$(dirname "$PY"):$PATH" "$SRC/configure" "$@" >configure.log 2>&1) || {
             tail -30 "$_b/configure.log"; die "configure failed, see $_b/configure.log"; }
     fi
-    _meson=$_b/pyvenv/bin/meson
-    [ -x "$_meson" ] || _meson=$(dirname "$PY")/meson
-    "$_meson" configure "$_b" "-Dqemucoro_lib=$_lib" "-Dqemucoro_mode=$MODE" >/dev/null
+    "$(tree_meson "$_b")" configure "$_b" "-Dqemucoro_lib=$_lib" "-Dqemucoro_mode=$MODE" >/dev/null
 }
 
 # The backend archive, built fresh (cargo is incremental), as a copy named

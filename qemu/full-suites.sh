@@ -2,9 +2,9 @@
 # and the ucontext tree ($BU), one suite at a time on each, and compares
 # them with full-results.py. Suites: unit (make check-unit), block (make
 # check-block), qcow2, raw, nbd (the iotests `quick` group for that format or
-# protocol). Results go to $RESULTS/<backend>/<suite>.txt.
+# protocol). Results go to $RESULTS (default build/qemu/full-results-<QEMU
+# version><mode suffix>)/<backend>/<suite>.txt.
 
-RESULTS=${RESULTS:-$WORK/full-results$MODE_SUFFIX}
 FR="python3 $ROOT/qemu/full-results.py"
 
 # run_meson_suite BUILD OUTFILE TARGET: QEMU's own make target; its exit
@@ -21,8 +21,9 @@ run_meson_suite() {
 run_iotests() {
     _b=$1; _out=$2; _fmt=$3; shift 3
     [ $# -gt 0 ] || set -- -g quick
+    _py=$(tree_python "$_b")
     (cd "$_b/tests/qemu-iotests" &&
-        ../../pyvenv/bin/python3 ./check --color off -tap -j "$JOBS" "$_fmt" "$@") \
+        "$_py" ./check --color off -tap -j "$JOBS" "$_fmt" "$@") \
         >"$_out.log" 2>&1 || true
     $FR tap "$_out.log" "$_out"
 }
@@ -33,7 +34,7 @@ run_suite() {
     case $_s in
         unit|block)
             if [ $# -gt 0 ]; then
-                "$_b/pyvenv/bin/meson" test -C "$_b" --no-rebuild --suite "$_s" "$@" \
+                "$(tree_meson "$_b")" test -C "$_b" --no-rebuild --suite "$_s" "$@" \
                     >"$_o.log" 2>&1 || true
                 $FR meson "$_b/meson-logs/testlog.json" "$_o"
             else
@@ -45,6 +46,7 @@ run_suite() {
 }
 
 run_suites() {
+    RESULTS=${RESULTS:-$WORK/full-results-$QV$MODE_SUFFIX}
     rm -rf "$RESULTS"; mkdir -p "$RESULTS/qemucoro" "$RESULTS/ucontext"
     SUITES=$*
     for s in $SUITES; do
