@@ -11,6 +11,7 @@
 # ASan report at all.
 set -eu
 . "$(dirname "$0")/common.sh"
+. "$(dirname "$0")/trace-check.sh"
 
 ASAN=""
 case "${1:-}" in
@@ -104,18 +105,25 @@ no_asan_reports() {
     echo "asan: $TESTS ran with ASAN_OPTIONS=$ASAN_OPTIONS and no ASan report"
 }
 
-# link_probe NAME LIB: qemu/NAME.c linked like QEMU's unit tests against
-# this build's libqemuutil.a and the backend archive LIB, as $PROBE.
+# link_probe NAME LIB: qemu/NAME.c, compiled for ASan, linked as
+# $PROBE (see probe_link).
 link_probe() {
     d=$BUILD/qemucoro-probe; mkdir -p "$d"
-    PROBE=$d/$1
-    cc -O1 -g -fsanitize=address -fPIE -c "$ROOT/qemu/$1.c" -o "$PROBE.o"
-    # libqemuutil.a's thread-context object needs QOM; the tests get it
-    # from libqom's objects the same way.
-    # shellcheck disable=SC2046
-    cc -fsanitize=address -pie -o "$PROBE" "$PROBE.o" \
-        "$BUILD"/libqom.a.p/*.o "$BUILD"/libevent-loop-base.a.p/*.o \
-        -Wl,--start-group "$BUILD/libqemuutil.a" "$2" -Wl,--end-group \
+    cc -O1 -g -fsanitize=address -fPIE -c "$ROOT/qemu/$1.c" -o "$d/$1.o"
+    probe_link "$BUILD" "$d/$1.o" "$2" -fsanitize=address
+}
+
+# probe_link TREE OBJ LIB [LDFLAGS]: OBJ linked like QEMU's unit tests
+# against TREE's libqemuutil.a and the backend archive LIB (empty: QEMU's
+# own coroutine code), as $PROBE (OBJ without .o).
+probe_link() {
+    PROBE=${2%.o}
+    # libqemuutil.a's thread-context and main-loop objects need QOM; the
+    # tests get it from libqom's objects the same way (libqom.fa in 7.2).
+    qom=$(ls "$1"/libqom.a.p/*.o "$1"/libqom.fa.p/*.o "$1"/libevent-loop-base.a.p/*.o 2>/dev/null || true)
+    # shellcheck disable=SC2046,SC2086
+    cc ${4:-} -pie -o "$PROBE" "$2" $qom \
+        -Wl,--start-group "$1/libqemuutil.a" ${3:+"$3"} -Wl,--end-group \
         $(pkg-config --libs glib-2.0) -lz -lm -lrt -pthread
 }
 
@@ -212,6 +220,10 @@ main() {
     else
         log "qemu-img / qemu-io round trip"
         timed roundtrip round_trip
+        if [ "$MODE" = full ]; then
+            log "QEMU's trace points, from our code and from QEMU's"
+            timed trace prove_trace
+        fi
     fi
     log "check-qemu${ASAN:+-asan} PASSED: QEMU $QV ($SRC) built with qemucoro${ASAN:+ and --enable-asan}, all tests pass"
     printf "%b" "$TIMES" | awk '{printf "  %-10s %s\n", $1, $2}'

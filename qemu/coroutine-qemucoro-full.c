@@ -5,8 +5,10 @@
  * util/qemu-coroutine*.c. It checks, with this tree's own headers, that
  * the structures QEMU's other code touches are laid out as the Rust core
  * lays them out (struct Coroutine's table is coroutine-qemucoro-layout.h,
- * shared with switch mode), and it arms QEMU timers for qemucoro's sleeps (QEMU's
- * aio_timer_init is an inline function, so Rust cannot call it).
+ * shared with switch mode), it arms QEMU timers for qemucoro's sleeps (QEMU's
+ * aio_timer_init is an inline function, so Rust cannot call it), and it
+ * fires util/trace-events' coroutine and CoMutex events for the core
+ * (QEMU's trace functions are generated inline functions too).
  *
  * SPDX-License-Identifier: MIT OR Apache-2.0
  */
@@ -14,6 +16,7 @@
 #include "coroutine-qemucoro-layout.h"
 #include "qemu/timer.h"
 #include "block/aio.h"
+#include "trace.h"
 
 /*
  * crates/locks: QEMU's code embeds these by value (its sizes must hold
@@ -46,4 +49,47 @@ void qemucoro_qemu_timer_start(QEMUTimer *ts, int clock, int64_t ns,
 void qemucoro_qemu_timer_stop(QEMUTimer *ts)
 {
     timer_del(ts);
+}
+
+/* crates/qemu-full/src/trace.rs: the core's trace hooks. */
+void qemucoro_qemu_trace_enter(void *ctx, void *from, void *to, void *opaque);
+void qemucoro_qemu_trace_yield(void *from, void *to);
+void qemucoro_qemu_trace_terminate(void *co);
+void qemucoro_qemu_trace_mutex(int event, void *mutex, void *co);
+
+void qemucoro_qemu_trace_enter(void *ctx, void *from, void *to, void *opaque)
+{
+    trace_qemu_aio_coroutine_enter(ctx, from, to, opaque);
+}
+
+void qemucoro_qemu_trace_yield(void *from, void *to)
+{
+    trace_qemu_coroutine_yield(from, to);
+}
+
+void qemucoro_qemu_trace_terminate(void *co)
+{
+    trace_qemu_coroutine_terminate(co);
+}
+
+/* The numbers are crates/coroutine's trace::MutexEvent. */
+void qemucoro_qemu_trace_mutex(int event, void *mutex, void *co)
+{
+    switch (event) {
+    case 0:
+        trace_qemu_co_mutex_lock_uncontended(mutex, co);
+        break;
+    case 1:
+        trace_qemu_co_mutex_lock_entry(mutex, co);
+        break;
+    case 2:
+        trace_qemu_co_mutex_lock_return(mutex, co);
+        break;
+    case 3:
+        trace_qemu_co_mutex_unlock_entry(mutex, co);
+        break;
+    case 4:
+        trace_qemu_co_mutex_unlock_return(mutex, co);
+        break;
+    }
 }

@@ -9,7 +9,8 @@
 //! - pool.rs, registry.rs, wait.rs, stats.rs: where terminated coroutines
 //!   wait, the list of all of them, what each waits for, the statistics;
 //! - overflow.rs, fork.rs, unload.rs: stack overflow reports, fork, dlclose;
-//! - event_loop.rs: the hooks the event loop above fills in.
+//! - event_loop.rs: the hooks the event loop above fills in; trace.rs:
+//!   QEMU's trace points, through hooks a product fills in.
 //!
 //! Imports run down that list's dependencies only: init.rs sits above
 //! what it sets up, and nothing below calls back into it.
@@ -25,6 +26,7 @@ pub mod pool;
 pub mod registry;
 pub mod stats;
 mod thread_block;
+pub mod trace;
 mod unload;
 pub mod wait;
 

@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering;
 
 use crate::co::{pooled_mark, STATE_LIVE, STATE_POOLED};
 use crate::co::{ACTION_ENTER, ACTION_TERMINATE, ACTION_YIELD};
-use crate::{current, event_loop, init, overflow, pool, registry, thread_block};
+use crate::{current, event_loop, init, overflow, pool, registry, thread_block, trace};
 use crate::{CoList, Coroutine, CoroutineEntry};
 use qemucoro_switch as switch;
 use qemucoro_switch::stack::{Stack, DEFAULT_STACK_SIZE};
@@ -79,6 +79,7 @@ pub fn enter(ctx: *mut c_void, co: &Coroutine) {
 /// means the calling thread's own context.
 #[inline(always)]
 pub fn enter_begin(ctx: *mut c_void, to: &Coroutine) -> *mut usize {
+    trace::enter(ctx, to);
     check_enterable(to);
     let t = thread_block::block();
     let from = t.current.get(init::adopt_leader);
@@ -93,8 +94,9 @@ pub fn enter_begin(ctx: *mut c_void, to: &Coroutine) -> *mut usize {
     };
     // Release: a waker that reads ctx also sees what we stored before.
     to.ctx.store(ctx, Ordering::Release);
-    to.fiber.prefetch_canary(); // checked after the switch back
-                                // The coroutine sets `current` back to `from` before it switches back.
+    // Checked after the switch back.
+    to.fiber.prefetch_canary();
+    // The coroutine sets `current` back to `from` before it switches back.
     t.current.set(to);
     // SAFETY: `from` is the running coroutine or this thread's leader.
     to.fiber.before_resume(unsafe { &(*from).fiber });
@@ -206,6 +208,7 @@ fn terminated(co: &Coroutine) {
     if held != 0 {
         terminated_holding_locks(held);
     }
+    trace::terminate(co);
     if co.state.load(Ordering::Relaxed) != STATE_LIVE {
         terminated_twice();
     }
@@ -249,6 +252,7 @@ pub fn yield_now() {
 /// the running coroutine's slot, to switch on back to its enterer.
 #[inline(always)]
 pub fn yield_begin() -> *mut usize {
+    trace::yield_();
     let t = thread_block::block();
     // SAFETY: `current` is null or the running coroutine, live while it runs.
     let Some(me) = (unsafe { t.current.peek().as_ref() }) else {

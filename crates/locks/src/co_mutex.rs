@@ -33,6 +33,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 use qemucoro_coroutine::current;
+use qemucoro_coroutine::trace::{self, MutexEvent};
 use qemucoro_coroutine::wait::WAIT_MUTEX;
 use qemucoro_coroutine::{self as coroutine, Coroutine};
 use qemucoro_util::abort::die;
@@ -100,6 +101,8 @@ impl CoMutex {
             .is_err()
         {
             self.lock_contended(me);
+        } else {
+            trace::mutex(MutexEvent::LockUncontended, self, me);
         }
         // TSan builds: whichever way we got the mutex (free, spun for,
         // handed over, woken), the last unlock's `release` came first.
@@ -116,6 +119,7 @@ impl CoMutex {
     /// gets to it).
     pub fn unlock(&self) {
         let me = current::running();
+        trace::mutex(MutexEvent::UnlockEntry, self, me);
         if self.locked().load(Ordering::Relaxed) == 0 {
             die(format_args!(
                 "qemu_co_mutex_unlock: the mutex is not locked"
@@ -136,8 +140,10 @@ impl CoMutex {
         me.locks_held.set(me.locks_held.get() - 1);
         // Pairs with the `acquire` at the end of `lock`.
         sanitizer::release(ptr::from_ref(self).cast());
+        // As in QEMU, only an unlock that hands over traces its return.
         if self.locked().fetch_sub(1, Ordering::Release) != 1 {
             self.hand_over();
+            trace::mutex(MutexEvent::UnlockReturn, self, me);
         }
     }
 
@@ -157,12 +163,11 @@ impl CoMutex {
 
     #[cold]
     fn lock_contended(&self, me: &Coroutine) {
-        if self.spin_for_remote_holder(me) {
+        if self.spin_for_remote_holder(me) || self.locked().fetch_add(1, Ordering::Acquire) == 0 {
+            trace::mutex(MutexEvent::LockUncontended, self, me);
             return;
         }
-        if self.locked().fetch_add(1, Ordering::Acquire) == 0 {
-            return;
-        }
+        trace::mutex(MutexEvent::LockEntry, self, me);
         // Recorded before we are queued, so that a waker's record (the
         // schedule) comes after ours.
         me.wait.begin(WAIT_MUTEX, ptr::from_ref(self).cast(), 0);
@@ -184,6 +189,7 @@ impl CoMutex {
         // yield; the wake-up is scheduled in our AioContext, which cannot
         // run us until we have yielded to it.
         coroutine::yield_now();
+        trace::mutex(MutexEvent::LockReturn, self, me);
     }
 
     /// Spins while the only locker is a holder in another AioContext; true

@@ -9,7 +9,8 @@
 //!   `aio_co_wake`, and an enter that names no context records
 //!   `qemu_get_current_aio_context()`, as QEMU's `qemu_coroutine_enter`;
 //! - the exports that name an AioContext or arm its timers and fd handlers
-//!   (context.rs, sleep.rs, fd.rs).
+//!   (context.rs, sleep.rs, fd.rs);
+//! - the core's trace hooks: QEMU's own trace points (trace.rs).
 //!
 //! QEMU's util/async.c reads and writes the shared head of `struct
 //! Coroutine` (ctx, scheduled, the wake-up queue); the core lays it out as
@@ -24,6 +25,7 @@ mod context;
 mod fd;
 mod qemu;
 mod sleep;
+mod trace;
 
 use std::ffi::c_void;
 
@@ -47,13 +49,14 @@ fn default_context() -> *mut c_void {
     unsafe { qemu::qemu_get_current_aio_context() }
 }
 
-/// Registers `EVENT_LOOP` before `main`, as the C library's event loop does.
+/// Registers `EVENT_LOOP` and the trace hooks before `main`, as the C library's event loop does.
 #[used]
 #[link_section = ".init_array"]
 static REGISTER: extern "C" fn() = register;
 
 extern "C" fn register() {
     event_loop::register(&EVENT_LOOP);
+    trace::register();
 }
 
 // A panic or an allocation failure: one line and abort (see the macro).
