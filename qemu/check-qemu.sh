@@ -11,7 +11,7 @@
 # ASan report at all.
 set -eu
 . "$(dirname "$0")/common.sh"
-. "$(dirname "$0")/trace-check.sh"
+. "$(dirname "$0")/full-probes.sh"
 
 ASAN=""
 case "${1:-}" in
@@ -223,6 +223,8 @@ main() {
         if [ "$MODE" = full ]; then
             log "QEMU's trace points, from our code and from QEMU's"
             timed trace prove_trace
+            log "out of memory inside a QEMU-linked program"
+            timed oom prove_oom
         fi
     fi
     log "check-qemu${ASAN:+-asan} PASSED: QEMU $QV ($SRC) built with qemucoro${ASAN:+ and --enable-asan}, all tests pass"

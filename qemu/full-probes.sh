@@ -1,9 +1,15 @@
-# Sourced by check-qemu.sh in full mode: QEMU's trace points fire from our
-# core and locks as from QEMU's own coroutine files. qemu/trace-probe.c is
-# built twice with the same tree's headers and flags: against this build's
-# libqemuutil.a and our archive, and against QEMU's ucontext tree (its own
-# util/qemu-coroutine*.c, the oracle). Both must print the same trace
-# events in the same order, with the same arguments (pointers named).
+# Sourced by check-qemu.sh in full mode: probes that prove full mode inside
+# programs linked like QEMU's own.
+#
+# prove_trace: QEMU's trace points fire from our core and locks as from
+# QEMU's own coroutine files. qemu/trace-probe.c is built twice with the
+# same tree's headers and flags: against this build's libqemuutil.a and our
+# archive, and against QEMU's ucontext tree (its own util/qemu-coroutine*.c,
+# the oracle). Both must print the same trace events in the same order,
+# with the same arguments (pointers named).
+#
+# prove_oom: a coroutine that cannot get memory ends the program with one
+# line from the archive and SIGABRT (qemu/oom-probe.c).
 
 # compile_like TREE SRC OBJ: SRC compiled as TREE compiles util/log.c.
 compile_like() {
@@ -49,4 +55,19 @@ prove_trace() {
         die "full mode's trace events differ from QEMU's (above: - QEMU's, + ours)"
     echo "trace: the probe's $n events (all 8 of util/trace-events' coroutine and CoMutex"
     echo "  events) match QEMU's own, in order and arguments"
+}
+
+prove_oom() {
+    d=$BUILD/qemucoro-probe; mkdir -p "$d"
+    cc -O1 -g -fPIE -c "$ROOT/qemu/oom-probe.c" -o "$d/oom-probe.o"
+    probe_link "$BUILD" "$d/oom-probe.o" "$LIB"
+    status=0; "$PROBE" 2>"$PROBE.log" || status=$?
+    [ "$status" = 134 ] || { cat "$PROBE.log"; die "oom-probe ended with status $status, not SIGABRT (134)"; }
+    want='^qemucoro: out of memory allocating [0-9]+ bytes \(alignment [0-9]+\)$'
+    { sed -n 1p "$PROBE.log" | grep -q 'the pooled coroutine ran' &&
+        sed -n 2p "$PROBE.log" | grep -Eq "$want" &&
+        ! grep -q -e backtrace -e panicked "$PROBE.log"; } ||
+        { cat "$PROBE.log"; die "oom-probe: not the pooled run, then one out-of-memory line (above)"; }
+    echo "oom: with no memory left a pooled coroutine still runs; the next create aborts with"
+    echo "  $(sed -n 2p "$PROBE.log")"
 }
