@@ -14,7 +14,7 @@ check-qemu-full-symbols:
 check-qemu-full-struct-deps:
 	qemu/full-check.sh struct-deps
 
-# Which contract symbols ARCHIVE (default: the switch-mode backend archive,
-# built first) does not define. Fails until full mode exists.
+# Which contract symbols ARCHIVE (default: the archive of the mode
+# QEMUCORO_MODE picks, built first) does not define: none in full mode.
 qemu-full-missing:
 	qemu/full-symbols.py missing "$(if $(ARCHIVE),$(ARCHIVE),$$(qemu/build-backend.sh))" qemu/full-mode/symbols-*.txt

@@ -5,20 +5,22 @@
 .PHONY: qemu-backend qemu-backend-asan qemu-backend-tsan check-qemu check-qemu-asan \
         check-qemu-tsan check-qemu-gdb check-qemu-full check-qemu-nbd bench-qemu check-vs-qemu
 
-# build/qemu-backend/libqemucoro-backend.a, the archive QEMU links
+# The archive QEMU links: build/qemu-full/libqemucoro-backend.a
+# (QEMUCORO_MODE=switch: build/qemu-backend/...)
 qemu-backend:
 	qemu/build-backend.sh
 
-# build/qemu-backend-asan/libqemucoro-backend.a, for QEMU's --enable-asan
+# The same with ASan's annotations (build/qemu-full-asan/), for --enable-asan
 qemu-backend-asan:
 	qemu/build-backend.sh asan
 
-# build/qemu-backend-tsan/libqemucoro-backend.a, for QEMU's --enable-tsan
+# The same with TSan's annotations (build/qemu-full-tsan/), for --enable-tsan
 qemu-backend-tsan:
 	qemu/build-backend.sh tsan
 
 # QEMU_VERSION=10.0.2 (default) or 7.2; QEMU_SRC=dir for an existing tree;
-# QEMUCORO_MODE=switch (default) or full (docs/qemu-full-mode.md)
+# QEMUCORO_MODE=full (default: docs/qemu-full-mode.md) or switch
+# (docs/qemu-backend.md)
 check-qemu:
 	qemu/check-qemu.sh
 
@@ -37,8 +39,9 @@ check-qemu-tsan:
 check-qemu-gdb:
 	qemu/check-qemu-gdb.sh
 
-# QEMU 10.0.2 x86_64-softmmu + tools on qemucoro and on ucontext: check-unit,
-# check-block, iotests quick (qcow2, raw, nbd); SUITES="unit ..." for fewer
+# QEMU x86_64-softmmu + tools (10.0.2, or QEMU_VERSION=7.2) on qemucoro and
+# on ucontext: check-unit, check-block, iotests quick (qcow2, raw, nbd);
+# SUITES="unit ..." for fewer
 check-qemu-full:
 	qemu/check-qemu-full.sh $(SUITES)
 

@@ -1,20 +1,19 @@
 #!/bin/sh
-# Builds the QEMU backend archive: build/qemu-backend/libqemucoro-backend.a,
-# one pre-linked object whose only global definitions are the five functions
-# QEMU's util/qemu-coroutine.c calls. Prints the archive's path.
-#   qemu/build-backend.sh        the plain backend (no sanitizer hooks)
-#   qemu/build-backend.sh asan   with AddressSanitizer stack-switch
-#                                annotations, for a QEMU built --enable-asan:
-#                                build/qemu-backend-asan/libqemucoro-backend.a
-#   qemu/build-backend.sh tsan   with ThreadSanitizer fiber switches and
-#                                acquire/release around each switch, for a
-#                                QEMU built --enable-tsan:
-#                                build/qemu-backend-tsan/libqemucoro-backend.a
-# QEMUCORO_MODE=full builds full mode's archive instead (crates/qemu-full,
-# build/qemu-full[-asan|-tsan]/): the whole coroutine API, whose global
+# Builds the archive a QEMU links in: one pre-linked object whose only global
+# definitions are what it replaces. Prints the archive's path.
+# QEMUCORO_MODE=full (the default): the whole coroutine API (crates/qemu-full,
+# build/qemu-full[-asan|-tsan]/libqemucoro-backend.a), whose global
 # definitions are every function util/qemu-coroutine*.c define in the QEMU
 # versions of qemu/full-mode/symbols-*.txt, plus the backend's self and
-# in_coroutine.
+# in_coroutine. QEMUCORO_MODE=switch: the backend under QEMU's generic layer
+# (crates/qemu-backend, build/qemu-backend[-asan|-tsan]/), the five
+# functions util/qemu-coroutine.c calls.
+#   qemu/build-backend.sh        the plain archive (no sanitizer hooks)
+#   qemu/build-backend.sh asan   with AddressSanitizer stack-switch
+#                                annotations, for a QEMU built --enable-asan
+#   qemu/build-backend.sh tsan   with ThreadSanitizer fiber switches and
+#                                acquire/release around each switch, for a
+#                                QEMU built --enable-tsan
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 case "${1:-}" in
@@ -22,7 +21,7 @@ case "${1:-}" in
     asan|tsan) FEATURES=$1 ;;
     *) echo "build-backend: unknown mode '$1' (want nothing, asan or tsan)" >&2; exit 2 ;;
 esac
-case "${QEMUCORO_MODE:-switch}" in
+case "${QEMUCORO_MODE:-full}" in
     switch)
         PKG=qemucoro-qemu-backend; BASE=qemu-backend; TAIL=qemu_coroutine_switch
         SYMS="qemu_coroutine_new qemu_coroutine_delete qemu_coroutine_switch qemu_coroutine_self qemu_in_coroutine"

@@ -16,7 +16,7 @@ set -eu
 ASAN=""
 case "${1:-}" in
     "") ;;
-    --asan) ASAN=1; switch_mode_only check-qemu-asan ;;
+    --asan) ASAN=1 ;;
     *) die "usage: check-qemu.sh [--asan]" ;;
 esac
 

@@ -5,9 +5,10 @@
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${QEMUCORO_QEMU_WORK:-$ROOT/build/qemu}
 JOBS=${JOBS:-$(nproc)}
-# QEMUCORO_MODE=switch (our switch under QEMU's generic coroutine layer) or
-# full (our whole coroutine API in place of util/qemu-coroutine*.c).
-MODE=${QEMUCORO_MODE:-switch}
+# QEMUCORO_MODE=full (the default: our whole coroutine API in place of
+# util/qemu-coroutine*.c) or switch (our switch under QEMU's generic
+# coroutine layer).
+MODE=${QEMUCORO_MODE:-full}
 case $MODE in
     switch) MODE_SUFFIX= ;;
     full) MODE_SUFFIX=-full ;;
@@ -26,13 +27,6 @@ mode_mark() {
 
 # built_with BIN MODE: whether BIN carries that mode's archive.
 built_with() { nm "$1" | grep -q "$(mode_mark "$2")"; }
-
-# switch_mode_only WHAT: the scripts not yet adapted to full mode say so
-# instead of building something half full.
-switch_mode_only() {
-    [ "$MODE" = switch ] ||
-        die "$1 runs in switch mode only so far (docs/qemu-full-mode.md, \"Not done yet\")"
-}
 
 log() { printf '\n=== %s\n' "$*"; }
 die() { printf 'qemu: error: %s\n' "$*" >&2; exit 1; }
