@@ -6,9 +6,10 @@
 //! glue), so `-trace`, `--trace` and the monitor's `trace-event` control
 //! them as they control QEMU's own; the C library registers none.
 //!
-//! The fast path is what QEMU's own inline trace functions pay: one load of
-//! the count of enabled events (QEMU's `trace_events_enabled_count`, an
-//! always-zero word of ours until a product registers) and a branch. The
+//! The fast path is about what QEMU's own inline trace functions pay (a
+//! load of that count and a branch): a load of where the count of enabled
+//! events is (QEMU's `trace_events_enabled_count`, or an always-zero word
+//! of ours until a product registers), a load of the count, a branch. The
 //! event itself goes through a cold call, which checks the event's own
 //! state.
 
