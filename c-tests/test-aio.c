@@ -686,3 +686,27 @@ TEST(first_enter_main_context, "/aio/context/first-enter-is-main")
 {
     CHECK(exec_child_succeeds("first-enter-main-context", NULL));
 }
+
+static void coroutine_fn yield_then_note_context(void *opaque)
+{
+    AioContext **seen = opaque;
+    qemu_coroutine_yield();
+    *seen = qemu_coroutine_get_aio_context(qemu_coroutine_self());
+}
+
+/*
+ * Check that a coroutine woken during qemu_aio_coroutine_enter(ctx, co)
+ * runs in ctx, as co does: the enter's whole wake-up chain records the
+ * context the enter was given, not the calling thread's.
+ */
+TEST(woken_record_enter_context, "/aio/co/woken-record-enter-context")
+{
+    AioContext *other = aio_context_new(NULL);
+    AioContext *seen = NULL;
+    Coroutine *sleeper = qemu_coroutine_create(yield_then_note_context, &seen);
+
+    qemu_coroutine_enter(sleeper);      /* records the main context */
+    qemu_aio_coroutine_enter(other, qemu_coroutine_create(wake_other, sleeper));
+    CHECK(seen == other);
+    aio_context_unref(other);
+}

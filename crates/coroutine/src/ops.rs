@@ -64,14 +64,14 @@ fn new_boxed(stack_size: usize) -> *mut Coroutine {
 }
 
 /// `qemu_aio_coroutine_enter`: runs `co`, then every coroutine it woke,
-/// depth first, until all have yielded or terminated. A null `ctx` means
-/// the calling thread's own context.
+/// depth first, until all have yielded or terminated; all of them record
+/// `ctx`, as in QEMU. A null `ctx` means the calling thread's own context.
 pub fn enter(ctx: *mut c_void, co: &Coroutine) {
     let slot = enter_begin(ctx, co);
     // SAFETY: enter_begin checked that `co` is suspended and made it the
     // running coroutine; it switches back here through the same slot.
     let action = unsafe { switch::switch(slot, ACTION_ENTER) };
-    enter_end(co, action);
+    finish_enter(ctx, co, action);
 }
 
 /// The enter path's first half: every check and the bookkeeping an enter
@@ -103,13 +103,20 @@ pub fn enter_begin(ctx: *mut c_void, to: &Coroutine) -> *mut usize {
     to.fiber.slot()
 }
 
-/// The enter path's second half: everything an enter does once `to`
-/// switched back with `action`.
+/// The enter path's second half: everything an enter in the calling
+/// thread's own context does once `to` switched back with `action`.
 #[inline(always)]
 pub fn enter_end(to: &Coroutine, action: u32) {
+    finish_enter(ptr::null_mut(), to, action);
+}
+
+/// `enter_end` for an enter in `ctx`, which the coroutines `to` woke
+/// record too.
+#[inline(always)]
+fn finish_enter(ctx: *mut c_void, to: &Coroutine, action: u32) {
     resumed(to);
     if !to.wakeup.is_empty() {
-        return run_woken(to, action);
+        return run_woken(ctx, to, action);
     }
     if action == ACTION_TERMINATE {
         terminated(to);
@@ -140,14 +147,14 @@ fn overflowed(co: &Coroutine) -> ! {
 /// The rest of an enter whose coroutine woke others: QEMU's order, the
 /// most recently woken first, each one's own wake-ups before its elders'.
 #[inline(never)]
-fn run_woken(first: &Coroutine, action: u32) {
+fn run_woken(ctx: *mut c_void, first: &Coroutine, action: u32) {
     let pending = CoList::new();
     pending.prepend(&first.wakeup);
     if action == ACTION_TERMINATE {
         terminated(first);
     }
     while let Some(to) = pending.pop_front() {
-        let slot = enter_begin(ptr::null_mut(), to);
+        let slot = enter_begin(ctx, to);
         // SAFETY: as in `enter`.
         let action = unsafe { switch::switch(slot, ACTION_ENTER) };
         resumed(to);
