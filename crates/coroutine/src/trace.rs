@@ -6,11 +6,11 @@
 //! glue), so `-trace`, `--trace` and the monitor's `trace-event` control
 //! them as they control QEMU's own; the C library registers none.
 //!
-//! The fast path is about what QEMU's own inline trace functions pay (a
-//! load of that count and a branch): a load of where the count of enabled
-//! events is (QEMU's `trace_events_enabled_count`, or an always-zero word
-//! of ours until a product registers), a load of the count, a branch. The
-//! event itself goes through a cold call, which checks the event's own
+//! The fast path costs about what QEMU's own inline trace functions do
+//! (one load of the count of enabled events and a branch): a load of where
+//! that count is (QEMU's `trace_events_enabled_count`, or an always-zero
+//! word of ours until a product registers), a load of the count, a branch.
+//! The event itself goes through a cold call, which checks the event's own
 //! state.
 
 use std::ffi::{c_int, c_void};
