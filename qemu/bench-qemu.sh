@@ -29,6 +29,17 @@ perf_case() {
     esac
 }
 
+# mutex_case BIN CASE -> ns per CoMutex lock+unlock, from the iterations
+# per second test-aio-multithread prints for /aio/multi/mutex/CASE
+# (contended: 1 s, one coroutine per iothread; handoff: 3 s, 2 iothreads).
+# Its mcs and pthread cases lock other mutexes, not CoMutex.
+mutex_case() {
+    out=$("$1" --verbose -p "/aio/multi/mutex/$2" 2>&1) ||
+        die "$1 -p /aio/multi/mutex/$2 failed: $out"
+    echo "$out" | sed -n 's/^# \([0-9]*\) iterations\/second.*/\1/p' |
+        awk '$1 > 0 { printf "%.1f\n", 1e9 / $1 }'
+}
+
 # img_bench QEMU_IMG DEPTH -> seconds for $REQUESTS 4 KiB reads from null-co.
 img_bench() {
     "$1" bench -c "$REQUESTS" -d "$2" -s 4096 --image-opts driver=null-co |
@@ -178,7 +189,9 @@ main() {
     select_python
     prepare_source
     configure_mode_trees
-    for b in "$U" "$Q" "$QF"; do build_targets "$b" qemu-img tests/unit/test-coroutine; done
+    for b in "$U" "$Q" "$QF"; do
+        build_targets "$b" qemu-img tests/unit/test-coroutine tests/unit/test-aio-multithread
+    done
     nm "$U/qemu-img" | grep -q coroutine_trampoline || die "$U is not a ucontext build"
     built_with "$Q/qemu-img" switch || die "$Q is not a qemucoro build"
     built_with "$QF/qemu-img" full || die "$QF is not a qemucoro full-mode build"
@@ -198,11 +211,18 @@ main() {
         measure "qemu-img null-co d=$d" "img_bench $U/qemu-img $d" "img_bench $Q/qemu-img $d" \
             "img_bench $QF/qemu-img $d"
     done
+    printf "%-22s\n" "CoMutex (best ns per lock+unlock, test-aio-multithread)"
+    for c in contended handoff; do
+        measure "co-mutex $c" "mutex_case $U/tests/unit/test-aio-multithread $c" \
+            "mutex_case $Q/tests/unit/test-aio-multithread $c" \
+            "mutex_case $QF/tests/unit/test-aio-multithread $c"
+    done
     echo "times: the best of $ROUNDS; ratios: of the bests (of the medians in brackets)."
     echo "switch = QEMU's generic coroutine layer on our switch (QEMUCORO_MODE=switch);"
     echo "full = our whole coroutine API in place of util/qemu-coroutine*.c (QEMUCORO_MODE=full)."
     echo "Goals: switch: perf/yield <= 0.30, perf/cost <= 0.6 of ucontext; full: perf/yield <= 0.20,"
-    echo "perf/lifecycle and perf/cost <= 0.25, qemu-img null-co no slower than switch."
+    echo "perf/lifecycle and perf/cost <= 0.25, qemu-img null-co no slower than switch, CoMutex"
+    echo "no slower than ucontext's."
     echo "floor = test-coroutine on qemu/bench-floor-backend.c: the bare switch and the TLS"
     echo "store QEMU's contract needs, nothing else; floor/uc is the least any backend can reach."
     echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -116,7 +116,7 @@ pub fn enter_end(to: &Coroutine, action: u32) {
 fn finish_enter(ctx: *mut c_void, to: &Coroutine, action: u32) {
     resumed(to);
     if !to.wakeup.is_empty() {
-        return run_woken(ctx, to, action);
+        return run_woken(to, action, ctx);
     }
     if action == ACTION_TERMINATE {
         terminated(to);
@@ -147,7 +147,8 @@ fn overflowed(co: &Coroutine) -> ! {
 /// The rest of an enter whose coroutine woke others: QEMU's order, the
 /// most recently woken first, each one's own wake-ups before its elders'.
 #[inline(never)]
-fn run_woken(ctx: *mut c_void, first: &Coroutine, action: u32) {
+// (`ctx` last: the enter's own arguments stay in their registers.)
+fn run_woken(first: &Coroutine, action: u32, ctx: *mut c_void) {
     let pending = CoList::new();
     pending.prepend(&first.wakeup);
     if action == ACTION_TERMINATE {
