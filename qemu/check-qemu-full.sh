@@ -2,8 +2,9 @@
 # `make check-qemu-full`: QEMU 10.0.2 (or QEMU_VERSION=7.2; x86_64-softmmu
 # and tools, lean) built twice from the same patched tree, with the qemucoro
 # backend and with QEMU's own ucontext one (ccache makes the second build
-# cheap: only the coroutine backend differs), then QEMU's own suites on both: check-unit, check-block
-# and the iotests `quick` group for qcow2, raw and nbd. Prints pass/fail/skip
+# cheap: only the coroutine backend differs), then QEMU's own suites on
+# both: check-unit, check-block and the iotests `quick` group for qcow2,
+# raw and nbd. Prints pass/fail/skip
 # per suite and backend. A test that fails on both backends is reported as
 # environmental (named, never hidden); one that fails only with qemucoro is
 # run once more, and fails the target if it fails again. QEMUCORO_MODE=full

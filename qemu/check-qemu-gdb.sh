@@ -83,7 +83,7 @@ for e in json.load(open(sys.argv[1])):
     [ -n "$_flags" ] || die "no compile command for test-coroutine.c in $BUILD"
     # shellcheck disable=SC2086
     (cd "$BUILD" && cc $_flags -o "$OUT/gdb-deadlock" "$ROOT/qemu/gdb-deadlock.c" \
-        libqom.a.p/*.o libevent-loop-base.a.p/*.o -Wl,--start-group libqemuutil.a "$LIB" -Wl,--end-group $(pkg-config --libs glib-2.0 gthread-2.0) -lm -lz -lrt -pthread) ||
+        $(util_libs "$BUILD" "$LIB")) ||
         die "building qemu/gdb-deadlock.c failed"
 }
 

@@ -105,12 +105,14 @@ no_asan_reports() {
     echo "asan: $TESTS ran with ASAN_OPTIONS=$ASAN_OPTIONS and no ASan report"
 }
 
-# link_probe NAME LIB: qemu/NAME.c, compiled for ASan, linked as
+# link_probe NAME LIB [FLAGS]: qemu/NAME.c compiled (with FLAGS, e.g.
+# -fsanitize=address, for the link too) and linked against this build as
 # $PROBE (see probe_link).
 link_probe() {
     d=$BUILD/qemucoro-probe; mkdir -p "$d"
-    cc -O1 -g -fsanitize=address -fPIE -c "$ROOT/qemu/$1.c" -o "$d/$1.o"
-    probe_link "$BUILD" "$d/$1.o" "$2" -fsanitize=address
+    # shellcheck disable=SC2086
+    cc -O1 -g ${3:-} -fPIE -c "$ROOT/qemu/$1.c" -o "$d/$1.o"
+    probe_link "$BUILD" "$d/$1.o" "$2" "${3:-}"
 }
 
 # probe_link TREE OBJ LIB [LDFLAGS]: OBJ linked like QEMU's unit tests
@@ -118,20 +120,15 @@ link_probe() {
 # own coroutine code), as $PROBE (OBJ without .o).
 probe_link() {
     PROBE=${2%.o}
-    # libqemuutil.a's thread-context and main-loop objects need QOM; the
-    # tests get it from libqom's objects the same way (libqom.fa in 7.2).
-    qom=$(ls "$1"/libqom.a.p/*.o "$1"/libqom.fa.p/*.o "$1"/libevent-loop-base.a.p/*.o 2>/dev/null || true)
     # shellcheck disable=SC2046,SC2086
-    cc ${4:-} -pie -o "$PROBE" "$2" $qom \
-        -Wl,--start-group "$1/libqemuutil.a" ${3:+"$3"} -Wl,--end-group \
-        $(pkg-config --libs glib-2.0) -lz -lm -lrt -pthread
+    cc ${4:-} -pie -o "$PROBE" "$2" $(util_libs "$1" "$3")
 }
 
 # qemu/asan-fake-stack.c: terminated-then-deleted coroutines must not leak
 # ASan's fake stacks (each coroutine stack has its own under
 # detect_stack_use_after_return=1).
 prove_fake_stacks_freed() {
-    link_probe asan-fake-stack "$LIB"
+    link_probe asan-fake-stack "$LIB" -fsanitize=address
     kb=$(ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1 "$PROBE") ||
         die "asan-fake-stack failed (above)"
     echo "asan probe: 3 more rounds of 500 coroutines, mostly deleted, grew the address space by ${kb} kB"
@@ -143,7 +140,7 @@ prove_fake_stacks_freed() {
 prove_asan_sees_switches() {
     plain=$("$ROOT/qemu/build-backend.sh") || die "building the plain backend archive failed"
     for lib in "$LIB" "$plain"; do
-        link_probe asan-longjmp "$lib"
+        link_probe asan-longjmp "$lib" -fsanitize=address
         "$PROBE" 2>"$PROBE.log" || { cat "$PROBE.log"; die "asan-longjmp failed with $lib"; }
         if [ "$lib" = "$LIB" ]; then
             ! grep . "$PROBE.log" || die "ASan spoke with the annotated backend (above)"

@@ -236,17 +236,35 @@ build_targets() {
         tail -40 "$_b/ninja.log"; die "ninja failed, see $_b/ninja.log"; }
 }
 
-# Sets U to QEMU's ucontext tree with its util code built (libqemuutil, the
-# generic coroutine layer, AioContext), and UTIL_LIBS to what links a
-# program against it. make bench's baseline and check-vs-qemu share it.
+# util_libs TREE [LIB]: what links a program as QEMU's unit tests are
+# linked: TREE's libqemuutil.a, the QOM objects its thread-context and
+# main-loop objects need (libqom.fa's in 7.2), and the backend archive LIB
+# if given (else QEMU's own coroutine code in libqemuutil.a serves).
+util_libs() {
+    _qom=$(ls "$1"/libqom.a.p/*.o "$1"/libqom.fa.p/*.o "$1"/libevent-loop-base.a.p/*.o 2>/dev/null || true)
+    # shellcheck disable=SC2086
+    echo $_qom -Wl,--start-group "$1/libqemuutil.a" ${2:-} -Wl,--end-group \
+        "$(pkg-config --libs glib-2.0 gthread-2.0)" -lm -lz -lrt -pthread
+}
+
+# ucontext_util_tree: sets U to the current version's ucontext tree with
+# its util code built (libqemuutil, the generic coroutine layer, AioContext),
+# the oracle QEMU's own code is checked against.
+ucontext_util_tree() {
+    U=$WORK/build-$QV-ucontext
+    configure_build "$U" ""
+    log "building QEMU $QV's util code and ucontext coroutines (no-op when built)"
+    build_targets "$U" tests/unit/test-coroutine
+}
+
+# Sets U as ucontext_util_tree does, from scratch, and UTIL_LIBS to what
+# links a program against it. make bench's baseline and check-vs-qemu
+# share it.
 build_util_tree() {
     select_version
     install_system_deps
     select_python
     prepare_source
-    U=$WORK/build-$QV-ucontext
-    configure_build "$U" ""
-    log "building QEMU $QV's util code and ucontext coroutines (no-op when built)"
-    build_targets "$U" tests/unit/test-coroutine
-    UTIL_LIBS="$U/libqom.a.p/*.o $U/libevent-loop-base.a.p/*.o $U/libqemuutil.a $(pkg-config --libs glib-2.0 gthread-2.0) -lm -lz -lrt -pthread"
+    ucontext_util_tree
+    UTIL_LIBS=$(util_libs "$U")
 }

@@ -42,9 +42,7 @@ trace_run() {
 }
 
 prove_trace() {
-    U=$WORK/build-$QV-ucontext
-    configure_build "$U" ""
-    build_targets "$U" tests/unit/test-coroutine
+    ucontext_util_tree
     out=$BUILD/qemucoro-probe; mkdir -p "$out"
     trace_run "$U" "" "$out/trace-qemu.txt"
     trace_run "$BUILD" "$LIB" "$out/trace-ours.txt"
@@ -58,9 +56,7 @@ prove_trace() {
 }
 
 prove_oom() {
-    d=$BUILD/qemucoro-probe; mkdir -p "$d"
-    cc -O1 -g -fPIE -c "$ROOT/qemu/oom-probe.c" -o "$d/oom-probe.o"
-    probe_link "$BUILD" "$d/oom-probe.o" "$LIB"
+    link_probe oom-probe "$LIB"
     status=0; "$PROBE" 2>"$PROBE.log" || status=$?
     [ "$status" = 134 ] || { cat "$PROBE.log"; die "oom-probe ended with status $status, not SIGABRT (134)"; }
     want='^qemucoro: out of memory allocating [0-9]+ bytes \(alignment [0-9]+\)$'
